@@ -1,0 +1,33 @@
+# Two commands do all set-up: `make run` and `make test`. Both install into .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test check bench clean
+
+install: $(STAMP)
+
+# Re-installs only when pyproject.toml changes (or the venv is missing).
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: install
+	$(BIN)/huleedu demo
+
+check: install
+	$(BIN)/ruff check core app ui tests
+	$(BIN)/ruff format --check core app ui tests
+	$(BIN)/mypy
+
+test: check
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -n 2 tests
+
+bench: install
+	$(BIN)/huleedu bench engine
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

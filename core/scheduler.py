@@ -1,0 +1,211 @@
+"""Which pairs to compare next: waves of disjoint pairs, coverage first, then information.
+
+A *wave* is a set of pairs sent together (so the judge layer can keep many calls in flight) and
+fitted together afterwards. :func:`plan_wave` builds one for the current state:
+
+1. **Candidates.** Only pairs never used before (done, in flight or planned). Pairs are repeated
+   only when every pair of the batch has been used.
+2. **Scores.** ``adaptive`` scores a pair by the information of one verdict times the chance
+   that the pair is currently in the wrong order, ``p(1−p)·Φ(−|θ_i − θ_j|/√(v_i + v_j))``, with p
+   the fitted win probability and v the posterior variances (an essay never compared has the
+   prior's large variance, so its pairs all look uncertain and coverage comes first), times a bonus for pairs that join separate components of the comparison graph, times
+   ``1 + w·(u_i + u_j)/2`` where u is an essay's grade-boundary uncertainty when grading is
+   requested. ``random`` gives every candidate the same score (balanced random pairing).
+3. **Selection.** Scores are perturbed with seeded Gumbel noise (so selection samples pairs in
+   proportion to their score, never locks onto a wrong early estimate, and is deterministic for a
+   seed) and pairs are taken greedily in that order, each essay at most once per round. If the
+   wave asks for more pairs than one round holds, further rounds allow each essay once more, so
+   appearances stay within one of each other. With an odd count one essay sits out a round; the
+   essay with most comparisons sits out first.
+4. **Positions.** Within each pair, the essay that has been shown second more often is shown
+   first (ties broken by the seed); pairs whose essays lean the same way are avoided, so each
+   essay's first/second difference stays within 1 wherever the pairing allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from scipy.special import ndtr
+
+from core.comparisons import FloatArray, IntArray
+from core.simulate import stable_seed
+
+Strategy = Literal["adaptive", "random"]
+
+#: Score multiplier for a pair whose essays lie in different components of the comparison graph.
+BRIDGE_BONUS = 4.0
+#: Score multiplier for a pair whose two essays have both been shown first (or second) more often.
+POSITION_CONFLICT = 0.05
+#: Weight of grade-boundary uncertainty in the score when grading is requested.
+BOUNDARY_WEIGHT = 2.0
+
+
+@dataclass(frozen=True)
+class SchedulerState:
+    """What the scheduler needs to know about a batch.
+
+    ``shown`` lists every comparison already done, in flight or planned, as (first, second) in
+    the order shown; failed comparisons that will not be retried should be left out so their pair
+    counts as unused. ``abilities``/``se`` come from the latest fit (None before any fit).
+    ``boundary_uncertainty`` (0–1 per essay, e.g. 1 − the largest grade probability) steers extra
+    comparisons to essays near grade boundaries.
+    """
+
+    n_items: int
+    shown: Sequence[tuple[int, int]] = ()
+    abilities: FloatArray | None = None
+    se: FloatArray | None = None
+    boundary_uncertainty: FloatArray | None = None
+
+
+def _pair_counts(n: int, shown: Sequence[tuple[int, int]]) -> tuple[IntArray, IntArray, IntArray]:
+    """Symmetric use count per pair, comparisons per essay and first−second imbalance."""
+    used = np.zeros((n, n), dtype=np.intp)
+    counts = np.zeros(n, dtype=np.intp)
+    imbalance = np.zeros(n, dtype=np.intp)
+    if shown:
+        arr = np.asarray(shown, dtype=np.intp).reshape(-1, 2)
+        f, s = arr[:, 0], arr[:, 1]
+        np.add.at(used, (f, s), 1)
+        np.add.at(used, (s, f), 1)
+        counts += np.bincount(f, minlength=n) + np.bincount(s, minlength=n)
+        imbalance += np.bincount(f, minlength=n) - np.bincount(s, minlength=n)
+    return used, counts, imbalance
+
+
+def _component_labels(n: int, used: IntArray) -> IntArray:
+    """Connected components of the graph of used pairs (union–find over the upper triangle)."""
+    parent = list(range(n))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    rows, cols = np.nonzero(np.triu(used, 1))
+    for a, b in zip(rows.tolist(), cols.tolist(), strict=True):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[ra] = rb
+    return np.asarray([find(i) for i in range(n)], dtype=np.intp)
+
+
+def _scores(
+    state: SchedulerState,
+    strategy: Strategy,
+    ii: IntArray,
+    jj: IntArray,
+    counts: IntArray,
+    labels: IntArray,
+) -> FloatArray:
+    n = state.n_items
+    if strategy == "random":
+        return np.ones(ii.shape[0])
+    theta = np.zeros(n) if state.abilities is None else np.asarray(state.abilities, np.float64)
+    if state.se is None or not np.all(np.isfinite(state.se)):
+        # Before any fit: every essay equally uncertain, fewer comparisons = more uncertain.
+        var = 1.0 / (1.0 + counts.astype(np.float64))
+    else:
+        var = np.asarray(state.se, np.float64) ** 2
+    gap = theta[ii] - theta[jj]
+    p = 1.0 / (1.0 + np.exp(-gap))
+    # Information of one verdict × probability that the pair is currently misordered.
+    misorder = ndtr(-np.abs(gap) / np.sqrt(var[ii] + var[jj] + 1e-12))
+    score: FloatArray = p * (1.0 - p) * misorder
+    score = score * np.where(labels[ii] != labels[jj], BRIDGE_BONUS, 1.0)
+    if state.boundary_uncertainty is not None:
+        u = np.clip(np.asarray(state.boundary_uncertainty, np.float64), 0.0, 1.0)
+        score = score * (1.0 + BOUNDARY_WEIGHT * 0.5 * (u[ii] + u[jj]))
+    return score
+
+
+def plan_wave(
+    state: SchedulerState,
+    size: int,
+    *,
+    seed: int | str = 0,
+    wave: int = 0,
+    strategy: Strategy = "adaptive",
+    temperature: float = 0.3,
+) -> list[tuple[int, int]]:
+    """Up to ``size`` new pairs as (first, second) in display order (see module docstring).
+
+    Returns fewer pairs only when fewer exist under the rules (e.g. two essays, one pair used,
+    and unused pairs elsewhere cannot be formed). Deterministic for (state, size, seed, wave).
+    """
+    n = state.n_items
+    if n < 2 or size <= 0:
+        return []
+    rng = np.random.default_rng(stable_seed("wave", seed, wave, n, len(state.shown)))
+    used, counts, imbalance = _pair_counts(n, state.shown)
+    labels = _component_labels(n, used)
+    iu, ju = np.triu_indices(n, 1)
+    ii = iu.astype(np.intp)
+    jj = ju.astype(np.intp)
+    pair_use = used[ii, jj]
+    unused = pair_use == 0
+    if unused.any():
+        ii, jj, pair_use = ii[unused], jj[unused], pair_use[unused]
+        repeat_penalty = np.ones(ii.shape[0])
+    else:
+        # Every pair has been used: allow repeats, least-used pairs first.
+        repeat_penalty = np.exp(-2.0 * (pair_use - pair_use.min()))
+    base = _scores(state, strategy, ii, jj, counts, labels) * repeat_penalty
+    base = np.maximum(base, 1e-300)
+    gumbel = -np.log(-np.log(rng.uniform(1e-300, 1.0, ii.shape[0])))
+    log_base = np.log(base)
+    chosen: list[tuple[int, int]] = []
+    taken = np.zeros(ii.shape[0], dtype=bool)
+    appearances = np.zeros(n, dtype=np.intp)
+    imb = imbalance.copy()
+    cap = 1
+    if n % 2 == 1 and size >= n // 2:
+        # Odd count: the essay with most comparisons (ties by the seed) sits out the first round.
+        most = np.flatnonzero(counts == counts.max())
+        appearances[int(rng.choice(most))] = 1
+        sat_out = True
+    else:
+        sat_out = False
+    while len(chosen) < size and not taken.all():
+        # Position leaning changes as pairs are oriented, so re-rank each round.
+        lean = np.sign(imb)
+        conflict = (lean[ii] == lean[jj]) & (lean[ii] != 0)
+        key = log_base + np.where(conflict, np.log(POSITION_CONFLICT), 0.0)
+        key = key / max(temperature, 1e-9) + gumbel
+        order = np.argsort(-key, kind="stable")
+        added = 0
+        for k in order.tolist():
+            if taken[k]:
+                continue
+            a, b = int(ii[k]), int(jj[k])
+            if appearances[a] >= cap or appearances[b] >= cap:
+                continue
+            first, second = _orient(a, b, imb, rng)
+            chosen.append((first, second))
+            taken[k] = True
+            appearances[a] += 1
+            appearances[b] += 1
+            imb[first] += 1
+            imb[second] -= 1
+            added += 1
+            if len(chosen) >= size:
+                break
+        if added == 0 and cap > int(appearances.max(initial=0)) and not sat_out:
+            break
+        sat_out = False
+        cap += 1
+    return chosen
+
+
+def _orient(a: int, b: int, imbalance: IntArray, rng: np.random.Generator) -> tuple[int, int]:
+    """Show first the essay that has been shown second more often; ties by the seed."""
+    if imbalance[a] < imbalance[b]:
+        return a, b
+    if imbalance[b] < imbalance[a]:
+        return b, a
+    return (a, b) if rng.uniform() < 0.5 else (b, a)
