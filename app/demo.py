@@ -136,7 +136,9 @@ def grade_demo(batch: DemoBatch, seed: int = 1) -> DemoResult:
         fit = refit.fit
         anchors = [
             AnchorObservation(
-                float(fit.abilities[i]), float(fit.se[i]), batch.items[i].grade or "",
+                float(fit.abilities[i]),
+                float(fit.se[i]),
+                batch.items[i].grade or "",
                 batch.items[i].label,
             )
             for i in anchor_idx
@@ -207,16 +209,23 @@ def _print(result: DemoResult, console: Console) -> None:
     )
     table = Table(title="Ranking and proposed grades", show_lines=False)
     for col, justify in [
-        ("#", "right"), ("Essay", "left"), ("θ", "right"), ("SE", "right"),
-        ("Grade", "center"), ("P", "right"), ("Confidence", "left"),
-        ("Also likely", "left"), ("Anchor", "center"), ("Note", "left"),
+        ("#", "right"),
+        ("Essay", "left"),
+        ("θ", "right"),
+        ("SE", "right"),
+        ("Grade", "center"),
+        ("P", "right"),
+        ("Confidence", "left"),
+        ("Also likely", "left"),
+        ("Anchor", "center"),
+        ("Note", "left"),
     ]:
         table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for row in summary["essays"]:
         probs = row["probabilities"]
-        grade = result.grading.essays[batch.items.index(
-            next(it for it in batch.items if it.name == row["essay"])
-        )].grade
+        grade = result.grading.essays[
+            batch.items.index(next(it for it in batch.items if it.name == row["essay"]))
+        ].grade
         others = sorted(
             ((k, v) for k, v in probs.items() if k != grade and v >= 0.10), key=lambda t: -t[1]
         )

@@ -304,20 +304,23 @@ def fit_bt(
             converged = True
             break
         step = _newton_step(problem, x, h, grad)
-        # Backtracking line search (Armijo) keeps every step a descent step.
+        # Backtracking line search (Armijo) keeps every step a descent step. Near the optimum
+        # the predicted decrease is below the objective's rounding error: take the full step.
         slope = float(np.dot(grad, step))
         t = 1.0
-        while True:
-            candidate = x + t * step
-            new_value = problem.value(candidate)
-            if new_value <= value + 1e-4 * t * slope or t < 1e-8:
-                break
-            t *= 0.5
-        x = candidate
-        if abs(value - new_value) <= 1e-15 * max(1.0, abs(value)) and t < 1e-8:
-            value = new_value
-            break
+        if -slope > 1e-9 * max(1.0, abs(value)):
+            while True:
+                new_value = problem.value(x + t * step)
+                if new_value <= value + 1e-4 * t * slope or t < 1e-8:
+                    break
+                t *= 0.5
+        else:
+            new_value = problem.value(x + step)
+        x = x + t * step
         value = new_value
+        if float(np.max(np.abs(t * step), initial=0.0)) <= 1e-10:
+            converged = True
+            break
     theta, delta = problem.split(x)
     theta = theta - (theta.mean() if n else 0.0)
     se = np.full(n, np.nan)

@@ -80,11 +80,7 @@ class ComparisonSet:
         f = np.asarray(first, dtype=np.intp).reshape(-1)
         s = np.asarray(second, dtype=np.intp).reshape(-1)
         y = np.asarray(outcome, dtype=np.float64).reshape(-1)
-        w = (
-            np.ones_like(y)
-            if weight is None
-            else np.asarray(weight, dtype=np.float64).reshape(-1)
-        )
+        w = np.ones_like(y) if weight is None else np.asarray(weight, dtype=np.float64).reshape(-1)
         return cls(n_items=n_items, first=f, second=s, outcome=y, weight=w)
 
     @classmethod

@@ -123,8 +123,7 @@ def split_half_check(
     for _ in range(splits):
         half = _stratified_halves(data, rng)
         fits = [
-            fit_bt(data.subset(half == h), prior=prior, position_bias=position_bias)
-            for h in (0, 1)
+            fit_bt(data.subset(half == h), prior=prior, position_bias=position_bias) for h in (0, 1)
         ]
         a, b = fits[0].abilities, fits[1].abilities
         models.extend(model_reliability(f.abilities, f.se) for f in fits)

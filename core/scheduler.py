@@ -8,7 +8,8 @@ fitted together afterwards. :func:`plan_wave` builds one for the current state:
 2. **Scores.** ``adaptive`` scores a pair by the information of one verdict times the chance
    that the pair is currently in the wrong order, ``p(1−p)·Φ(−|θ_i − θ_j|/√(v_i + v_j))``, with p
    the fitted win probability and v the posterior variances (an essay never compared has the
-   prior's large variance, so its pairs all look uncertain and coverage comes first), times a bonus for pairs that join separate components of the comparison graph, times
+   prior's large variance, so its pairs all look uncertain and coverage comes first), times a
+   bonus for pairs that join separate components of the comparison graph, times
    ``1 + w·(u_i + u_j)/2`` where u is an essay's grade-boundary uncertainty when grading is
    requested. ``random`` gives every candidate the same score (balanced random pairing).
 3. **Selection.** Scores are perturbed with seeded Gumbel noise (so selection samples pairs in

@@ -99,7 +99,9 @@ class SimulatedJudge:
         key = (first, second)
         occasion = self._occasions.get(key, 0)
         self._occasions[key] = occasion + 1
-        rng = np.random.default_rng(stable_seed(self.seed, first, second, occasion, place_in_bundle))
+        rng = np.random.default_rng(
+            stable_seed(self.seed, first, second, occasion, place_in_bundle)
+        )
         prof = self.profile
         sd = prof.noise_sd + prof.bundle_degradation * place_in_bundle
         gap = float(self.true_abilities[first] - self.true_abilities[second]) + prof.position_bias

@@ -123,7 +123,11 @@ def decide(rule: StoppingRule, progress: RunProgress) -> StopDecision:
             StopReason.STABLE,
             f"Reliability {p.reliability:.2f} reached the target {rule.target_reliability:.2f}.",
         )
-    if rule.target_rms_se is not None and math.isfinite(p.rms_se) and p.rms_se <= rule.target_rms_se:
+    if (
+        rule.target_rms_se is not None
+        and math.isfinite(p.rms_se)
+        and p.rms_se <= rule.target_rms_se
+    ):
         return StopDecision(
             True,
             StopReason.PRECISE,

@@ -6,9 +6,10 @@ probit noise (SD 1 logit on the perceived gap), a position bias of 0.3 logits to
 shown first, and 5 % lapses (coin-flip verdicts).
 
 * Comparisons per essay (2 × comparisons / essays) needed for the Spearman correlation between
-  fitted and true abilities to reach 0.90, interpolated between waves of n/2 pairs, averaged over
-  seeds, for: balanced random pairing, our scheduler with hard verdicts, with soft verdicts from
-  an informative-confidence judge, and with soft verdicts from a noise-confidence judge.
+  fitted and true abilities to reach 0.90, interpolated between waves, averaged over seeds, for:
+  balanced random pairing (waves of n/2 disjoint random pairs, no repeats, positions balanced),
+  our scheduler with hard verdicts (the engine's default waves), with soft verdicts from an
+  informative-confidence judge, and with soft verdicts from a noise-confidence judge.
 * Reliability honesty: runs stop at a target reliability; at the stop, |reported honest
   reliability − squared correlation of fitted and true abilities|, averaged.
 * Fit speed and agreement with ``choix.ilsr_pairwise`` on 1,000 essays × ~20 comparisons each.
@@ -75,6 +76,8 @@ def comparisons_to_target(n: int, seed: int, setting: Setting, max_per_essay: in
         n,
         rule,
         seed=seed,
+        # Balanced random pairing: every essay once per wave. Ours: the engine's default waves.
+        wave_size=n // 2 if setting.strategy == "random" else None,
         strategy=setting.strategy,
         use_confidence=setting.use_confidence,
         on_wave=watch,
@@ -86,9 +89,7 @@ def _mean_over_seeds(n: int, seeds: range, setting: Setting) -> float:
     return statistics.fmean(comparisons_to_target(n, s, setting) for s in seeds)
 
 
-def reliability_at_stop(
-    n: int, seed: int, target: float, use_confidence: bool
-) -> dict[str, Any]:
+def reliability_at_stop(n: int, seed: int, target: float, use_confidence: bool) -> dict[str, Any]:
     """Run to a target reliability; compare the reported figures with the truth at the stop."""
     truth = true_abilities(n, ABILITY_SD, seed)
     profile = REALISTIC
@@ -183,8 +184,11 @@ def run_benchmark(seeds: int = 20, quick: bool = False) -> dict[str, Any]:
     out["ratio_hard_over_soft_n30"] = hard30 / soft_mean
     out["ratio_soft_noise_over_hard_n30"] = soft_noise_mean / hard_noise_mean
     per_essay["n30"].update(
-        {"ours_soft": soft_mean, "ours_soft_noise_conf": soft_noise_mean,
-         "ours_hard_noise_conf_judge": hard_noise_mean}
+        {
+            "ours_soft": soft_mean,
+            "ours_soft_noise_conf": soft_noise_mean,
+            "ours_hard_noise_conf_judge": hard_noise_mean,
+        }
     )
     rel_rows = []
     stop_reasons: Counter[str] = Counter()

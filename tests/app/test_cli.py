@@ -1,0 +1,90 @@
+"""The `huleedu` command: version, demo, engine benchmark (quick run)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from app import __version__
+from app.cli import main
+from app.demo import grade_demo, load_demo
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_python_dash_m_app_is_the_same_command() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "app", "--version"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.startswith("huleedu ")
+
+
+def test_demo_json_ranks_anchors_in_order(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--json", "--seed", "3"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    essays = result["essays"]
+    assert len(essays) >= 18
+    for row in essays:
+        assert abs(sum(row["probabilities"].values()) - 1.0) < 1e-2
+        assert row["se"] > 0
+    anchors = [r["anchor_grade"] for r in essays if r["anchor_grade"]]
+    order = ["F", "E", "D", "D+", "C", "C+", "B", "A"]
+    idx = [order.index(g) for g in anchors]
+    # Ranked best first: anchor grades should come out (nearly) in descending order.
+    inversions = sum(1 for i in range(len(idx)) for j in range(i + 1, len(idx)) if idx[i] < idx[j])
+    assert inversions <= 2  # of 15 anchor pairs; neighbouring anchors are close in quality
+    assert result["stop_reason"] in {"stable", "budget_reached"}
+    assert 0.0 < result["reliability"] <= 1.0
+
+
+def test_demo_table_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "Ranking and proposed grades" in out
+    assert "Reliability (honest)" in out
+
+
+def test_demo_grades_are_plausible() -> None:
+    batch = load_demo()
+    result = grade_demo(batch, seed=2)
+    names = [item.name for item in batch.items]
+    grades = {names[i]: g.grade for i, g in enumerate(result.grading.essays)}
+    # The weakest demo essays must not be graded above the strongest.
+    order = ["F", "E", "D", "D+", "C", "C+", "B", "A"]
+    assert order.index(grades["hugo_karlsson"]) < order.index(grades["elsa_bergstrom"])
+
+
+def test_missing_demo_folder_is_a_clear_error(
+    tmp_path: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--demo-dir", str(tmp_path)]) == 1
+    assert "cannot read the demo batch" in capsys.readouterr().err
+
+
+def test_bench_engine_quick_prints_one_json_object() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "app", "bench", "engine", "--quick", "--seeds", "2"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    result = json.loads(out.stdout)
+    for key in (
+        "ratio_random_over_ours_n30",
+        "ratio_hard_over_soft_n30",
+        "ratio_soft_noise_over_hard_n30",
+        "reliability_abs_error",
+        "fit_time_ratio_vs_choix",
+        "fit_max_abs_diff_vs_choix",
+    ):
+        assert isinstance(result[key], float)
+    assert result["fit_max_abs_diff_vs_choix"] < 1e-3

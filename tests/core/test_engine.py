@@ -1,0 +1,78 @@
+"""The refit/decide loop in memory with simulated judges."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from core.engine import Verdict, refit, simulate_run
+from core.simulate import JudgeProfile, SimulatedJudge, true_abilities
+from core.stopping import StoppingRule, StopReason
+
+
+def test_run_stops_stable_and_ranks_well() -> None:
+    truth = true_abilities(20, 1.5, seed=4)
+    judge = SimulatedJudge(truth, JudgeProfile(noise_sd=0.8), seed=4)
+    rule = StoppingRule(budget=400, target_reliability=0.85, min_comparisons_per_essay=5)
+    run = simulate_run(judge, 20, rule, seed=4)
+    assert run.decision is not None and run.decision.reason is StopReason.STABLE
+    final = run.final
+    assert final is not None and final.reliability >= 0.85
+    assert spearmanr(final.fit.abilities, truth)[0] > 0.85
+    counts = final.fit.comparisons_per_item
+    assert counts.min() >= 5
+
+
+def test_budget_stop_is_never_called_stable() -> None:
+    truth = true_abilities(12, 1.5, seed=2)
+    judge = SimulatedJudge(truth, JudgeProfile(), seed=2)
+    rule = StoppingRule(budget=20, target_reliability=0.99, min_comparisons_per_essay=0)
+    run = simulate_run(judge, 12, rule, seed=2)
+    assert run.decision is not None and run.decision.reason is StopReason.BUDGET_REACHED
+    assert run.final is not None and run.final.data.size == 20
+
+
+def test_insufficient_essays() -> None:
+    judge = SimulatedJudge([0.0], JudgeProfile(), seed=0)
+    run = simulate_run(judge, 1, StoppingRule(), seed=0)
+    assert run.decision is not None
+    assert run.decision.reason is StopReason.INSUFFICIENT_ESSAYS
+    assert run.verdicts == []
+
+
+def test_small_batch_runs_out_of_pairs_or_budget_cleanly() -> None:
+    judge = SimulatedJudge([1.0, 0.0, -1.0], JudgeProfile(), seed=0)
+    rule = StoppingRule(budget=9, target_reliability=None, min_comparisons_per_essay=0)
+    run = simulate_run(judge, 3, rule, seed=0)
+    assert run.decision is not None and run.decision.reason is StopReason.BUDGET_REACHED
+    pairs = [frozenset((v.first, v.second)) for v in run.verdicts]
+    # All three pairs used before any repeats.
+    assert set(pairs[:3]) == {frozenset((0, 1)), frozenset((0, 2)), frozenset((1, 2))}
+
+
+def test_same_seed_same_run() -> None:
+    truth = true_abilities(10, 1.5, seed=1)
+    rule = StoppingRule(budget=60, target_reliability=None, min_comparisons_per_essay=0)
+    a = simulate_run(SimulatedJudge(truth, seed=9), 10, rule, seed=9)
+    b = simulate_run(SimulatedJudge(truth, seed=9), 10, rule, seed=9)
+    assert a.verdicts == b.verdicts
+
+
+def test_refit_uses_confidence_only_when_informative() -> None:
+    truth = true_abilities(24, 1.5, seed=5)
+    rng = np.random.default_rng(5)
+    for kind, expect_soft in (("informative", True), ("noise", False)):
+        judge = SimulatedJudge(truth, JudgeProfile(confidence=kind), seed=5)  # type: ignore[arg-type]
+        verdicts = []
+        for _ in range(8):
+            perm = rng.permutation(24)
+            for a, b in zip(perm[::2], perm[1::2], strict=True):
+                v = judge.judge(int(a), int(b))
+                verdicts.append(Verdict(int(a), int(b), v.first_wins, v.probability_first))
+        result = refit(24, verdicts, use_confidence=True)
+        assert result.calibration is not None
+        if expect_soft:
+            assert result.calibration.weight > 0.5
+            assert np.any((result.data.outcome > 0.0) & (result.data.outcome < 1.0))
+        else:
+            assert result.calibration.weight < 0.5

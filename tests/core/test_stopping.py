@@ -1,0 +1,159 @@
+"""Stopping rule: one reason per decision, checked in the documented order."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.stopping import RunProgress, StoppingRule, StopReason, decide
+
+RULE = StoppingRule(budget=100, target_reliability=0.8, target_rms_se=0.5)
+
+
+def _progress(**kw: object) -> RunProgress:
+    base: dict[str, object] = {
+        "n_essays": 10,
+        "results": 50,
+        "failures": 0,
+        "min_comparisons": 6,
+        "reliability": 0.5,
+        "rms_se": 1.0,
+        "pairs_available": True,
+    }
+    base.update(kw)
+    return RunProgress(**base)  # type: ignore[arg-type]
+
+
+def test_insufficient_essays_comes_first() -> None:
+    for n in (0, 1):
+        d = decide(RULE, _progress(n_essays=n, results=1000, failures=1000, reliability=0.99))
+        assert d.stop
+        assert d.reason is StopReason.INSUFFICIENT_ESSAYS
+
+
+def test_budget_reached_is_never_called_stable() -> None:
+    d = decide(RULE, _progress(results=100, reliability=0.95, rms_se=0.1))
+    assert d.stop
+    assert d.reason is StopReason.BUDGET_REACHED
+    assert "0.95" in d.message
+    over = decide(RULE, _progress(results=150, reliability=0.99, pairs_available=False))
+    assert over.reason is StopReason.BUDGET_REACHED
+    assert decide(RULE, _progress(results=100)).message.endswith(".")
+
+
+def test_too_many_failures_after_budget() -> None:
+    rule = StoppingRule(budget=100, max_failures=5)
+    d = decide(rule, _progress(failures=5, reliability=0.99, pairs_available=False))
+    assert d.stop
+    assert d.reason is StopReason.TOO_MANY_FAILURES
+    assert decide(rule, _progress(failures=4)).reason is StopReason.CONTINUE
+
+
+def test_default_failure_limit_is_the_budget() -> None:
+    rule = StoppingRule(budget=30)
+    assert rule.failure_limit == 30
+    assert decide(rule, _progress(results=0, failures=29)).reason is StopReason.CONTINUE
+    assert decide(rule, _progress(results=0, failures=30)).reason is StopReason.TOO_MANY_FAILURES
+
+
+def test_failures_do_not_count_as_results() -> None:
+    rule = StoppingRule(budget=10, max_failures=1000)
+    d = decide(rule, _progress(results=9, failures=500, reliability=0.1))
+    assert not d.stop
+    assert d.reason is StopReason.CONTINUE
+
+
+def test_no_pairs_left() -> None:
+    d = decide(RULE, _progress(pairs_available=False, reliability=0.99))
+    assert d.stop
+    assert d.reason is StopReason.NO_PAIRS_LEFT
+
+
+def test_minimum_comparisons_block_stable_and_precise() -> None:
+    rule = StoppingRule(budget=100, target_reliability=0.8, target_rms_se=0.5,
+                        min_comparisons_per_essay=5)
+    d = decide(rule, _progress(min_comparisons=4, reliability=0.99, rms_se=0.1))
+    assert not d.stop
+    assert d.reason is StopReason.CONTINUE
+    assert "5" in d.message
+    assert decide(rule, _progress(min_comparisons=5, reliability=0.99)).reason is StopReason.STABLE
+
+
+def test_stable_before_precise() -> None:
+    d = decide(RULE, _progress(reliability=0.8, rms_se=0.1))
+    assert d.stop
+    assert d.reason is StopReason.STABLE
+
+
+def test_precise_when_reliability_short() -> None:
+    d = decide(RULE, _progress(reliability=0.7, rms_se=0.5))
+    assert d.stop
+    assert d.reason is StopReason.PRECISE
+
+
+def test_continue_when_no_target_met() -> None:
+    d = decide(RULE, _progress(reliability=0.79, rms_se=0.51))
+    assert not d.stop
+    assert d.reason is StopReason.CONTINUE
+
+
+def test_nan_and_switched_off_targets_never_stop() -> None:
+    assert decide(RULE, _progress(reliability=float("nan"), rms_se=float("nan"))).reason is (
+        StopReason.CONTINUE
+    )
+    off = StoppingRule(target_reliability=None, target_rms_se=None)
+    assert decide(off, _progress(reliability=0.99, rms_se=0.01)).reason is StopReason.CONTINUE
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"budget": 0},
+        {"target_reliability": 0.0},
+        {"target_reliability": 1.0},
+        {"target_reliability": 1.5},
+        {"target_rms_se": 0.0},
+        {"target_rms_se": -1.0},
+        {"min_comparisons_per_essay": -1},
+    ],
+)
+def test_invalid_rules_raise(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        StoppingRule(**kwargs)  # type: ignore[arg-type]
+
+
+def test_negative_failure_limit_is_rejected() -> None:
+    with pytest.raises(ValueError):
+        StoppingRule(max_failures=-1)
+
+
+def test_run_without_failures_never_stops_for_failures() -> None:
+    rule = StoppingRule(budget=100, max_failures=0)
+    d = decide(rule, _progress(failures=0))
+    assert d.reason is not StopReason.TOO_MANY_FAILURES
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.integers(0, 50),
+    results=st.integers(0, 300),
+    failures=st.integers(0, 300),
+    min_comp=st.integers(0, 20),
+    rel=st.floats(0.0, 1.0),
+    rms=st.floats(0.01, 3.0),
+    pairs=st.booleans(),
+)
+def test_decision_properties(
+    n: int, results: int, failures: int, min_comp: int, rel: float, rms: float, pairs: bool
+) -> None:
+    p = RunProgress(n, results, failures, min_comp, rel, rms, pairs)
+    d = decide(RULE, p)
+    assert d.stop == (d.reason is not StopReason.CONTINUE)
+    assert d.message
+    if d.reason is StopReason.STABLE:
+        assert results < RULE.budget
+        assert rel >= 0.8
+        assert min_comp >= RULE.min_comparisons_per_essay
+    if results >= RULE.budget and n >= 2:
+        assert d.reason is StopReason.BUDGET_REACHED
