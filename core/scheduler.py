@@ -14,10 +14,11 @@ fitted together afterwards. :func:`plan_wave` builds one for the current state:
    requested. ``random`` gives every candidate the same score (balanced random pairing).
 3. **Selection.** Scores are perturbed with seeded Gumbel noise (so selection samples pairs in
    proportion to their score, never locks onto a wrong early estimate, and is deterministic for a
-   seed) and pairs are taken greedily in that order, each essay at most once per round. If the
-   wave asks for more pairs than one round holds, further rounds allow each essay once more, so
-   appearances stay within one of each other. With an odd count one essay sits out a round; the
-   essay with most comparisons sits out first.
+   seed) and pairs are taken greedily in that order, each essay at most once. A wave of at most
+   n/2 pairs is one round, so no essay appears twice (the wave is shorter if unused pairs run
+   out). A larger wave takes further rounds, each allowing every essay once more and serving
+   essays that lag behind first. With an odd count the essay with most comparisons sits out the
+   first round.
 4. **Positions.** Within each pair, the essay that has been shown second more often is shown
    first (ties broken by the seed); pairs whose essays lean the same way are avoided, so each
    essay's first/second difference stays within 1 wherever the pairing allows.
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.special import ndtr
 
 from core.comparisons import FloatArray, IntArray
@@ -163,28 +165,33 @@ def plan_wave(
     chosen: list[tuple[int, int]] = []
     taken = np.zeros(ii.shape[0], dtype=bool)
     appearances = np.zeros(n, dtype=np.intp)
-    imb = imbalance.copy()
-    cap = 1
+    blocked = np.zeros(n, dtype=bool)
     if n % 2 == 1 and size >= n // 2:
         # Odd count: the essay with most comparisons (ties by the seed) sits out the first round.
         most = np.flatnonzero(counts == counts.max())
-        appearances[int(rng.choice(most))] = 1
-        sat_out = True
-    else:
-        sat_out = False
-    while len(chosen) < size and not taken.all():
-        # Position leaning changes as pairs are oriented, so re-rank each round.
+        blocked[int(rng.choice(most))] = True
+    imb = imbalance.copy()
+    # One round when the wave fits in one (each essay at most once); more rounds otherwise.
+    top = 1 if size <= n // 2 else -(-2 * size // n)
+    # The last cap gets a second pass for essays a greedy pass left unmatched.
+    for cap in [*range(1, top + 1), top]:
+        if len(chosen) >= size or taken.all():
+            break
+        # Position leaning changes as pairs are oriented, so re-rank each round; essays behind
+        # the others in this wave go first so appearances stay within one of each other.
         lean = np.sign(imb)
         conflict = (lean[ii] == lean[jj]) & (lean[ii] != 0)
+        lagging = (appearances < cap - 1).astype(np.float64)
         key = log_base + np.where(conflict, np.log(POSITION_CONFLICT), 0.0)
-        key = key / max(temperature, 1e-9) + gumbel
+        key = key / max(temperature, 1e-9) + gumbel + 1e6 * (lagging[ii] + lagging[jj])
         order = np.argsort(-key, kind="stable")
-        added = 0
         for k in order.tolist():
             if taken[k]:
                 continue
             a, b = int(ii[k]), int(jj[k])
             if appearances[a] >= cap or appearances[b] >= cap:
+                continue
+            if cap == 1 and (blocked[a] or blocked[b]):
                 continue
             first, second = _orient(a, b, imb, rng)
             chosen.append((first, second))
@@ -193,14 +200,76 @@ def plan_wave(
             appearances[b] += 1
             imb[first] += 1
             imb[second] -= 1
-            added += 1
             if len(chosen) >= size:
                 break
-        if added == 0 and cap > int(appearances.max(initial=0)) and not sat_out:
-            break
-        sat_out = False
-        cap += 1
+    if len(chosen) < size:
+        _repair(chosen, size, top, appearances, imb, taken, ii, jj, rng, blocked)
     return chosen
+
+
+def _repair(
+    chosen: list[tuple[int, int]],
+    size: int,
+    cap: int,
+    appearances: IntArray,
+    imb: IntArray,
+    taken: NDArray[np.bool_],
+    ii: IntArray,
+    jj: IntArray,
+    rng: np.random.Generator,
+    blocked: NDArray[np.bool_],
+) -> None:
+    """Complete a wave that greedy passes left short, without exceeding ``cap``.
+
+    Two essays a, b below the cap whose own pair is unavailable are fitted in by replacing a
+    chosen pair (c, d) with (a, c) and (b, d) (or (a, d) and (b, c)) when those pairs are free.
+    """
+    free = {
+        (int(a), int(b)): k for k, (a, b) in enumerate(zip(ii, jj, strict=True)) if not taken[k]
+    }
+
+    def key(a: int, b: int) -> tuple[int, int]:
+        return (a, b) if a < b else (b, a)
+
+    def use(a: int, b: int) -> None:
+        taken[free.pop(key(a, b))] = True
+        first, second = _orient(a, b, imb, rng)
+        chosen.append((first, second))
+        appearances[a] += 1
+        appearances[b] += 1
+        imb[first] += 1
+        imb[second] -= 1
+
+    progress = True
+    while len(chosen) < size and progress:
+        progress = False
+        short = [int(e) for e in np.flatnonzero((appearances < cap) & ~(blocked & (cap == 1)))]
+        for x, a in enumerate(short):
+            for b in short[x + 1 :]:
+                if key(a, b) in free:
+                    use(a, b)
+                    progress = True
+                    break
+                for idx, (c, d) in enumerate(chosen):
+                    if {c, d} & {a, b}:
+                        continue
+                    for p, q in ((c, d), (d, c)):
+                        if key(a, p) in free and key(b, q) in free:
+                            del chosen[idx]
+                            appearances[c] -= 1
+                            appearances[d] -= 1
+                            imb[c] -= 1
+                            imb[d] += 1
+                            use(a, p)
+                            use(b, q)
+                            progress = True
+                            break
+                    if progress:
+                        break
+                if progress:
+                    break
+            if progress:
+                break
 
 
 def _orient(a: int, b: int, imbalance: IntArray, rng: np.random.Generator) -> tuple[int, int]:

@@ -41,7 +41,8 @@ def stable_seed(*parts: object) -> int:
 def confidence_level(probability_first: float) -> int:
     """The 1–5 confidence a judge states for a probability that the first essay is better."""
     strength = max(probability_first, 1.0 - probability_first)
-    return int(min(5, max(1, math.floor((strength - 0.5) * 10.0) + 1)))
+    # Round first so band edges (0.6, 0.7, …) fall in the upper band despite binary fractions.
+    return int(min(5, max(1, math.floor(round((strength - 0.5) * 10.0, 9)) + 1)))
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,8 @@ class StoppingRule:
             raise ValueError("target_rms_se must be positive")
         if self.min_comparisons_per_essay < 0:
             raise ValueError("min_comparisons_per_essay must be non-negative")
+        if self.max_failures is not None and self.max_failures < 1:
+            raise ValueError("max_failures must be at least 1")
 
     @property
     def failure_limit(self) -> int:

@@ -14,7 +14,9 @@ from core.comparisons import Comparison, ComparisonSet
 from core.simulate import JudgeProfile, SimulatedJudge, true_abilities
 
 
-def simulated(n: int, per_pair: int = 1, seed: int = 0, bias: float = 0.0) -> tuple[np.ndarray, ComparisonSet]:
+def simulated(
+    n: int, per_pair: int = 1, seed: int = 0, bias: float = 0.0
+) -> tuple[np.ndarray, ComparisonSet]:
     truth = true_abilities(n, 1.5, seed)
     profile = JudgeProfile(noise="logistic", noise_sd=math.pi / math.sqrt(3), position_bias=bias)
     judge = SimulatedJudge(truth, profile, seed)
@@ -168,7 +170,9 @@ def test_fit_is_centred_and_optimal(case: tuple[int, list[tuple[int, int, float]
 
 @settings(max_examples=40, deadline=None)
 @given(comparisons, st.floats(-3, 3))
-def test_relabelling_essays_permutes_abilities(case: tuple[int, list[tuple[int, int, float]]], _: float) -> None:
+def test_relabelling_essays_permutes_abilities(
+    case: tuple[int, list[tuple[int, int, float]]], _: float
+) -> None:
     n, rows = case
     perm = np.random.default_rng(len(rows)).permutation(n)
     f = [r[0] for r in rows]
@@ -181,7 +185,9 @@ def test_relabelling_essays_permutes_abilities(case: tuple[int, list[tuple[int, 
 
 @settings(max_examples=40, deadline=None)
 @given(comparisons)
-def test_swapping_sides_and_outcomes_is_symmetric(case: tuple[int, list[tuple[int, int, float]]]) -> None:
+def test_swapping_sides_and_outcomes_is_symmetric(
+    case: tuple[int, list[tuple[int, int, float]]],
+) -> None:
     """Showing every pair the other way round with 1 − y negates the position bias only."""
     n, rows = case
     f = [r[0] for r in rows]

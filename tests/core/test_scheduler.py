@@ -206,9 +206,10 @@ def test_adaptive_prefers_close_pairs_after_a_fit() -> None:
     se = np.full(n, 0.2)
     state = SchedulerState(n, abilities=theta, se=se)
     gaps: dict[str, list[float]] = {"adaptive": [], "random": []}
-    for strategy in ("adaptive", "random"):
+    strategies: tuple[Strategy, ...] = ("adaptive", "random")
+    for strategy in strategies:
         for seed in range(5):
-            for a, b in plan_wave(state, n // 2, seed=seed, strategy=strategy):  # type: ignore[arg-type]
+            for a, b in plan_wave(state, n // 2, seed=seed, strategy=strategy):
                 gaps[strategy].append(abs(theta[a] - theta[b]))
     assert np.mean(gaps["adaptive"]) < 0.5 * np.mean(gaps["random"])
 
@@ -218,12 +219,15 @@ def test_boundary_uncertainty_steers_pairs_to_uncertain_essays() -> None:
     uncertain = {0, 1, 2, 3}
     u = np.zeros(n)
     u[list(uncertain)] = 1.0
-    base = {"abilities": np.zeros(n), "se": np.full(n, 0.5)}
+    theta = np.zeros(n)
+    se = np.full(n, 0.5)
     steered = 0
     plain = 0
     for seed in range(20):
-        with_u = plan_wave(SchedulerState(n, boundary_uncertainty=u, **base), 2, seed=seed)
-        without = plan_wave(SchedulerState(n, **base), 2, seed=seed)
+        with_u = plan_wave(
+            SchedulerState(n, abilities=theta, se=se, boundary_uncertainty=u), 2, seed=seed
+        )
+        without = plan_wave(SchedulerState(n, abilities=theta, se=se), 2, seed=seed)
         steered += sum(bool(uncertain & set(p)) for p in with_u)
         plain += sum(bool(uncertain & set(p)) for p in without)
     assert steered > plain

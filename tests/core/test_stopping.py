@@ -71,8 +71,9 @@ def test_no_pairs_left() -> None:
 
 
 def test_minimum_comparisons_block_stable_and_precise() -> None:
-    rule = StoppingRule(budget=100, target_reliability=0.8, target_rms_se=0.5,
-                        min_comparisons_per_essay=5)
+    rule = StoppingRule(
+        budget=100, target_reliability=0.8, target_rms_se=0.5, min_comparisons_per_essay=5
+    )
     d = decide(rule, _progress(min_comparisons=4, reliability=0.99, rms_se=0.1))
     assert not d.stop
     assert d.reason is StopReason.CONTINUE
@@ -129,9 +130,11 @@ def test_negative_failure_limit_is_rejected() -> None:
 
 
 def test_run_without_failures_never_stops_for_failures() -> None:
-    rule = StoppingRule(budget=100, max_failures=0)
+    rule = StoppingRule(budget=100, max_failures=1)
     d = decide(rule, _progress(failures=0))
     assert d.reason is not StopReason.TOO_MANY_FAILURES
+    with pytest.raises(ValueError, match="max_failures"):
+        StoppingRule(budget=100, max_failures=0)
 
 
 @settings(max_examples=200, deadline=None)
