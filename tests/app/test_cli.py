@@ -88,3 +88,19 @@ def test_bench_engine_quick_prints_one_json_object() -> None:
     ):
         assert isinstance(result[key], float)
     assert result["fit_max_abs_diff_vs_choix"] < 1e-3
+
+
+def test_demo_judge_reads_quality_as_the_author_intended() -> None:
+    """The simulated judge's quality model agrees with the demo author's intended order."""
+    from scipy.stats import spearmanr  # noqa: PLC0415
+
+    from app.paths import resources_dir  # noqa: PLC0415
+    from core.textquality import text_quality  # noqa: PLC0415
+
+    truth = json.loads((resources_dir() / "demo" / "truth.json").read_text(encoding="utf-8"))
+    batch = load_demo()
+    by_file = {item.name + ".txt": item.text for item in batch.items}
+    names = sorted(truth)
+    quality = [text_quality(by_file[name]) for name in names]
+    rho = spearmanr(quality, [-truth[name] for name in names])[0]
+    assert rho > 0.9
