@@ -281,7 +281,8 @@ def fit_bt(
 
     ``init`` warm-starts from a previous fit's abilities (missing trailing essays start at 0).
     Convergence: the largest absolute gradient entry falls below ``tol`` × (1 + comparisons per
-    essay). With the softmax prior the abilities are centred after fitting.
+    essay), or a Newton step moves no parameter by more than 1e-10. With the softmax prior the
+    abilities are centred after fitting.
     """
     prior = RidgePrior() if prior is None else prior
     n = data.n_items
