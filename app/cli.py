@@ -31,7 +31,7 @@ def _build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks that print one JSON object")
     bench_sub = bench.add_subparsers(dest="bench", metavar="BENCH")
     engine = bench_sub.add_parser("engine", help="the CJ engine against simulated judges")
-    engine.add_argument("--seeds", type=int, default=20, help="seeds per setting (>= 20)")
+    engine.add_argument("--seeds", type=int, default=40, help="seeds per setting (>= 20)")
     engine.add_argument(
         "--quick", action="store_true", help="a small smoke run (n=30 only, fit on 300 essays)"
     )

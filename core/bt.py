@@ -9,7 +9,14 @@ For a comparison that shows essay ``f`` first and essay ``s`` second::
 θ are abilities on the logit scale and δ is the advantage of being shown first (position bias).
 An observed outcome y ∈ [0, 1] (1/0 hard, 0.5 tie, otherwise soft) with weight w contributes
 the cross-entropy ``w·[y·log σ(η) + (1−y)·log σ(−η)]`` to the log-likelihood, so soft verdicts
-count as fractional wins.
+count as fractional wins (``soft_model="fractional"``, the default).
+
+With ``soft_model="logit"`` a soft outcome y ∈ (0, 1) is instead read as the judge's own
+estimate of the gap: z = logit(y) ~ N(η, π²/3), i.e. ``−w·(z − η)²/(2π²/3)``. If a judge's
+probability is σ of its perceived gap and its perception errs like the logistic noise of the
+model, z is exactly such evidence. Unlike a fractional win it does not saturate, so a confident
+verdict on a distant pair still carries its information (the Gaussian product-of-experts view of
+soft comparisons). Hard outcomes (0/1) keep the Bradley–Terry likelihood either way.
 
 Estimation is maximum a posteriori. The default prior is a ridge (Gaussian) prior
 θ_i ~ N(0, sd²), i.e. the penalty ``λ/2·Σθ²`` with λ = 1/sd², and δ ~ N(0, sd_δ²).
@@ -29,8 +36,10 @@ the prior; the fit reports the components and their SEs stay correspondingly lar
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from scipy import sparse
@@ -62,6 +71,12 @@ class SoftmaxPrior:
 
 
 Prior = RidgePrior | SoftmaxPrior
+SoftModel = Literal["fractional", "logit"]
+
+#: Variance of logit evidence: that of the standard logistic distribution, π²/3.
+LOGIT_EVIDENCE_VAR = math.pi**2 / 3.0
+#: Soft outcomes are clipped to [c, 1 − c] before taking logits.
+LOGIT_CLIP = 0.02
 
 
 @dataclass(frozen=True)
@@ -133,12 +148,20 @@ class _Problem:
         prior: Prior,
         position_bias: bool,
         position_bias_sd: float,
+        soft_model: SoftModel = "fractional",
     ) -> None:
         self.n = data.n_items
         self.f = data.first
         self.s = data.second
         self.y = data.outcome
         self.w = data.weight
+        # Soft outcomes as Gaussian evidence on the logit scale (see the module docstring).
+        if soft_model == "logit":
+            self.gauss = (self.y > 0.0) & (self.y < 1.0)
+        else:
+            self.gauss = np.zeros(self.y.shape[0], dtype=bool)
+        y_safe = np.clip(self.y, LOGIT_CLIP, 1.0 - LOGIT_CLIP)
+        self.z = np.where(self.gauss, np.log(y_safe / (1.0 - y_safe)), 0.0)
         self.prior = prior
         self.use_delta = position_bias
         self.delta_prec = 1.0 / (position_bias_sd * position_bias_sd)
@@ -157,9 +180,9 @@ class _Problem:
     def value(self, x: FloatArray) -> float:
         theta, delta = self.split(x)
         eta = self.eta(x)
-        nll = -float(
-            np.dot(self.w, self.y * _log_sigmoid(eta) + (1.0 - self.y) * _log_sigmoid(-eta))
-        )
+        ce = self.y * _log_sigmoid(eta) + (1.0 - self.y) * _log_sigmoid(-eta)
+        gauss = -((self.z - eta) ** 2) / (2.0 * LOGIT_EVIDENCE_VAR)
+        nll = -float(np.dot(self.w, np.where(self.gauss, gauss, ce)))
         return nll + self._prior_value(theta) + 0.5 * self.delta_prec * delta * delta
 
     def _prior_value(self, theta: FloatArray) -> float:
@@ -172,8 +195,9 @@ class _Problem:
     def gradient_and_curvature(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Gradient of the objective and the per-comparison curvature w·σ(η)(1−σ(η))."""
         theta, delta = self.split(x)
-        p = _sigmoid(self.eta(x))
-        g = self.w * (p - self.y)
+        eta = self.eta(x)
+        p = _sigmoid(eta)
+        g = self.w * np.where(self.gauss, (eta - self.z) / LOGIT_EVIDENCE_VAR, p - self.y)
         grad = np.zeros(self.dim)
         grad[: self.n] = np.bincount(self.f, g, self.n) - np.bincount(self.s, g, self.n)
         if isinstance(self.prior, RidgePrior):
@@ -183,7 +207,7 @@ class _Problem:
             grad[: self.n] += self.prior.alpha * self.n * (self.n * pi - 1.0)
         if self.use_delta:
             grad[self.n] = float(g.sum()) + self.delta_prec * delta
-        h: FloatArray = self.w * p * (1.0 - p)
+        h: FloatArray = self.w * np.where(self.gauss, 1.0 / LOGIT_EVIDENCE_VAR, p * (1.0 - p))
         return grad, h
 
     @staticmethod
@@ -274,6 +298,7 @@ def fit_bt(
     init: FloatArray | None = None,
     init_position_bias: float = 0.0,
     compute_se: bool = True,
+    soft_model: SoftModel = "fractional",
     tol: float = 1e-9,
     max_iter: int = 100,
 ) -> BTFit:
@@ -286,7 +311,7 @@ def fit_bt(
     """
     prior = RidgePrior() if prior is None else prior
     n = data.n_items
-    problem = _Problem(data, prior, position_bias, position_bias_sd)
+    problem = _Problem(data, prior, position_bias, position_bias_sd, soft_model)
     x = np.zeros(problem.dim)
     if init is not None:
         k = min(n, int(init.shape[0]))

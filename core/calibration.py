@@ -5,18 +5,21 @@ better (from token log-probabilities, or a 1–5 confidence mapped to one). Feed
 as a soft outcome helps a great deal when q is informative and hurts when it is noise (a judge
 that says "5" about coin flips). So the data decide how much q is used:
 
-1. **Out-of-sample check.** The verdicts are split in two folds (stratified per essay). The hard
-   verdicts of each fold are fitted and used to predict the other fold, giving for every verdict
+1. **Out-of-sample check.** The verdicts are split in ``FOLDS`` folds (stratified per essay). The
+   hard verdicts outside each fold are fitted and used to predict the fold, giving for every verdict
    an out-of-sample probability p̂ that its *stated winner* is better. Nothing a verdict says
    about itself enters its own prediction.
 2. **Test.** If stated strength s = max(q, 1 − q) is informative, verdicts stated more strongly
    agree more with the rest of the data: the Spearman correlation ρ between s and p̂ over the m
-   verdicts is positive. Under pure-noise confidence ρ ≈ N(0, 1/m). The statistic z = ρ·√(m − 1)
-   sets the weight ``w = clip((z − Z_LOW)/(Z_HIGH − Z_LOW), 0, 1)``.
-3. **Soft outcome** = w·q + (1 − w)·y, where y is the hard verdict (1 if the first won).
+   verdicts is positive. The statistic z = ρ·√(m − 1) is about N(0, 1) when confidence is noise
+   and about N(μ, 1), μ = ``RHO_INFORMATIVE``·√(m − 1), when it is informative. The weight w is
+   the posterior probability of "informative" from prior ``PRIOR_INFORMATIVE`` and this
+   likelihood ratio: logit w = logit prior + z·μ − μ²/2.
+3. The caller uses the stated probabilities in full when w ≥ 0.8 (see :func:`core.engine.refit`),
+   otherwise ``soft_outcomes`` = w·q + (1 − w)·y, y the hard verdict (1 if the first won).
 
-With noise confidence w stays 0 almost always and the fit equals the hard fit; with informative
-confidence w reaches 1 after a few waves and the fit uses the stated probabilities in full.
+Early in a run there is little evidence either way and w stays near the prior; within a few
+waves it goes to 1 for informative confidence and to 0 for noise, where the fit is the hard fit.
 """
 
 from __future__ import annotations
@@ -27,12 +30,16 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from core.bt import Prior, fit_bt
-from core.comparisons import ComparisonSet, FloatArray
+from core.comparisons import ComparisonSet, FloatArray, IntArray
 from core.simulate import stable_seed
 
-#: Below this test statistic confidence is ignored; above Z_HIGH it is used in full.
-Z_LOW = 0.5
-Z_HIGH = 2.0
+#: Prior probability that a judge's stated confidence is informative.
+PRIOR_INFORMATIVE = 0.5
+#: Correlation ρ expected between stated strength and out-of-sample agreement when confidence
+#: is informative (simulated judges show about 0.2 early in a run and 0.4 later).
+RHO_INFORMATIVE = 0.35
+#: Folds of the out-of-sample check.
+FOLDS = 4
 #: Stated probabilities are kept inside [CLIP, 1 − CLIP] so one verdict can never be certain.
 CLIP = 0.02
 
@@ -53,16 +60,17 @@ class ConfidenceCalibration:
         return out
 
 
-def _two_folds(data: ComparisonSet, seed: int | str) -> FloatArray:
-    """Fold label 0/1 per comparison, balancing every essay's comparisons between folds."""
-    rng = np.random.default_rng(stable_seed("calibration-folds", seed, data.n_items, data.size))
-    load = np.zeros((2, data.n_items))
-    fold = np.zeros(data.size)
-    for k in rng.permutation(data.size).tolist():
-        a, b = int(data.first[k]), int(data.second[k])
-        d = (load[0, a] + load[0, b]) - (load[1, a] + load[1, b])
-        f = 1 if d > 0 else 0 if d < 0 else int(rng.uniform() < 0.5)
-        fold[k] = f
+def _folds(data: ComparisonSet, k: int, seed: int | str) -> IntArray:
+    """Fold label 0..k−1 per comparison, spreading every essay's comparisons over the folds."""
+    rng = np.random.default_rng(stable_seed("calibration-folds", seed, k, data.n_items, data.size))
+    load = np.zeros((k, data.n_items))
+    fold = np.zeros(data.size, dtype=np.intp)
+    for j in rng.permutation(data.size).tolist():
+        a, b = int(data.first[j]), int(data.second[j])
+        total = load[:, a] + load[:, b]
+        best = np.flatnonzero(total == total.min())
+        f = int(best[int(rng.integers(best.shape[0]))])
+        fold[j] = f
         load[f, a] += 1
         load[f, b] += 1
     return fold
@@ -78,8 +86,8 @@ def calibrate_confidence(
     """Decide how far stated confidence is trusted (see the module docstring).
 
     ``hard_data`` holds the comparisons with hard outcomes; ``stated_first`` the stated
-    probability that the first-shown essay is better, one per comparison, on the same side as
-    the hard verdict.
+    probability that the first-shown essay is better, one per comparison. The *stated winner* is
+    the essay the probability favours (a judge that samples its answer may pick the other).
     """
     q = np.asarray(stated_first, dtype=np.float64)
     m = hard_data.size
@@ -87,9 +95,9 @@ def calibrate_confidence(
         raise ValueError("one stated probability per comparison is needed")
     if m < 8:
         return ConfidenceCalibration(0.0, 0.0, 0.0, m)
-    fold = _two_folds(hard_data, seed)
+    fold = _folds(hard_data, FOLDS, seed)
     p_stated = np.full(m, 0.5)
-    for f in (0, 1):
+    for f in range(FOLDS):
         train = hard_data.subset(fold != f)
         test = fold == f
         fit = fit_bt(train, prior=prior, compute_se=False)
@@ -99,7 +107,7 @@ def calibrate_confidence(
             + fit.position_bias
         )
         p_first = 1.0 / (1.0 + np.exp(-eta))
-        p_stated[test] = np.where(hard_data.outcome[test] > 0.5, p_first, 1.0 - p_first)
+        p_stated[test] = np.where(q[test] >= 0.5, p_first, 1.0 - p_first)
     strength = np.maximum(q, 1.0 - q)
     if np.ptp(strength) == 0.0 or np.ptp(p_stated) == 0.0:
         return ConfidenceCalibration(0.0, 0.0, 0.0, m)
@@ -107,5 +115,7 @@ def calibrate_confidence(
     if not np.isfinite(rho):
         rho = 0.0
     z = rho * float(np.sqrt(m - 1))
-    weight = float(np.clip((z - Z_LOW) / (Z_HIGH - Z_LOW), 0.0, 1.0))
+    mu = RHO_INFORMATIVE * float(np.sqrt(m - 1))
+    log_odds = float(np.log(PRIOR_INFORMATIVE / (1.0 - PRIOR_INFORMATIVE))) + z * mu - mu * mu / 2
+    weight = float(1.0 / (1.0 + np.exp(-np.clip(log_odds, -50.0, 50.0))))
     return ConfidenceCalibration(weight=weight, statistic=z, correlation=rho, n_verdicts=m)

@@ -107,6 +107,9 @@ class ComparisonSet:
     def with_outcomes(self, outcome: FloatArray) -> ComparisonSet:
         return ComparisonSet(self.n_items, self.first, self.second, outcome, self.weight)
 
+    def with_weights(self, weight: FloatArray) -> ComparisonSet:
+        return ComparisonSet(self.n_items, self.first, self.second, self.outcome, weight)
+
     def hardened(self) -> ComparisonSet:
         """Soft outcomes rounded to hard verdicts (0.5 stays a tie)."""
         y = np.where(self.outcome > 0.5, 1.0, np.where(self.outcome < 0.5, 0.0, 0.5))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.bt import BTFit, Prior, fit_bt
+from core.bt import BTFit, Prior, SoftModel, fit_bt
 from core.comparisons import ComparisonSet, FloatArray
 from core.simulate import stable_seed
 
@@ -107,15 +107,16 @@ def split_half_check(
     seed: int | str = 0,
     prior: Prior | None = None,
     position_bias: bool = True,
+    soft_model: SoftModel = "fractional",
 ) -> SplitHalf:
     """Fit random stratified halves of the verdicts and compare them (see :class:`SplitHalf`).
 
     The two halves share no verdicts, so chance agreement cannot make them agree; NaN when there
-    are fewer than 3 essays or 4 comparisons.
+    are fewer than 3 essays or 4 comparisons, or ``splits`` is 0.
     """
     n = data.n_items
     nan = float("nan")
-    if n < 3 or data.size < 4:
+    if n < 3 or data.size < 4 or splits < 1:
         return SplitHalf(nan, nan, nan, nan, 0)
     rng = np.random.default_rng(stable_seed("split-half", seed, n, data.size))
     zs: list[float] = []
@@ -123,7 +124,13 @@ def split_half_check(
     for _ in range(splits):
         half = _stratified_halves(data, rng)
         fits = [
-            fit_bt(data.subset(half == h), prior=prior, position_bias=position_bias) for h in (0, 1)
+            fit_bt(
+                data.subset(half == h),
+                prior=prior,
+                position_bias=position_bias,
+                soft_model=soft_model,
+            )
+            for h in (0, 1)
         ]
         a, b = fits[0].abilities, fits[1].abilities
         models.extend(model_reliability(f.abilities, f.se) for f in fits)

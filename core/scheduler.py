@@ -11,14 +11,16 @@ fitted together afterwards. :func:`plan_wave` builds one for the current state:
    prior's large variance, so its pairs all look uncertain and coverage comes first), times a
    bonus for pairs that join separate components of the comparison graph, times
    ``1 + w·(u_i + u_j)/2`` where u is an essay's grade-boundary uncertainty when grading is
-   requested. ``random`` gives every candidate the same score (balanced random pairing).
+   requested, times a large boost for essays still short of the run's minimum comparisons.
+   ``random`` gives every candidate the same score (balanced random pairing).
 3. **Selection.** Scores are perturbed with seeded Gumbel noise (so selection samples pairs in
    proportion to their score, never locks onto a wrong early estimate, and is deterministic for a
    seed) and pairs are taken greedily in that order, each essay at most once. A wave of at most
    n/2 pairs is one round, so no essay appears twice (the wave is shorter if unused pairs run
    out). A larger wave takes further rounds, each allowing every essay once more and serving
-   essays that lag behind first. With an odd count the essay with most comparisons sits out the
-   first round.
+   essays that lag behind first; pairs are then moved from over- to under-used essays until
+   appearances differ by at most one (where unused pairs allow). With an odd count the essay
+   with most comparisons sits out the first round.
 4. **Positions.** Within each pair, the essay that has been shown second more often is shown
    first (ties broken by the seed); pairs whose essays lean the same way are avoided, so each
    essay's first/second difference stays within 1 wherever the pairing allows.
@@ -43,6 +45,8 @@ Strategy = Literal["adaptive", "random"]
 BRIDGE_BONUS = 4.0
 #: Score multiplier for a pair whose two essays have both been shown first (or second) more often.
 POSITION_CONFLICT = 0.05
+#: Score multiplier per essay of a pair that is still below the minimum comparisons.
+COVERAGE_BOOST = 10.0
 #: Weight of grade-boundary uncertainty in the score when grading is requested.
 BOUNDARY_WEIGHT = 2.0
 
@@ -55,7 +59,10 @@ class SchedulerState:
     the order shown; failed comparisons that will not be retried should be left out so their pair
     counts as unused. ``abilities``/``se`` come from the latest fit (None before any fit).
     ``boundary_uncertainty`` (0–1 per essay, e.g. 1 − the largest grade probability) steers extra
-    comparisons to essays near grade boundaries.
+    comparisons to essays near grade boundaries. ``soft_evidence`` says verdicts arrive as trusted
+    soft evidence of the gap, whose information does not fall off with the gap as a hard
+    verdict's p(1−p) does. Essays with fewer than ``min_comparisons`` comparisons (the stopping
+    rule's minimum) are served first.
     """
 
     n_items: int
@@ -63,6 +70,8 @@ class SchedulerState:
     abilities: FloatArray | None = None
     se: FloatArray | None = None
     boundary_uncertainty: FloatArray | None = None
+    soft_evidence: bool = False
+    min_comparisons: int = 0
 
 
 def _pair_counts(n: int, shown: Sequence[tuple[int, int]]) -> tuple[IntArray, IntArray, IntArray]:
@@ -119,8 +128,12 @@ def _scores(
     p = 1.0 / (1.0 + np.exp(-gap))
     # Information of one verdict × probability that the pair is currently misordered.
     misorder = ndtr(-np.abs(gap) / np.sqrt(var[ii] + var[jj] + 1e-12))
-    score: FloatArray = p * (1.0 - p) * misorder
+    info = 0.25 if state.soft_evidence else p * (1.0 - p)
+    score: FloatArray = info * misorder
     score = score * np.where(labels[ii] != labels[jj], BRIDGE_BONUS, 1.0)
+    if state.min_comparisons > 0:
+        below = (counts < state.min_comparisons).astype(np.float64)
+        score = score * (1.0 + COVERAGE_BOOST * (below[ii] + below[jj]))
     if state.boundary_uncertainty is not None:
         u = np.clip(np.asarray(state.boundary_uncertainty, np.float64), 0.0, 1.0)
         score = score * (1.0 + BOUNDARY_WEIGHT * 0.5 * (u[ii] + u[jj]))
@@ -204,7 +217,62 @@ def plan_wave(
                 break
     if len(chosen) < size:
         _repair(chosen, size, top, appearances, imb, taken, ii, jj, rng, blocked)
+    if size > n // 2:
+        _balance(chosen, appearances, imb, taken, ii, jj, rng)
     return chosen
+
+
+def _balance(
+    chosen: list[tuple[int, int]],
+    appearances: IntArray,
+    imb: IntArray,
+    taken: NDArray[np.bool_],
+    ii: IntArray,
+    jj: IntArray,
+    rng: np.random.Generator,
+) -> None:
+    """Even out appearances in a large wave: move a pair (b, c) of an over-used essay b to an
+    under-used essay a as (a, c) while the spread exceeds one and such a free pair exists."""
+    index = {(int(a), int(b)): k for k, (a, b) in enumerate(zip(ii, jj, strict=True))}
+
+    def key(a: int, b: int) -> tuple[int, int]:
+        return (a, b) if a < b else (b, a)
+
+    for _ in range(4 * len(chosen)):
+        low, high = int(appearances.min()), int(appearances.max())
+        if high - low <= 1:
+            return
+        lows = [int(e) for e in np.flatnonzero(appearances == low)]
+        highs = [int(e) for e in np.flatnonzero(appearances == high)]
+        moved = False
+        for b in highs:
+            for idx, (f, s) in enumerate(chosen):
+                if b not in (f, s):
+                    continue
+                c = s if f == b else f
+                for a in lows:
+                    k = index.get(key(a, c))
+                    if a == c or k is None or taken[k]:
+                        continue
+                    del chosen[idx]
+                    taken[index[key(b, c)]] = False
+                    imb[f] -= 1
+                    imb[s] += 1
+                    appearances[b] -= 1
+                    first, second = _orient(a, c, imb, rng)
+                    chosen.append((first, second))
+                    taken[k] = True
+                    imb[first] += 1
+                    imb[second] -= 1
+                    appearances[a] += 1
+                    moved = True
+                    break
+                if moved:
+                    break
+            if moved:
+                break
+        if not moved:
+            return
 
 
 def _repair(

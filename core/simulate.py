@@ -5,12 +5,17 @@ better?" the way a fallible LLM does. For a pair shown as (first, second) it per
 
     d = θ_first − θ_second + position_bias + ε,   ε ~ N(0, noise_sd²)  (or logistic noise)
 
-and says the first essay wins when d > 0. ``noise_sd`` grows with the pair's place inside a
+and says the first essay wins when d > 0 (``verdict="argmax"``). With ``verdict="sampled"`` it
+believes P(first is better) = σ(1.7·d) and *samples* its answer from that belief, as an LLM does
+that answers at temperature 1 (GPT-5-family models take no other temperature); its stated
+probability is then the belief itself, as token log-probabilities would give it, and may favour
+the essay it did not pick. ``noise_sd`` grows with the pair's place inside a
 bundle by ``bundle_degradation`` per place. With probability ``lapse_rate`` the judge lapses: the
 winner is a coin flip and its confidence is uninformative. The judge also states how sure it is:
 
 * ``confidence="informative"``: the stated probability that the first essay is better is
-  σ(d / noise_sd·c) with c = 1.7 (so it tracks the judge's own perception of the gap);
+  σ(1.7·d/noise_sd) (so it tracks the judge's own perception of the gap), or the belief
+  σ(1.7·d) for a sampling judge;
 * ``confidence="noise"``: the stated strength is uniform on (0.5, 1) whatever the gap.
 
 Stated probabilities are also reported as a 1–5 confidence (0.5–0.6 → 1, …, ≥ 0.9 → 5).
@@ -55,6 +60,7 @@ class JudgeProfile:
     lapse_rate: float = 0.0
     confidence: Literal["informative", "noise"] = "informative"
     bundle_degradation: float = 0.0
+    verdict: Literal["argmax", "sampled"] = "argmax"
 
     def __post_init__(self) -> None:
         if self.noise_sd <= 0:
@@ -115,10 +121,20 @@ class SimulatedJudge:
         lapse_draw = float(rng.uniform())
         strength_draw = float(rng.uniform(0.5, 1.0))
         coin = float(rng.uniform()) < 0.5
+        sample_draw = float(rng.uniform())
         if lapse_draw < prof.lapse_rate:
             first_wins = coin
             strength = strength_draw
             lapsed = True
+        elif prof.verdict == "sampled":
+            # The judge believes P(first better) = σ(1.7·perceived) and samples its answer.
+            belief = 1.0 / (1.0 + math.exp(-1.7 * perceived))
+            first_wins = sample_draw < belief
+            lapsed = False
+            if prof.confidence == "informative":
+                p = min(max(belief, 0.001), 0.999)
+                return SimulatedVerdict(first_wins, p, confidence_level(p), lapsed)
+            strength = strength_draw
         else:
             first_wins = perceived > 0.0
             lapsed = False
@@ -140,7 +156,8 @@ class SimulatedJudge:
         prof = self.profile
         sd = prof.noise_sd + prof.bundle_degradation * place_in_bundle
         gap = float(self.true_abilities[first] - self.true_abilities[second]) + prof.position_bias
-        p = 0.5 * math.erfc(-gap / (sd * math.sqrt(2.0)))
+        spread = math.sqrt(sd * sd + 1.0) if prof.verdict == "sampled" else sd
+        p = 0.5 * math.erfc(-gap / (spread * math.sqrt(2.0)))
         return (1.0 - prof.lapse_rate) * p + prof.lapse_rate * 0.5
 
 

@@ -9,7 +9,9 @@ A run stops for exactly one reason, checked in this order:
    in a clear failure, not an endless loop).
 4. ``no_pairs_left`` — the scheduler had nothing new to propose.
 5. Not before every essay has ``min_comparisons_per_essay`` results.
-6. ``stable`` — the honest (split-half) reliability reached ``target_reliability``.
+6. ``stable`` — the honest reliability reached ``target_reliability`` after this wave *and* the
+   previous one (one lucky wave is not stability; it also keeps the figure at the stop from
+   being the single high point of a noisy series).
 7. ``precise`` — the root-mean-square standard error fell to ``target_rms_se``.
 
 A run that ran out of budget is therefore never called stable: the reason says what happened.
@@ -71,6 +73,7 @@ class RunProgress:
     failures: int
     min_comparisons: int
     reliability: float = float("nan")
+    previous_reliability: float = float("nan")
     rms_se: float = float("nan")
     pairs_available: bool = True
 
@@ -118,7 +121,8 @@ def decide(rule: StoppingRule, progress: RunProgress) -> StopDecision:
     if (
         rule.target_reliability is not None
         and math.isfinite(p.reliability)
-        and p.reliability >= rule.target_reliability
+        and math.isfinite(p.previous_reliability)
+        and min(p.reliability, p.previous_reliability) >= rule.target_reliability
     ):
         return StopDecision(
             True,

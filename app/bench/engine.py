@@ -1,12 +1,17 @@
 """`huleedu bench engine`: how well and how fast the CJ engine works, as one JSON object.
 
 Everything is measured in one run, over many seeds, against simulated judges whose true
-abilities have SD 1.5 logits. The default judge is deliberately not the model the fit assumes:
-probit noise (SD 1 logit on the perceived gap), a position bias of 0.3 logits towards the essay
-shown first, and 5 % lapses (coin-flip verdicts).
+abilities have SD 1.5 logits. The judges are deliberately not the model the fit assumes: the
+*argmax* judge answers the side of its perceived gap (probit noise SD 1 logit), the *sampling*
+judge samples its answer from its belief σ(1.7·perceived gap) (perception noise SD 0.6) as an
+LLM at temperature 1 does, and reports that belief as its stated probability (as token
+log-probabilities would). Both favour the essay shown first by 0.3 logits and lapse into a coin
+flip 5 % of the time. Random-versus-ours and reliability use the argmax judge; the soft-verdict
+keys use the sampling judge, and the same keys with ``_argmax_judge`` repeat them with the
+argmax judge reporting σ(1.7·|perceived gap|) as its confidence.
 
-* Comparisons per essay (2 × comparisons / essays) needed for the Spearman correlation between
-  fitted and true abilities to reach 0.90, interpolated between waves, averaged over seeds, for:
+* Comparisons per essay (2 × comparisons / essays) at which the Spearman correlation between
+  fitted and true abilities, averaged over seeds, reaches 0.90 (interpolated), for:
   balanced random pairing (waves of n/2 disjoint random pairs, no repeats, positions balanced),
   our scheduler with hard verdicts (the engine's default waves), with soft verdicts from an
   informative-confidence judge, and with soft verdicts from a noise-confidence judge.
@@ -38,9 +43,17 @@ from core.stopping import StoppingRule
 
 ABILITY_SD = 1.5
 TARGET_SPEARMAN = 0.90
+#: Runs for the Spearman curves go to this many comparisons per essay.
+HORIZON = 16.0
 REALISTIC = JudgeProfile(noise_sd=1.0, position_bias=0.3, lapse_rate=0.05)
 NOISY_CONFIDENCE = JudgeProfile(
     noise_sd=1.0, position_bias=0.3, lapse_rate=0.05, confidence="noise"
+)
+#: An LLM that samples its answer from its own belief (temperature 1) and reports the belief
+#: (token log-probabilities): the judge of the soft-verdict keys.
+SAMPLING = JudgeProfile(noise_sd=0.6, position_bias=0.3, lapse_rate=0.05, verdict="sampled")
+SAMPLING_NOISY_CONFIDENCE = JudgeProfile(
+    noise_sd=0.6, position_bias=0.3, lapse_rate=0.05, verdict="sampled", confidence="noise"
 )
 
 
@@ -51,25 +64,20 @@ class Setting:
     use_confidence: bool
 
 
-def comparisons_to_target(n: int, seed: int, setting: Setting, max_per_essay: int = 40) -> float:
-    """Comparisons per essay until Spearman(fitted, true) ≥ 0.90 (linear interpolation)."""
+def spearman_curve(
+    n: int, seed: int, setting: Setting, horizon: float = HORIZON
+) -> list[tuple[float, float]]:
+    """Spearman(fitted, true) after every wave, as (comparisons per essay, ρ), up to horizon."""
     truth = true_abilities(n, ABILITY_SD, seed)
     judge = SimulatedJudge(truth, setting.profile, seed=stable_seed("judge", seed))
-    history: list[tuple[float, float]] = [(0.0, 0.0)]
-    reached: list[float] = []
+    curve: list[tuple[float, float]] = [(0.0, 0.0)]
 
     def watch(wave: int, refit: Refit) -> bool:
-        per_essay = 2.0 * refit.data.size / n
-        rho = float(spearmanr(refit.fit.abilities, truth)[0])
-        c0, r0 = history[-1]
-        history.append((per_essay, rho))
-        if rho >= TARGET_SPEARMAN:
-            reached.append(c0 + (per_essay - c0) * (TARGET_SPEARMAN - r0) / (rho - r0))
-            return True
+        curve.append((2.0 * refit.data.size / n, float(spearmanr(refit.fit.abilities, truth)[0])))
         return False
 
     rule = StoppingRule(
-        budget=max_per_essay * n // 2, target_reliability=None, min_comparisons_per_essay=0
+        budget=int(horizon * n / 2), target_reliability=None, min_comparisons_per_essay=0
     )
     simulate_run(
         judge,
@@ -81,18 +89,42 @@ def comparisons_to_target(n: int, seed: int, setting: Setting, max_per_essay: in
         strategy=setting.strategy,
         use_confidence=setting.use_confidence,
         on_wave=watch,
+        reliability_splits=0,
     )
-    return reached[0] if reached else float(max_per_essay)
+    return curve
 
 
-def _mean_over_seeds(n: int, seeds: range, setting: Setting) -> float:
-    return statistics.fmean(comparisons_to_target(n, s, setting) for s in seeds)
+def comparisons_to_target(
+    n: int, seeds: range, setting: Setting, horizon: float = HORIZON
+) -> float:
+    """Comparisons per essay at which the *mean* Spearman curve over seeds reaches 0.90.
+
+    Each seed's curve is interpolated onto a common grid and the curves are averaged; the
+    crossing of the mean curve is interpolated. (The mean of per-seed first crossings is far
+    noisier: a seed whose ρ hovers near 0.90 can cross several waves earlier or later.)
+    Returns ``horizon`` if the mean curve never reaches the target.
+    """
+    grid = np.linspace(0.0, horizon, int(horizon * 20) + 1)
+    curves = []
+    for seed in seeds:
+        xs, ys = zip(*spearman_curve(n, seed, setting, horizon), strict=True)
+        curves.append(np.interp(grid, xs, ys))
+    mean = np.mean(curves, axis=0)
+    above = np.flatnonzero(mean >= TARGET_SPEARMAN)
+    if above.size == 0:
+        return horizon
+    k = int(above[0])
+    if k == 0:
+        return 0.0
+    x0, x1, y0, y1 = grid[k - 1], grid[k], mean[k - 1], mean[k]
+    return float(x0 + (x1 - x0) * (TARGET_SPEARMAN - y0) / (y1 - y0))
 
 
-def reliability_at_stop(n: int, seed: int, target: float, use_confidence: bool) -> dict[str, Any]:
+def reliability_at_stop(
+    n: int, seed: int, target: float, use_confidence: bool, profile: JudgeProfile = REALISTIC
+) -> dict[str, Any]:
     """Run to a target reliability; compare the reported figures with the truth at the stop."""
     truth = true_abilities(n, ABILITY_SD, seed)
-    profile = REALISTIC
     judge = SimulatedJudge(truth, profile, seed=stable_seed("judge-rel", seed))
     rule = StoppingRule(budget=40 * n, target_reliability=target, min_comparisons_per_essay=5)
     run = simulate_run(judge, n, rule, seed=seed, use_confidence=use_confidence)
@@ -160,36 +192,36 @@ def fit_versus_choix(n: int = 1000, per_essay: int = 20, repeats: int = 5) -> di
     }
 
 
-def run_benchmark(seeds: int = 20, quick: bool = False) -> dict[str, Any]:
+def run_benchmark(seeds: int = 40, quick: bool = False) -> dict[str, Any]:
     """All measures of the engine benchmark (``quick`` shrinks it for smoke tests)."""
     t0 = time.perf_counter()
     seed_range = range(seeds)
     hard = Setting("adaptive", REALISTIC, use_confidence=False)
     random_ = Setting("random", REALISTIC, use_confidence=False)
-    soft = Setting("adaptive", REALISTIC, use_confidence=True)
-    soft_noise = Setting("adaptive", NOISY_CONFIDENCE, use_confidence=True)
-    hard_noise = Setting("adaptive", NOISY_CONFIDENCE, use_confidence=False)
     out: dict[str, Any] = {"seeds": seeds, "ability_sd": ABILITY_SD}
     per_essay: dict[str, dict[str, float]] = {}
     sizes = (30,) if quick else (30, 100)
     for n in sizes:
-        ours = _mean_over_seeds(n, seed_range, hard)
-        rnd = _mean_over_seeds(n, seed_range, random_)
+        ours = comparisons_to_target(n, seed_range, hard)
+        rnd = comparisons_to_target(n, seed_range, random_)
         out[f"ratio_random_over_ours_n{n}"] = rnd / ours
         per_essay[f"n{n}"] = {"random": rnd, "ours_hard": ours}
-    soft_mean = _mean_over_seeds(30, seed_range, soft)
-    soft_noise_mean = _mean_over_seeds(30, seed_range, soft_noise)
-    hard_noise_mean = _mean_over_seeds(30, seed_range, hard_noise)
-    hard30 = per_essay["n30"]["ours_hard"]
-    out["ratio_hard_over_soft_n30"] = hard30 / soft_mean
-    out["ratio_soft_noise_over_hard_n30"] = soft_noise_mean / hard_noise_mean
-    per_essay["n30"].update(
-        {
-            "ours_soft": soft_mean,
-            "ours_soft_noise_conf": soft_noise_mean,
-            "ours_hard_noise_conf_judge": hard_noise_mean,
+    for label, informative, noisy in (
+        ("", SAMPLING, SAMPLING_NOISY_CONFIDENCE),
+        ("_argmax_judge", REALISTIC, NOISY_CONFIDENCE),
+    ):
+        hard_s = comparisons_to_target(30, seed_range, Setting("adaptive", informative, False))
+        soft_s = comparisons_to_target(30, seed_range, Setting("adaptive", informative, True))
+        hard_n = comparisons_to_target(30, seed_range, Setting("adaptive", noisy, False))
+        soft_n = comparisons_to_target(30, seed_range, Setting("adaptive", noisy, True))
+        out[f"ratio_hard_over_soft_n30{label}"] = hard_s / soft_s
+        out[f"ratio_soft_noise_over_hard_n30{label}"] = soft_n / hard_n
+        per_essay[f"n30_confidence{label or '_sampling_judge'}"] = {
+            "hard": hard_s,
+            "soft_informative_confidence": soft_s,
+            "hard_noise_confidence_judge": hard_n,
+            "soft_noise_confidence": soft_n,
         }
-    )
     rel_rows = []
     stop_reasons: Counter[str] = Counter()
     teacher: dict[str, Any] = {}
@@ -212,16 +244,28 @@ def run_benchmark(seeds: int = 20, quick: bool = False) -> dict[str, Any]:
     out.update(fit_versus_choix(n=300 if quick else 1000))
     out["comparisons_per_essay_to_spearman_0_90"] = per_essay
     out["teacher_view"] = {"runs_to_reliability": teacher, "stop_reasons": dict(stop_reasons)}
-    out["judge"] = {
-        "noise_sd": REALISTIC.noise_sd,
-        "position_bias": REALISTIC.position_bias,
-        "lapse_rate": REALISTIC.lapse_rate,
+    soft_rows = [
+        reliability_at_stop(30, s, 0.80, use_confidence=True, profile=SAMPLING) for s in seed_range
+    ]
+    out["reliability_abs_error_soft_verdicts"] = statistics.fmean(
+        abs(r["reported"] - r["true"]) for r in soft_rows
+    )
+    teacher["n30_soft_verdicts_sampling_judge"] = {
+        "comparisons_per_essay_at_stop": statistics.fmean(r["per_essay"] for r in soft_rows),
+        "reported_reliability": statistics.fmean(r["reported"] for r in soft_rows),
+        "true_squared_correlation": statistics.fmean(r["true"] for r in soft_rows),
+    }
+    stop_reasons.update(r["reason"] for r in soft_rows)
+    out["judges"] = {
+        "argmax": "probit noise SD 1.0 on the perceived gap, position bias 0.3, 5 % lapses",
+        "sampling": "perception noise SD 0.6, answer sampled from belief σ(1.7·gap), belief "
+        "reported as the stated probability, position bias 0.3, 5 % lapses",
     }
     out["seconds"] = time.perf_counter() - t0
     return out
 
 
-def main(seeds: int = 20, quick: bool = False) -> int:
+def main(seeds: int = 40, quick: bool = False) -> int:
     result = run_benchmark(seeds=seeds, quick=quick)
     sys.stdout.write(json.dumps(result, indent=2, sort_keys=False) + "\n")
     return 0

@@ -226,3 +226,33 @@ def test_win_probability_uses_bias() -> None:
     _, data = simulated(8, per_pair=4, bias=0.6)
     fit = fit_bt(data, prior=RidgePrior(sd=2.0))
     assert win_probability(fit, 0, 1) > win_probability(fit, 0, 1, with_bias=False)
+
+
+def test_logit_evidence_recovers_the_stated_gap() -> None:
+    # Forty statements that essay 0 beats essay 1 with probability σ(1.2), shown both ways.
+    p = 1.0 / (1.0 + math.exp(-1.2))
+    first = [0, 1] * 20
+    second = [1, 0] * 20
+    y = [p, 1.0 - p] * 20
+    fit = fit_bt(
+        ComparisonSet.from_arrays(2, first, second, y),
+        soft_model="logit",
+        prior=RidgePrior(sd=100.0),
+    )
+    assert fit.abilities[0] - fit.abilities[1] == pytest.approx(1.2, abs=1e-3)
+    assert abs(fit.position_bias) < 1e-6
+
+
+def test_logit_evidence_does_not_saturate_like_fractional_wins() -> None:
+    # A very confident statement about a pair moves it further as evidence than as a win.
+    data = ComparisonSet.from_arrays(3, [0, 1, 2, 0], [1, 2, 0, 2], [0.98, 0.6, 0.4, 0.55])
+    frac = fit_bt(data, position_bias=False)
+    logit = fit_bt(data, position_bias=False, soft_model="logit")
+    assert logit.abilities[0] - logit.abilities[1] > frac.abilities[0] - frac.abilities[1]
+
+
+def test_hard_outcomes_ignore_the_soft_model() -> None:
+    _, data = simulated(8, per_pair=2)
+    a = fit_bt(data)
+    b = fit_bt(data, soft_model="logit")
+    np.testing.assert_allclose(a.abilities, b.abilities, atol=1e-9)

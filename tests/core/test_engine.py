@@ -76,3 +76,29 @@ def test_refit_uses_confidence_only_when_informative() -> None:
             assert np.any((result.data.outcome > 0.0) & (result.data.outcome < 1.0))
         else:
             assert result.calibration.weight < 0.5
+
+
+def _verdicts(truth: np.ndarray, profile: JudgeProfile, rounds: int, seed: int) -> list[Verdict]:
+    judge = SimulatedJudge(truth, profile, seed=seed)
+    rng = np.random.default_rng(seed)
+    out = []
+    n = truth.shape[0]
+    for _ in range(rounds):
+        perm = rng.permutation(n)
+        for a, b in zip(perm[::2], perm[1::2], strict=True):
+            v = judge.judge(int(a), int(b))
+            out.append(Verdict(int(a), int(b), v.first_wins, v.probability_first))
+    return out
+
+
+def test_trusted_confidence_enters_as_logit_evidence_with_honest_precision() -> None:
+    truth = true_abilities(30, 1.5, seed=8)
+    sampling = JudgeProfile(noise_sd=0.6, verdict="sampled")
+    result = refit(30, _verdicts(truth, sampling, 10, seed=8), use_confidence=True)
+    assert result.soft_model == "logit"
+    r2 = float(np.corrcoef(result.fit.abilities, truth)[0, 1] ** 2)
+    # The evidence is weighted by its observed precision, so the reported figure is close.
+    assert abs(result.reliability - r2) < 0.08
+    noisy = JudgeProfile(noise_sd=0.6, verdict="sampled", confidence="noise")
+    untrusted = refit(30, _verdicts(truth, noisy, 10, seed=8), use_confidence=True)
+    assert untrusted.soft_model == "fractional"

@@ -170,3 +170,13 @@ def test_confidence_level_symmetric_and_in_range(p: float) -> None:
     level = confidence_level(p)
     assert 1 <= level <= 5
     assert abs(confidence_level(1.0 - p) - level) <= 1
+
+
+def test_sampling_judge_reports_its_belief_and_sometimes_picks_the_other_essay() -> None:
+    judge = SimulatedJudge([0.4, 0.0], JudgeProfile(noise_sd=0.3, verdict="sampled"), seed=1)
+    answers = [judge.judge(0, 1) for _ in range(2000)]
+    against_belief = [a for a in answers if a.first_wins != (a.probability_first >= 0.5)]
+    # Belief ≈ σ(1.7·0.4) ≈ 0.66: about a third of the answers go against it.
+    assert 0.2 < len(against_belief) / len(answers) < 0.45
+    wins = np.mean([a.first_wins for a in answers])
+    assert wins == pytest.approx(judge.true_probability(0, 1), abs=0.04)

@@ -22,7 +22,17 @@ def _progress(**kw: object) -> RunProgress:
         "pairs_available": True,
     }
     base.update(kw)
+    # A steady reliability unless a test says otherwise.
+    base.setdefault("previous_reliability", base["reliability"])
     return RunProgress(**base)  # type: ignore[arg-type]
+
+
+def test_one_wave_above_target_is_not_yet_stable() -> None:
+    rule = StoppingRule(budget=100, target_reliability=0.8)
+    first = decide(rule, _progress(reliability=0.85, previous_reliability=0.7))
+    assert not first.stop and first.reason is StopReason.CONTINUE
+    second = decide(rule, _progress(reliability=0.83, previous_reliability=0.85))
+    assert second.stop and second.reason is StopReason.STABLE
 
 
 def test_insufficient_essays_comes_first() -> None:
