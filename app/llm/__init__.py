@@ -1,0 +1,1 @@
+"""The LLM judging layer: providers over httpx, the dispatcher, accounting and metrics."""
