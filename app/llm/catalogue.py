@@ -1,0 +1,240 @@
+"""The model catalogue: prices and capabilities of the judge models, from ``resources/models.json``.
+
+The file is dated (``as_of``) and meant to be edited when prices change. Prices are USD per
+million tokens. A model is looked up by its exact name, then by a dated snapshot of a listed
+name (``claude-haiku-4-5-20251001``, ``gpt-5-mini-2025-08-07``), then by a wildcard entry
+(``sim-*``).
+
+Cost of one call (:meth:`Catalogue.cost_usd`)::
+
+    uncached input × input price + cache reads × cached-input price
+    + cache writes × cache-write price + output × output price
+
+and, for provider batch calls, that total × (1 − ``batch_discount``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import json
+import re
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from app.llm.types import Usage
+from app.paths import resources_dir
+
+__all__ = [
+    "CATALOGUE_FILE",
+    "Catalogue",
+    "CatalogueError",
+    "ModelInfo",
+    "UnknownModelError",
+    "cost_usd",
+    "default_catalogue",
+    "load_catalogue",
+]
+
+CATALOGUE_FILE = "models.json"
+"""File name of the catalogue inside the resources folder."""
+
+_SNAPSHOT_SUFFIX = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{8}|latest|preview(?:-[0-9-]+)?)$")
+
+
+class CatalogueError(ValueError):
+    """The catalogue file is missing, not JSON, or not a valid catalogue."""
+
+
+class UnknownModelError(LookupError):
+    """A model the catalogue does not list."""
+
+    def __init__(self, model: str, known: list[str]) -> None:
+        self.model = model
+        self.known = known
+        super().__init__(
+            f"model {model!r} is not in the model catalogue; known models: {', '.join(known)}"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ModelInfo(BaseModel):
+    """Prices (USD per million tokens) and capabilities of one model.
+
+    Attributes:
+        provider: the API family that serves it.
+        input_per_mtok: price of uncached input tokens.
+        cached_input_per_mtok: price of input tokens read from the prompt cache.
+        cache_write_per_mtok: price of input tokens written to the cache (Anthropic charges
+            extra); None means the plain input price.
+        output_per_mtok: price of output tokens (reasoning tokens included).
+        batch_discount: fraction taken off every price in the provider's batch API (0.5 = half).
+        supports_temperature: whether a temperature may be sent.
+        structured_output: how the answer's schema is enforced.
+        logprobs: whether token log-probabilities are returned.
+        batch_api: whether a provider batch API exists.
+        prompt_caching: ``automatic`` (provider caches prefixes itself), ``explicit`` (blocks
+            are marked) or ``none``.
+        context_tokens: context window size.
+        max_tokens_param: the request field that caps output tokens.
+        reasoning: whether the model spends hidden reasoning tokens out of the output cap.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: Literal["openai", "anthropic", "gemini", "openai_compatible"]
+    input_per_mtok: float = Field(ge=0)
+    cached_input_per_mtok: float = Field(ge=0)
+    cache_write_per_mtok: float | None = Field(default=None, ge=0)
+    output_per_mtok: float = Field(ge=0)
+    batch_discount: float = Field(default=0.5, ge=0, lt=1)
+    supports_temperature: bool
+    structured_output: Literal["json_schema", "tool", "response_schema"]
+    logprobs: bool
+    batch_api: bool
+    prompt_caching: Literal["automatic", "explicit", "none"]
+    context_tokens: int = Field(gt=0)
+    max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    reasoning: bool = False
+    notes: str | None = None
+
+    @property
+    def cache_write_price(self) -> float:
+        """Price of cache-write tokens (the input price when none is listed)."""
+        if self.cache_write_per_mtok is None:
+            return self.input_per_mtok
+        return self.cache_write_per_mtok
+
+
+class Catalogue(BaseModel):
+    """All listed models, with the date the prices were taken."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    as_of: date
+    currency: Literal["USD"] = "USD"
+    source: str | None = None
+    models: dict[str, ModelInfo] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check_names(self) -> Catalogue:
+        for name in self.models:
+            if not name.strip() or name != name.strip():
+                raise ValueError(f"model name {name!r} is empty or has surrounding spaces")
+        return self
+
+    def names(self) -> list[str]:
+        """Listed model names (wildcard entries included), sorted."""
+        return sorted(self.models)
+
+    def resolve(self, model: str) -> str | None:
+        """The catalogue entry ``model`` falls under, or None.
+
+        Exact name first, then a listed name plus a snapshot suffix (a date, ``-latest``,
+        ``-preview…``), then the first wildcard entry (``*`` / ``?``) that matches.
+        """
+        if model in self.models:
+            return model
+        base = _SNAPSHOT_SUFFIX.sub("", model)
+        if base != model and base in self.models:
+            return base
+        for name in sorted(self.models, key=lambda n: (-len(n), n)):
+            if any(ch in name for ch in "*?[") and fnmatch.fnmatchcase(model, name):
+                return name
+        return None
+
+    def find(self, model: str) -> ModelInfo | None:
+        """The entry for ``model`` (see :meth:`resolve`), or None when it is not listed."""
+        key = self.resolve(model)
+        return None if key is None else self.models[key]
+
+    def get(self, model: str) -> ModelInfo:
+        """The entry for ``model``.
+
+        Raises:
+            UnknownModelError: when the model is not listed; the message names the known ones.
+        """
+        info = self.find(model)
+        if info is None:
+            raise UnknownModelError(model, self.names())
+        return info
+
+    def cost_usd(self, model: str, usage: Usage, batch: bool = False) -> float:
+        """Price of one call's ``usage`` in USD.
+
+        ``usage.input_tokens`` includes cache reads (``cached_input_tokens``) and cache writes
+        (``cache_write_tokens``); each part is charged at its own price. With ``batch`` the
+        model's ``batch_discount`` is taken off the total.
+
+        Raises:
+            UnknownModelError: when the model is not listed.
+            ValueError: with ``batch`` for a model without a batch API.
+        """
+        info = self.get(model)
+        if batch and not info.batch_api:
+            raise ValueError(f"model {model!r} has no batch API in the catalogue")
+        cached = max(0, usage.cached_input_tokens)
+        written = max(0, usage.cache_write_tokens)
+        plain = max(0, usage.input_tokens - cached - written)
+        total = (
+            plain * info.input_per_mtok
+            + cached * info.cached_input_per_mtok
+            + written * info.cache_write_price
+            + max(0, usage.output_tokens) * info.output_per_mtok
+        ) / 1_000_000
+        if batch:
+            total *= 1.0 - info.batch_discount
+        return total
+
+
+def _describe_validation(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        problems.append(f"{where}: {err['msg']}")
+    return "; ".join(problems)
+
+
+def load_catalogue(path: str | Path | None = None) -> Catalogue:
+    """Read and validate a catalogue file (default: ``resources/models.json``).
+
+    Raises:
+        CatalogueError: naming the file and what is wrong with it (missing, unreadable, not
+            JSON, or not a valid catalogue).
+    """
+    file = Path(path) if path is not None else resources_dir() / CATALOGUE_FILE
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CatalogueError(f"model catalogue {file}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogueError(f"model catalogue {file}: cannot be read ({exc})") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CatalogueError(
+            f"model catalogue {file}: not valid JSON ({exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno})"
+        ) from exc
+    try:
+        return Catalogue.model_validate(data)
+    except ValidationError as exc:
+        raise CatalogueError(
+            f"model catalogue {file}: invalid ({_describe_validation(exc)})"
+        ) from exc
+
+
+@functools.lru_cache(maxsize=1)
+def default_catalogue() -> Catalogue:
+    """The bundled catalogue, read once per process."""
+    return load_catalogue()
+
+
+def cost_usd(model: str, usage: Usage, batch: bool = False) -> float:
+    """:meth:`Catalogue.cost_usd` on the bundled catalogue."""
+    return default_catalogue().cost_usd(model, usage, batch)
