@@ -65,7 +65,7 @@ def estimate_run(
     else:
         prompt = render_bundle_prompt(context, sample_pairs, _NONCE)
     prefix = estimate_tokens(prompt.system) + estimate_tokens(prompt.context)
-    body = estimate_tokens(prompt.body)
+    body: float = estimate_tokens(prompt.body)
     mean_essay = sum(estimate_tokens(t) for t in texts) / len(texts)
     sample_essays = sum(estimate_tokens(a) + estimate_tokens(b) for a, b in sample_pairs)
     # Re-scale the body from the sampled essays to the batch's mean essay length.
