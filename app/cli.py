@@ -28,6 +28,10 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--json", action="store_true", help="print the results as JSON")
 
+    from app.simserver.cli import add_parser as add_sim_server  # noqa: PLC0415
+
+    add_sim_server(sub)
+
     bench = sub.add_parser("bench", help="benchmarks that print one JSON object")
     bench_sub = bench.add_subparsers(dest="bench", metavar="BENCH")
     engine = bench_sub.add_parser("engine", help="the CJ engine against simulated judges")
@@ -45,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.demo import run_demo  # noqa: PLC0415  (keeps `--version` instant)
 
         return run_demo(seed=args.seed, demo_dir=args.demo_dir, as_json=args.json)
+    if args.command == "sim-server":
+        from app.simserver.cli import run as run_sim_server  # noqa: PLC0415
+
+        return run_sim_server(args)
     if args.command == "bench":
         if args.bench == "engine":
             from app.bench.engine import main as bench_engine  # noqa: PLC0415

@@ -167,8 +167,14 @@ class Dispatcher:
         context: AssignmentContext,
         pairs: Sequence[PairTask],
         on_result: ResultCallback | None = None,
+        *,
+        nonce_entropy: bytes | None = None,
     ) -> DispatchSummary:
-        """Judge every pair; ``on_result`` hears about each pair the moment it is final."""
+        """Judge every pair; ``on_result`` hears about each pair the moment it is final.
+
+        The essay fences' nonce comes from fresh random bytes unless ``nonce_entropy`` is given
+        (tests use it to make requests, and so a seeded simulated judge, reproducible).
+        """
         s = self.settings
         rng = random.Random(s.seed)
         summary = DispatchSummary()
@@ -176,7 +182,7 @@ class Dispatcher:
         if not pairs:
             return summary
         texts = [t for p in pairs for t in (p.first_text, p.second_text)]
-        nonce = safe_nonce(texts, secrets.token_bytes(16))
+        nonce = safe_nonce(texts, nonce_entropy or secrets.token_bytes(16))
         loop = asyncio.get_running_loop()
         order = list(pairs)
         rng.shuffle(order)

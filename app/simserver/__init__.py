@@ -1,0 +1,28 @@
+"""A simulated LLM provider on loopback: OpenAI and Anthropic wire formats, seeded judging.
+
+Every test and demo uses it instead of a real LLM. See :mod:`app.simserver.server` for the
+endpoints, :mod:`app.simserver.profiles` for the behaviour profiles and
+:mod:`app.simserver.judging` for how essays are judged and what the truth is.
+"""
+
+from __future__ import annotations
+
+from app.simserver.judging import true_quality, true_winner, truth_probability
+from app.simserver.profiles import PROFILES, FaultRates, SimProfile, get_profile, profile_names
+from app.simserver.server import STATE_KEY, SimState, build_app, running_server, start_in_thread
+
+__all__ = [
+    "PROFILES",
+    "STATE_KEY",
+    "FaultRates",
+    "SimProfile",
+    "SimState",
+    "build_app",
+    "get_profile",
+    "profile_names",
+    "running_server",
+    "start_in_thread",
+    "true_quality",
+    "true_winner",
+    "truth_probability",
+]
