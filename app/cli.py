@@ -39,6 +39,9 @@ def _build_parser() -> argparse.ArgumentParser:
     engine.add_argument(
         "--quick", action="store_true", help="a small smoke run (n=30 only, fit on 300 essays)"
     )
+    llm = bench_sub.add_parser("llm", help="the judging layer against the simulated server")
+    llm.add_argument("--speed", type=float, default=20.0, help="divide simulated latency by F")
+    llm.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -58,6 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from app.bench.engine import main as bench_engine  # noqa: PLC0415
 
             return bench_engine(seeds=args.seeds, quick=args.quick)
+        if args.bench == "llm":
+            from app.bench.llm import main as bench_llm  # noqa: PLC0415
+
+            return bench_llm(speed=args.speed, seed=args.seed)
         parser.parse_args(["bench", "--help"])
         return 2
     parser.print_help(sys.stderr)

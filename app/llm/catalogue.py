@@ -82,6 +82,7 @@ class ModelInfo(BaseModel):
             are marked) or ``none``.
         context_tokens: context window size.
         max_tokens_param: the request field that caps output tokens.
+        chars_per_token: characters of essay text per token, for estimates before a run.
         reasoning: whether the model spends hidden reasoning tokens out of the output cap.
     """
 
@@ -100,6 +101,7 @@ class ModelInfo(BaseModel):
     prompt_caching: Literal["automatic", "explicit", "none"]
     context_tokens: int = Field(gt=0)
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    chars_per_token: float = Field(default=4.0, gt=0)
     reasoning: bool = False
     notes: str | None = None
 

@@ -1,9 +1,11 @@
 """Cost and time of judging before a run starts, from the catalogue and the real prompts.
 
 Tokens are estimated by rendering the actual prompts for representative pairs (the same
-rendering the providers send) and counting about four characters a token. The stable prefix
-(system + assignment context) is charged at the cached-input price for every call after the
-first when the model caches prompts. Time is calls × mean latency / concurrency, plus a tail
+rendering the providers send) and dividing characters by the model's ``chars_per_token`` from
+the catalogue. When the model caches prompts automatically, every call after the first
+``concurrency`` reads the stable prefix (system + assignment context) from the cache, in whole
+blocks of 128 tokens and only for prompts of at least 1,024 tokens, as OpenAI does; explicit
+caching (Anthropic) reads the whole prefix. Time is calls × mean latency / concurrency, plus a tail
 for the last, partly filled round; with a provider batch API it is the provider's window.
 """
 
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.llm.catalogue import Catalogue
-from app.llm.providers.base import estimate_output_tokens, estimate_tokens
+from app.llm.providers.base import estimate_output_tokens
 from app.llm.types import Usage
 from core.prompt import AssignmentContext, render_bundle_prompt, render_pair_prompt
 
@@ -53,6 +55,10 @@ def estimate_run(
     if n_pairs <= 0 or not essay_texts:
         return Estimate(max(n_pairs, 0), 0, Usage(), 0.0, 0.0)
     info = catalogue.get(model)
+
+    def estimate_tokens(text: str) -> float:
+        return len(text) / info.chars_per_token
+
     calls = math.ceil(n_pairs / pairs_per_call)
     texts = list(essay_texts)
     # A representative call: consecutive essays in pairs, cycling through the batch.
@@ -71,10 +77,15 @@ def estimate_run(
     # Re-scale the body from the sampled essays to the batch's mean essay length.
     body = max(0.0, body - sample_essays + 2 * pairs_per_call * mean_essay)
     per_call_input = prefix + body
-    cached_calls = max(0, calls - 1) if info.prompt_caching != "none" and not provider_batch else 0
+    cached_per_call = 0.0
+    if info.prompt_caching == "explicit":
+        cached_per_call = prefix
+    elif info.prompt_caching == "automatic" and per_call_input >= 1024:
+        cached_per_call = 128.0 * math.floor(prefix / 128.0)
+    cached_calls = 0 if provider_batch else max(0, calls - max(1, concurrency))
     usage = Usage(
         input_tokens=round(calls * per_call_input),
-        cached_input_tokens=round(cached_calls * prefix),
+        cached_input_tokens=round(cached_calls * cached_per_call),
         output_tokens=round(calls * estimate_output_tokens(pairs_per_call)),
     )
     cost = catalogue.cost_usd(model, usage, batch=provider_batch)

@@ -70,6 +70,15 @@ def normalise_essay(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
+def pair_fingerprint(text_a: str, text_b: str) -> str:
+    """A key for the ordered pair (Essay A, Essay B), independent of fences and line endings."""
+    h = hashlib.sha256()
+    for text in (text_a, text_b):
+        h.update(normalise_essay(text).encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()[:32]
+
+
 @lru_cache(maxsize=8192)
 def _quality_of_normalised(text: str) -> float:
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -42,6 +42,7 @@ from app.simserver.judging import (
     extract_essays,
     judge_pairs,
     logprob_entries,
+    pair_fingerprint,
     payload_for,
     render_content,
 )
@@ -257,6 +258,9 @@ class SimState:
         self.seed = int(seed)
         self.attempts: Counter[str] = Counter()
         self.stats: Counter[str] = Counter()
+        # Every winner this server has stated for an ordered pair (faulty answers included), so
+        # a client's verdict can be checked against what was really said.
+        self.ledger: dict[str, list[str]] = {}
         self.files: dict[str, _StoredFile] = {}
         self.openai_batches: dict[str, _OpenAIBatch] = {}
         self.anthropic_batches: dict[str, _AnthropicBatch] = {}
@@ -381,6 +385,9 @@ class SimState:
         essays = extract_essays(prompt_text)
         seed_key = f"{self.seed}/{digest}/{attempt}"
         judgements = judge_pairs(essays, self.profile, seed_key=seed_key)
+        for pair, judgement in zip(essays.pairs, judgements, strict=True):
+            key = pair_fingerprint(pair.text_a, pair.text_b)
+            self.ledger.setdefault(key, []).append(judgement.winner)
         payload = payload_for(judgements, essays.bundle)
         content = render_content(payload)
         rng = self.rng("content-fault", digest, attempt)
@@ -1432,6 +1439,11 @@ async def _stats(request: web.Request) -> web.StreamResponse:
     return web.json_response(dict(_state(request).stats))
 
 
+async def _ledger(request: web.Request) -> web.StreamResponse:
+    """Winners stated per ordered pair (key: ``judging.pair_fingerprint``)."""
+    return web.json_response(_state(request).ledger)
+
+
 @web.middleware
 async def _drop_middleware(
     request: web.Request, handler: Callable[[web.Request], Any]
@@ -1473,6 +1485,7 @@ def build_app(
     app.router.add_post("/v1/messages/batches/{batch_id}/cancel", _mbatches_cancel)
     app.router.add_get("/sim/health", _health)
     app.router.add_get("/sim/stats", _stats)
+    app.router.add_get("/sim/ledger", _ledger)
 
     async def _cleanup(app: web.Application) -> None:
         tasks = list(app[STATE_KEY].tasks)

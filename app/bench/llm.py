@@ -1,0 +1,248 @@
+"""`huleedu bench llm`: the judging layer against the simulated server, as one JSON object.
+
+Everything runs against ``huleedu sim-server`` started in-process on 127.0.0.1, over the OpenAI
+wire format, with the demo essays (realistic length) in 300 seeded random ordered pairs.
+
+* ``gpt51-low`` profile (latency scaled down by ``speed``): per-request versus bundles of 4 —
+  calls and input tokens per verdict; wall time of the per-request run over the ideal
+  calls × mean call latency / concurrency; the cost estimate made before each run against the
+  cost of the tokens actually used.
+* ``flaky`` profile: every pair must end with exactly one outcome (lost = pairs without one),
+  and every verdict must be a winner the server actually stated for that ordered pair (wrong =
+  verdicts that are not, read from the server's ledger).
+* ``bundle-degrading`` profile: accuracy against the simulator's truth at K = 8 minus K = 1
+  (reported, no bar), with pairs shuffled across bundles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import statistics
+import sys
+import time
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from app.demo import load_demo
+from app.llm.catalogue import load_catalogue
+from app.llm.dispatcher import Dispatcher, DispatchSettings, DispatchSummary
+from app.llm.estimate import estimate_run
+from app.llm.limits import Backoff
+from app.llm.providers.base import ProviderConfig
+from app.llm.providers.factory import make_provider
+from app.llm.types import PairTask
+from app.simserver import running_server
+from app.simserver.judging import pair_fingerprint, true_winner
+from core.prompt import AssignmentContext
+
+N_PAIRS = 300
+CONCURRENCY = 8
+
+
+def _pairs(texts: list[str], n: int, seed: int) -> list[PairTask]:
+    rng = random.Random(seed)
+    return [
+        PairTask(f"p{k}", texts[a], texts[b])
+        for k, (a, b) in enumerate(rng.sample(range(len(texts)), 2) for _ in range(n))
+    ]
+
+
+async def _dispatch(
+    url: str,
+    model: str,
+    context: AssignmentContext,
+    tasks: list[PairTask],
+    settings: DispatchSettings,
+    timeout_s: float = 30.0,
+) -> DispatchSummary:
+    catalogue = load_catalogue()
+    provider = make_provider(
+        ProviderConfig(
+            kind="openai_compatible",
+            model=model,
+            base_url=url + "/v1",
+            api_key=SecretStr("sim"),
+            timeout_s=timeout_s,
+            max_connections=settings.concurrency,
+        )
+    )
+    dispatcher = Dispatcher(provider, settings, cost=lambda usage: catalogue.cost_usd(model, usage))
+    try:
+        return await dispatcher.run(context, tasks, nonce_entropy=b"bench-llm")
+    finally:
+        await provider.aclose()
+
+
+def _accuracy(tasks: list[PairTask], summary: DispatchSummary) -> float:
+    by_id = {t.pair_id: t for t in tasks}
+    right = [
+        o.verdict.first_wins
+        == (true_winner(by_id[o.pair_id].first_text, by_id[o.pair_id].second_text) == "A")
+        for o in summary.outcomes
+        if o.verdict is not None
+    ]
+    return sum(right) / max(1, len(right))
+
+
+async def _measure(speed: float, seed: int) -> dict[str, Any]:
+    batch = load_demo()
+    context = batch.context
+    texts = [item.text for item in batch.items]
+    tasks = _pairs(texts, N_PAIRS, seed)
+    catalogue = load_catalogue()
+    model = "sim-gpt51-low"
+    out: dict[str, Any] = {"pairs": N_PAIRS, "speed": speed, "concurrency": CONCURRENCY}
+    async with running_server("gpt51-low", speed=speed, seed=seed) as url:
+        single = await _dispatch(
+            url,
+            model,
+            context,
+            tasks,
+            DispatchSettings(mode="per_request", concurrency=CONCURRENCY),
+        )
+        bundle = await _dispatch(
+            url,
+            model,
+            context,
+            tasks,
+            DispatchSettings(mode="bundle", bundle_size=4, concurrency=CONCURRENCY, seed=seed),
+        )
+    mean_latency = statistics.fmean(single.call_latencies)
+    ideal = single.calls * mean_latency / CONCURRENCY
+    est_single = estimate_run(
+        catalogue,
+        model,
+        context,
+        texts,
+        N_PAIRS,
+        pairs_per_call=1,
+        concurrency=CONCURRENCY,
+        mean_latency_s=mean_latency,
+    )
+    est_bundle = estimate_run(
+        catalogue,
+        model,
+        context,
+        texts,
+        N_PAIRS,
+        pairs_per_call=4,
+        concurrency=CONCURRENCY,
+        mean_latency_s=mean_latency,
+    )
+    err_single = abs(est_single.cost_usd - single.cost_usd) / single.cost_usd
+    err_bundle = abs(est_bundle.cost_usd - bundle.cost_usd) / bundle.cost_usd
+    out.update(
+        {
+            "calls_ratio_per_request_over_bundle4": single.calls / bundle.calls,
+            "input_tokens_ratio_per_request_over_bundle4": (
+                (single.usage.input_tokens / single.verdicts)
+                / (bundle.usage.input_tokens / bundle.verdicts)
+            ),
+            "wall_time_ratio_vs_ideal": single.wall_s / ideal,
+            "cost_estimate_error": max(err_single, err_bundle),
+            "per_request": _describe(single),
+            "bundle4": _describe(bundle),
+            "estimate": {
+                "per_request_usd": est_single.cost_usd,
+                "bundle4_usd": est_bundle.cost_usd,
+                "per_request_error": err_single,
+                "bundle4_error": err_bundle,
+            },
+            "accuracy_per_request": _accuracy(tasks, single),
+            "accuracy_bundle4": _accuracy(tasks, bundle),
+        }
+    )
+    out.update(await _flaky(context, tasks, seed))
+    out.update(await _degrading(context, tasks, seed))
+    return out
+
+
+def _describe(s: DispatchSummary) -> dict[str, Any]:
+    return {
+        "calls": s.calls,
+        "failed_calls": s.failed_calls,
+        "verdicts": s.verdicts,
+        "input_tokens": s.usage.input_tokens,
+        "cached_input_tokens": s.usage.cached_input_tokens,
+        "output_tokens": s.usage.output_tokens,
+        "input_tokens_per_verdict": s.usage.input_tokens / max(1, s.verdicts),
+        "cost_usd": s.cost_usd,
+        "cost_per_verdict_usd": s.cost_usd / max(1, s.verdicts),
+        "wall_s": s.wall_s,
+        "mean_call_latency_s": statistics.fmean(s.call_latencies) if s.call_latencies else None,
+    }
+
+
+async def _flaky(context: AssignmentContext, tasks: list[PairTask], seed: int) -> dict[str, Any]:
+    settings = DispatchSettings(
+        mode="bundle",
+        bundle_size=4,
+        concurrency=CONCURRENCY,
+        max_attempts=8,
+        backoff=Backoff(base_s=0.02, cap_s=0.2),
+        seed=seed,
+    )
+    async with running_server("flaky", speed=50.0, seed=seed, timeout_sleep_s=5.0) as url:
+        summary = await _dispatch(url, "sim-generic", context, tasks, settings, timeout_s=1.0)
+        async with httpx.AsyncClient() as client:
+            ledger: dict[str, list[str]] = (await client.get(url + "/sim/ledger")).json()
+            stats: dict[str, int] = (await client.get(url + "/sim/stats")).json()
+    by_id = {t.pair_id: t for t in tasks}
+    seen = [o.pair_id for o in summary.outcomes]
+    lost = len(set(by_id) - set(seen)) + (len(seen) - len(set(seen)))
+    wrong = 0
+    for o in summary.outcomes:
+        if o.verdict is None:
+            continue
+        t = by_id[o.pair_id]
+        stated = ledger.get(pair_fingerprint(t.first_text, t.second_text), [])
+        if ("A" if o.verdict.first_wins else "B") not in stated:
+            wrong += 1
+    failures: dict[str, int] = {}
+    for o in summary.outcomes:
+        if o.category is not None:
+            failures[str(o.category)] = failures.get(str(o.category), 0) + 1
+    return {
+        "flaky_lost_verdicts": lost,
+        "flaky_wrong_verdicts": wrong,
+        "flaky": {
+            "verdicts": summary.verdicts,
+            "explicit_failures": failures,
+            "calls": summary.calls,
+            "failed_calls": summary.failed_calls,
+            "server_faults": {k: v for k, v in stats.items() if k.startswith("fault_")},
+        },
+    }
+
+
+async def _degrading(
+    context: AssignmentContext, tasks: list[PairTask], seed: int
+) -> dict[str, Any]:
+    acc: dict[int, float] = {}
+    for k in (1, 8):
+        mode = "per_request" if k == 1 else "bundle"
+        settings = DispatchSettings(
+            mode=mode,
+            bundle_size=k,
+            concurrency=CONCURRENCY,
+            seed=seed,  # type: ignore[arg-type]
+        )
+        async with running_server("bundle-degrading", speed=200.0, seed=seed) as url:
+            summary = await _dispatch(url, "sim-generic", context, tasks, settings)
+        acc[k] = _accuracy(tasks, summary)
+    return {
+        "bundle8_accuracy_drop": acc[8] - acc[1],
+        "bundle_degrading_accuracy": {"k1": acc[1], "k8": acc[8]},
+    }
+
+
+def main(speed: float = 20.0, seed: int = 0) -> int:
+    t0 = time.perf_counter()
+    result = asyncio.run(_measure(speed, seed))
+    result["seconds"] = time.perf_counter() - t0
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    return 0
