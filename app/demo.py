@@ -1,37 +1,44 @@
 """`huleedu demo`: grade the bundled demo batch with the simulated judge, headless.
 
 The batch (essays, anchors with known grades, the assignment) lives in ``resources/demo``. The
-judge is simulated: it perceives each essay's quality from its text (:mod:`core.textquality`),
-errs like an LLM (noise, position bias, lapses), and answers in the same JSON an LLM would,
-which goes through the real prompt rendering and strict verdict parsing. Anchors are shown to
-it exactly like student essays.
+judge is the project's simulated provider server (``huleedu sim-server``), started in-process
+on 127.0.0.1: it reads the essays' text, errs like an LLM, and answers over the OpenAI wire
+format, reached through the real provider client, dispatcher, prompt rendering and strict
+verdict parsing. No account, key or network is needed. Anchors are shown to it exactly like
+student essays.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
-import secrets
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
+from app.llm.catalogue import load_catalogue
+from app.llm.dispatcher import Dispatcher, DispatchSettings
+from app.llm.providers.base import ProviderConfig
+from app.llm.providers.factory import make_provider
+from app.llm.types import PairTask
 from app.paths import resources_dir
-from core.engine import Refit, SimulatedRun, simulate_run
+from app.simserver import running_server
+from core.engine import Refit, SimulatedRun, Verdict, default_wave_size, refit
 from core.grading import AnchorObservation, GradingResult, grade_essays
 from core.injection import find_injection
-from core.prompt import AssignmentContext, render_pair_prompt, safe_nonce
+from core.prompt import AssignmentContext
 from core.reliability import misfit
 from core.scales import get_scale
-from core.simulate import JudgeProfile, SimulatedJudge, stable_seed
-from core.stopping import StoppingRule
-from core.textquality import text_quality
-from core.verdict import confidence_to_probability, parse_pair_verdict
+from core.scheduler import SchedulerState, plan_wave
+from core.stopping import RunProgress, StoppingRule, decide
+from core.verdict import confidence_to_probability
 
 
 @dataclass(frozen=True)
@@ -76,45 +83,8 @@ def load_demo(folder: Path | None = None) -> DemoBatch:
     return DemoBatch(context, spec.get("grade_scale", "swedish_8_anchor"), items)
 
 
-@dataclass(frozen=True)
-class _Answer:
-    first_wins: bool
-    probability_first: float
-
-
-class TextJudge:
-    """A simulated LLM judge that reads the essays' text and answers in JSON.
-
-    Each call renders the real pair prompt (neutral labels, fenced essays), draws the simulated
-    verdict, writes it as the JSON reply an LLM would give, and parses that reply strictly.
-    """
-
-    def __init__(self, batch: DemoBatch, seed: int) -> None:
-        quality = np.array([text_quality(item.text) for item in batch.items])
-        spread = float(quality.std()) or 1.0
-        abilities = 1.5 * (quality - quality.mean()) / spread
-        profile = JudgeProfile(noise_sd=0.8, position_bias=0.2, lapse_rate=0.03)
-        self._sim = SimulatedJudge(abilities, profile, seed=stable_seed("demo", seed))
-        self._batch = batch
-        self._nonce = safe_nonce([i.text for i in batch.items], secrets.token_bytes(16))
-        self.calls = 0
-
-    def judge(self, first: int, second: int, place_in_bundle: int = 0) -> _Answer:
-        items = self._batch.items
-        render_pair_prompt(self._batch.context, items[first].text, items[second].text, self._nonce)
-        sim = self._sim.judge(first, second, place_in_bundle)
-        reply = json.dumps(
-            {
-                "winner": "A" if sim.first_wins else "B",
-                "justification": "Clearer argument and more accurate language.",
-                "confidence": sim.confidence,
-            }
-        )
-        verdict = parse_pair_verdict(reply)
-        self.calls += 1
-        return _Answer(
-            verdict.first_wins, confidence_to_probability(verdict.first_wins, verdict.confidence)
-        )
+#: Simulated latency is divided by this, so the demo takes seconds, not minutes.
+DEMO_SPEED = 25.0
 
 
 @dataclass(frozen=True)
@@ -123,13 +93,23 @@ class DemoResult:
     run: SimulatedRun
     grading: GradingResult
     misfit_flags: list[bool]
+    calls: int = 0
+    cost_usd: float = 0.0
+    injection_flags: tuple[bool, ...] = ()
 
 
 def grade_demo(batch: DemoBatch, seed: int = 1) -> DemoResult:
     """Run the comparative-judgement loop over the demo batch and grade it from its anchors."""
+    return asyncio.run(grade_demo_async(batch, seed))
+
+
+async def grade_demo_async(batch: DemoBatch, seed: int = 1) -> DemoResult:
+    """The demo run: the simulated provider server on 127.0.0.1 is the judge, reached through
+    the real provider client and dispatcher (OpenAI wire format, bundles of 4, log-probability
+    soft verdicts), waves planned and stopped by the engine."""
     scale = get_scale(batch.scale_id)
-    judge = TextJudge(batch, seed)
     n = len(batch.items)
+    texts = [item.text for item in batch.items]
     anchor_idx = batch.anchors
 
     def grades_for(refit: Refit) -> GradingResult:
@@ -145,19 +125,109 @@ def grade_demo(batch: DemoBatch, seed: int = 1) -> DemoResult:
         ]
         return grade_essays(fit.abilities, fit.se, anchors, scale)
 
-    def boundary(refit: Refit) -> np.ndarray:
-        result = grades_for(refit)
-        return np.array([1.0 - max(g.probabilities.values()) for g in result.essays])
-
     rule = StoppingRule(budget=8 * n, target_reliability=0.85, min_comparisons_per_essay=6)
-    run = simulate_run(
-        judge, n, rule, seed=seed, use_confidence=True, boundary_uncertainty=boundary
-    )
+    catalogue = load_catalogue()
+    calls = 0
+    cost = 0.0
+    run = SimulatedRun()
+    shown: list[tuple[int, int]] = []
+    failures = 0
+    async with running_server("gpt51-low", speed=DEMO_SPEED, seed=seed) as url:
+        provider = make_provider(
+            ProviderConfig(
+                kind="openai_compatible",
+                model="sim-gpt51-low",
+                base_url=url + "/v1",
+                api_key=SecretStr("sim"),
+            )
+        )
+        dispatcher = Dispatcher(
+            provider,
+            DispatchSettings(mode="bundle", bundle_size=4, seed=seed),
+            cost=lambda usage: catalogue.cost_usd("sim-gpt51-low", usage),
+        )
+        try:
+            wave = 0
+            while True:
+                current = run.final
+                counts = np.zeros(n, dtype=int)
+                for v in run.verdicts:
+                    counts[v.first] += 1
+                    counts[v.second] += 1
+                progress = RunProgress(
+                    n_essays=n,
+                    results=len(run.verdicts),
+                    failures=failures,
+                    min_comparisons=int(counts.min()),
+                    reliability=float("nan") if current is None else current.reliability,
+                    previous_reliability=(
+                        run.refits[-2].reliability if len(run.refits) > 1 else float("nan")
+                    ),
+                )
+                decision = decide(rule, progress)
+                if decision.stop:
+                    run.decision = decision
+                    break
+                state = SchedulerState(
+                    n_items=n,
+                    shown=shown,
+                    abilities=None if current is None else current.fit.abilities,
+                    se=None if current is None else current.fit.se,
+                    boundary_uncertainty=(
+                        None if current is None else _boundary(grades_for(current))
+                    ),
+                    soft_evidence=current is not None and current.soft_model == "logit",
+                    min_comparisons=rule.min_comparisons_per_essay,
+                )
+                size = min(default_wave_size(n), rule.budget - len(run.verdicts))
+                planned = plan_wave(state, size, seed=seed, wave=wave)
+                if not planned:
+                    run.decision = decide(rule, replace(progress, pairs_available=False))
+                    break
+                tasks = [
+                    PairTask(f"w{wave}-{k}", texts[a], texts[b]) for k, (a, b) in enumerate(planned)
+                ]
+                summary = await dispatcher.run(batch.context, tasks)
+                calls += summary.calls
+                cost += summary.cost_usd
+                by_id = {o.pair_id: o for o in summary.outcomes}
+                for k, (a, b) in enumerate(planned):
+                    outcome = by_id[f"w{wave}-{k}"]
+                    if outcome.verdict is None:
+                        failures += 1
+                        continue
+                    shown.append((a, b))
+                    stated = outcome.probability_first
+                    if stated is None:
+                        stated = confidence_to_probability(
+                            outcome.verdict.first_wins, outcome.verdict.confidence
+                        )
+                    run.verdicts.append(Verdict(a, b, outcome.verdict.first_wins, stated))
+                run.refits.append(
+                    refit(
+                        n,
+                        run.verdicts,
+                        use_confidence=True,
+                        previous=None if current is None else current.fit,
+                        seed=seed,
+                    )
+                )
+                wave += 1
+        finally:
+            await provider.aclose()
     final = run.final
     if final is None:
         raise RuntimeError("the demo run produced no comparisons")
     flags = misfit(final.fit, final.data).flagged.tolist()
-    return DemoResult(batch, run, grades_for(final), [bool(f) for f in flags])
+    injected = tuple(bool(find_injection(t)) for t in texts)
+    return DemoResult(
+        batch, run, grades_for(final), [bool(f) for f in flags], calls, cost, injected
+    )
+
+
+def _boundary(grading: GradingResult) -> np.ndarray:
+    """1 − the largest grade probability of each essay: where grade boundaries are uncertain."""
+    return np.array([1.0 - max(g.probabilities.values()) for g in grading.essays])
 
 
 def _as_dict(result: DemoResult) -> dict[str, Any]:
@@ -181,11 +251,14 @@ def _as_dict(result: DemoResult) -> dict[str, Any]:
                 "probabilities": {k: round(v, 3) for k, v in g.probabilities.items()},
                 "comparisons": int(fit.comparisons_per_item[i]),
                 "misfit": result.misfit_flags[i],
+                "injection": bool(result.injection_flags and result.injection_flags[i]),
             }
         )
     return {
         "essays": rows,
         "comparisons": final.data.size,
+        "calls": result.calls,
+        "cost_usd": round(result.cost_usd, 6),
         "stop_reason": str(result.run.decision.reason),
         "stop_message": result.run.decision.message,
         "reliability": round(final.reliability, 3),
@@ -204,8 +277,10 @@ def _print(result: DemoResult, console: Console) -> None:
     batch = result.batch
     console.print(f"[bold]{batch.context.title}[/bold]")
     console.print(
-        f"{len(batch.items) - len(batch.anchors)} essays and {len(batch.anchors)} anchors, "
-        f"simulated judge, {summary['comparisons']} comparisons."
+        f"{len(batch.items) - len(batch.anchors)} essays and {len(batch.anchors)} anchors; "
+        f"judged by the simulated provider server (profile gpt51-low) in "
+        f"{summary['comparisons']} comparisons, {result.calls} calls, "
+        f"${result.cost_usd:.4f} at simulated prices."
     )
     table = Table(title="Ranking and proposed grades", show_lines=False)
     for col, justify in [
@@ -239,7 +314,14 @@ def _print(result: DemoResult, console: Console) -> None:
             row["confidence"],
             " ".join(f"{k} {v:.2f}" for k, v in others[:2]),
             row["anchor_grade"] or "",
-            "judged inconsistently" if row["misfit"] else "",
+            "; ".join(
+                note
+                for note, on in (
+                    ("judged inconsistently", row["misfit"]),
+                    ("addressed to an AI grader", row["injection"]),
+                )
+                if on
+            ),
         )
     console.print(table)
     console.print(
@@ -260,9 +342,11 @@ def _print(result: DemoResult, console: Console) -> None:
             console.print(
                 f"  anchor {a.label or '?'} (known {a.known_grade}) fits as {a.fitted_grade}"
             )
-    flagged = [it.name for it in batch.items if find_injection(it.text)]
+    flagged = [it.name for it, on in zip(batch.items, result.injection_flags, strict=True) if on]
     if flagged:
-        console.print(f"[red]Text addressed to an AI grader found in: {', '.join(flagged)}[/red]")
+        console.print(
+            f"[red]Check by hand: text addressed to an AI grader in {', '.join(flagged)}.[/red]"
+        )
 
 
 def run_demo(seed: int = 1, demo_dir: Path | None = None, as_json: bool = False) -> int:
@@ -271,6 +355,12 @@ def run_demo(seed: int = 1, demo_dir: Path | None = None, as_json: bool = False)
     except (OSError, KeyError, ValueError) as exc:
         sys.stderr.write(f"huleedu demo: cannot read the demo batch: {exc}\n")
         return 1
+    flagged = [item.name for item in batch.items if find_injection(item.text)]
+    if flagged and not as_json:
+        Console(stderr=True).print(
+            f"[red]Before the run: text addressed to an AI grader in {', '.join(flagged)}; "
+            "it is judged as writing, never obeyed.[/red]"
+        )
     result = grade_demo(batch, seed)
     if as_json:
         sys.stdout.write(json.dumps(_as_dict(result), indent=2, ensure_ascii=False) + "\n")

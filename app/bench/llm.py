@@ -29,7 +29,7 @@ from pydantic import SecretStr
 
 from app.demo import load_demo
 from app.llm.catalogue import load_catalogue
-from app.llm.dispatcher import Dispatcher, DispatchSettings, DispatchSummary
+from app.llm.dispatcher import Dispatcher, DispatchSettings, DispatchSummary, Mode
 from app.llm.estimate import estimate_run
 from app.llm.limits import Backoff
 from app.llm.providers.base import ProviderConfig
@@ -224,13 +224,8 @@ async def _degrading(
 ) -> dict[str, Any]:
     acc: dict[int, float] = {}
     for k in (1, 8):
-        mode = "per_request" if k == 1 else "bundle"
-        settings = DispatchSettings(
-            mode=mode,
-            bundle_size=k,
-            concurrency=CONCURRENCY,
-            seed=seed,  # type: ignore[arg-type]
-        )
+        mode: Mode = "per_request" if k == 1 else "bundle"
+        settings = DispatchSettings(mode=mode, bundle_size=k, concurrency=CONCURRENCY, seed=seed)
         async with running_server("bundle-degrading", speed=200.0, seed=seed) as url:
             summary = await _dispatch(url, "sim-generic", context, tasks, settings)
         acc[k] = _accuracy(tasks, summary)

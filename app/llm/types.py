@@ -26,6 +26,7 @@ class FailureCategory(StrEnum):
     PARSE_ERROR = "parse_error"
     TRUNCATED = "truncated"
     CIRCUIT_OPEN = "circuit_open"
+    CANCELLED = "cancelled"
 
     @property
     def retryable(self) -> bool:

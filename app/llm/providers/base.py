@@ -40,6 +40,7 @@ from app.llm.types import (
 )
 from core.prompt import (
     MAX_BUNDLE_PAIRS,
+    PROMPT_VERSION,
     AssignmentContext,
     RenderedPrompt,
     render_bundle_prompt,
@@ -756,6 +757,62 @@ class BaseProvider(ABC):
             items=build_items(pairs, answer),
             usage=answer.usage,
             latency_s=latency,
+            model=self.model,
+            request_id=request_id or answer.response_id,
+            raw_finish_reason=answer.finish_reason,
+            extra=extra,
+        )
+
+    # -- provider batch APIs ------------------------------------------------------------------
+
+    def build_batch_body(
+        self, context: AssignmentContext, pairs: Sequence[PairTask], nonce: str
+    ) -> dict[str, object]:
+        """The request body that :meth:`judge` would POST for ``pairs``; a provider batch API
+        sends it as one of its requests.
+
+        Raises:
+            ProviderError: BAD_REQUEST as :meth:`render` does.
+        """
+        return self.build_request(self.render(context, pairs, nonce))
+
+    def read_batch_answer(
+        self,
+        payload: object,
+        pair_ids: Sequence[str],
+        *,
+        request_id: str | None = None,
+        prompt_version: str = PROMPT_VERSION,
+    ) -> CallOutcome:
+        """Read the response body of one provider batch request (the same shape as the body of a
+        direct call) sent for ``pair_ids``, in the order sent.
+
+        The answer is read exactly as :meth:`judge` reads it (:meth:`read_answer`, then
+        :func:`build_items`); ``latency_s`` is 0, a batch has no per-request latency.
+
+        Raises:
+            ProviderError: REFUSAL or PARSE_ERROR as :meth:`read_answer` does.
+        """
+        n_pairs = len(pair_ids)
+        if not 1 <= n_pairs <= MAX_BUNDLE_PAIRS:
+            raise ProviderError(
+                FailureCategory.BAD_REQUEST,
+                f"a call judges 1 to {MAX_BUNDLE_PAIRS} pairs (got {n_pairs})",
+            )
+        # Reading an answer depends only on how many pairs were asked about, so the prompt's
+        # texts are not needed (and are not kept with a batch).
+        shape = RenderedPrompt(
+            version=prompt_version, system="", context="", body="", schema={}, n_pairs=n_pairs
+        )
+        answer = self.read_answer(payload, shape, request_id)
+        extra: dict[str, object] = dict(answer.extra)
+        extra["prompt_version"] = prompt_version
+        if answer.response_id is not None:
+            extra["response_id"] = answer.response_id
+        return CallOutcome(
+            items=build_items([PairTask(pid, "", "") for pid in pair_ids], answer),
+            usage=answer.usage,
+            latency_s=0.0,
             model=self.model,
             request_id=request_id or answer.response_id,
             raw_finish_reason=answer.finish_reason,
