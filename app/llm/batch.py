@@ -58,6 +58,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.llm.catalogue import UnknownModelError
 from app.llm.dispatcher import PairOutcome
+from app.llm.metrics import LLMMetrics
 from app.llm.providers.base import BaseProvider, error_from_exception, error_from_response
 from app.llm.types import (
     CallOutcome,
@@ -893,6 +894,7 @@ async def run_batch_summary(
     nonce: str | None = None,
     seed: int = 0,
     max_wait_s: float | None = None,
+    metrics: LLMMetrics | None = None,
 ) -> BatchSummary:
     """Judge ``pairs`` with one provider batch, from submission to results.
 
@@ -930,6 +932,9 @@ async def run_batch_summary(
             pairs_per_request=pairs_per_request,
             seed=seed,
         )
+        if metrics is not None:
+            metrics.batches_started.labels("provider_batch", provider.name).inc()
+            metrics.requests.labels("provider_batch", provider.name, provider.model).inc(len(pairs))
         if path is not None:
             save_state(job, path)
 
@@ -988,6 +993,7 @@ async def run_batch(
     nonce: str | None = None,
     seed: int = 0,
     max_wait_s: float | None = None,
+    metrics: LLMMetrics | None = None,
 ) -> list[PairOutcome]:
     """One outcome per pair from a provider batch (see :func:`run_batch_summary`)."""
     summary = await run_batch_summary(
@@ -1001,5 +1007,6 @@ async def run_batch(
         nonce=nonce,
         seed=seed,
         max_wait_s=max_wait_s,
+        metrics=metrics,
     )
     return summary.outcomes

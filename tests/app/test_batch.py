@@ -403,3 +403,27 @@ def test_summary_counts() -> None:
     ]
     assert summary.failures == 1 and summary.verdicts == 0
     assert summary.failures_by_category() == {"timeout": 1}
+
+
+async def test_batches_started_are_counted_once(tmp_path: Path) -> None:
+    from app.llm.metrics import LLMMetrics  # noqa: PLC0415
+
+    metrics = LLMMetrics()
+    tasks = pairs(4, seed=9)
+    state = tmp_path / "batch.json"
+    async with running_server("generic", speed=1000.0, seed=9) as url:
+        provider = provider_for(url, OPENAI)
+        try:
+            for _ in range(2):  # the second run resumes the saved job
+                await run_batch(
+                    provider,
+                    CONTEXT,
+                    tasks,
+                    state_path=state,
+                    poll_interval_s=POLL,
+                    metrics=metrics,
+                )
+        finally:
+            await provider.aclose()
+    labels = {"mode": "provider_batch", "provider": "openai_compatible"}
+    assert metrics.value("llm_batches_started_total", labels) == 1
