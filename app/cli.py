@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from app import __version__
 
@@ -27,6 +29,31 @@ def _build_parser() -> argparse.ArgumentParser:
         "--demo-dir", type=Path, default=None, help="a demo batch folder (default: bundled)"
     )
     demo.add_argument("--json", action="store_true", help="print the results as JSON")
+    judge = demo.add_argument_group(
+        "judge", "default: the built-in simulated judge (no account, key or network)"
+    )
+    judge.add_argument(
+        "--provider",
+        choices=["sim", "openai", "anthropic", "gemini", "openai_compatible"],
+        default="sim",
+        help="who judges: sim, a provider's API, or any OpenAI-compatible server",
+    )
+    judge.add_argument("--model", help="model name, e.g. gpt-5-mini, claude-haiku-4-5, llama3.1")
+    judge.add_argument("--base-url", help="API base URL (required for openai_compatible)")
+    judge.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        help="environment variable holding the API key (never put the key itself on the "
+        "command line); not needed for local servers",
+    )
+    judge.add_argument("--mode", choices=["per_request", "bundle"], default="bundle")
+    judge.add_argument("--bundle-size", type=int, default=4, help="pairs per call (1–10)")
+    judge.add_argument("--concurrency", type=int, default=4, help="calls in flight")
+    judge.add_argument(
+        "--no-strict-schema",
+        action="store_true",
+        help="for OpenAI-compatible servers without strict JSON schemas",
+    )
 
     from app.simserver.cli import add_parser as add_sim_server  # noqa: PLC0415
 
@@ -45,13 +72,53 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _judge_config(args: argparse.Namespace) -> tuple[Any, Any]:
+    """ProviderConfig and DispatchSettings from the demo's judge options (None: simulated)."""
+    from pydantic import SecretStr  # noqa: PLC0415
+
+    from app.llm.dispatcher import DispatchSettings  # noqa: PLC0415
+    from app.llm.providers.base import ProviderConfig  # noqa: PLC0415
+
+    settings = DispatchSettings(
+        mode=args.mode, bundle_size=args.bundle_size, concurrency=args.concurrency, seed=args.seed
+    )
+    if args.provider == "sim":
+        return None, settings
+    if not args.model:
+        raise ValueError("--model is required with --provider " + args.provider)
+    key = ""
+    if args.api_key_env:
+        key = os.environ.get(args.api_key_env, "")
+        if not key:
+            raise ValueError(f"environment variable {args.api_key_env} is empty or not set")
+    config = ProviderConfig(
+        kind=args.provider,
+        model=args.model,
+        base_url=args.base_url,
+        api_key=SecretStr(key),
+        strict_schema=not args.no_strict_schema,
+        max_connections=max(args.concurrency, 1),
+    )
+    return config, settings
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo":
         from app.demo import run_demo  # noqa: PLC0415  (keeps `--version` instant)
 
-        return run_demo(seed=args.seed, demo_dir=args.demo_dir, as_json=args.json)
+        try:
+            config, settings = _judge_config(args)
+        except ValueError as exc:
+            parser.error(str(exc))
+        return run_demo(
+            seed=args.seed,
+            demo_dir=args.demo_dir,
+            as_json=args.json,
+            config=config,
+            settings=settings,
+        )
     if args.command == "sim-server":
         from app.simserver.cli import run as run_sim_server  # noqa: PLC0415
 

@@ -27,7 +27,7 @@ from app.llm.catalogue import load_catalogue
 from app.llm.dispatcher import Dispatcher, DispatchSettings
 from app.llm.providers.base import ProviderConfig
 from app.llm.providers.factory import make_provider
-from app.llm.types import PairTask
+from app.llm.types import PairTask, Usage
 from app.paths import resources_dir
 from app.simserver import running_server
 from core.engine import Refit, SimulatedRun, Verdict, default_wave_size, refit
@@ -83,6 +83,10 @@ def load_demo(folder: Path | None = None) -> DemoBatch:
     return DemoBatch(context, spec.get("grade_scale", "swedish_8_anchor"), items)
 
 
+class JudgeUnavailableError(RuntimeError):
+    """The judge refused every request of a wave (bad key, wrong model, bad request)."""
+
+
 #: Simulated latency is divided by this, so the demo takes seconds, not minutes.
 DEMO_SPEED = 25.0
 
@@ -96,17 +100,50 @@ class DemoResult:
     calls: int = 0
     cost_usd: float = 0.0
     injection_flags: tuple[bool, ...] = ()
+    judge: str = "sim-gpt51-low"
 
 
-def grade_demo(batch: DemoBatch, seed: int = 1) -> DemoResult:
+def grade_demo(
+    batch: DemoBatch,
+    seed: int = 1,
+    config: ProviderConfig | None = None,
+    settings: DispatchSettings | None = None,
+) -> DemoResult:
     """Run the comparative-judgement loop over the demo batch and grade it from its anchors."""
-    return asyncio.run(grade_demo_async(batch, seed))
+    return asyncio.run(grade_demo_async(batch, seed, config, settings))
 
 
-async def grade_demo_async(batch: DemoBatch, seed: int = 1) -> DemoResult:
-    """The demo run: the simulated provider server on 127.0.0.1 is the judge, reached through
-    the real provider client and dispatcher (OpenAI wire format, bundles of 4, log-probability
-    soft verdicts), waves planned and stopped by the engine."""
+async def grade_demo_async(
+    batch: DemoBatch,
+    seed: int = 1,
+    config: ProviderConfig | None = None,
+    settings: DispatchSettings | None = None,
+) -> DemoResult:
+    """The demo run. Without ``config`` the judge is the simulated provider server, started on
+    127.0.0.1 and reached through the real provider client and dispatcher (OpenAI wire format,
+    bundles of 4, log-probability soft verdicts); with ``config`` it is that provider."""
+    settings = settings or DispatchSettings(mode="bundle", bundle_size=4, seed=seed)
+    if config is not None:
+        return await _grade_with(batch, seed, config, settings)
+    async with running_server("gpt51-low", speed=DEMO_SPEED, seed=seed) as url:
+        sim = ProviderConfig(
+            kind="openai_compatible",
+            model="sim-gpt51-low",
+            base_url=url + "/v1",
+            api_key=SecretStr("sim"),
+        )
+        # The simulated judge is seeded; a nonce from the seed makes the whole demo repeatable.
+        return await _grade_with(batch, seed, sim, settings, reproducible=True)
+
+
+async def _grade_with(
+    batch: DemoBatch,
+    seed: int,
+    config: ProviderConfig,
+    settings: DispatchSettings,
+    *,
+    reproducible: bool = False,
+) -> DemoResult:
     scale = get_scale(batch.scale_id)
     n = len(batch.items)
     texts = [item.text for item in batch.items]
@@ -132,96 +169,93 @@ async def grade_demo_async(batch: DemoBatch, seed: int = 1) -> DemoResult:
     run = SimulatedRun()
     shown: list[tuple[int, int]] = []
     failures = 0
-    async with running_server("gpt51-low", speed=DEMO_SPEED, seed=seed) as url:
-        provider = make_provider(
-            ProviderConfig(
-                kind="openai_compatible",
-                model="sim-gpt51-low",
-                base_url=url + "/v1",
-                api_key=SecretStr("sim"),
+    provider = make_provider(config)
+
+    def price(usage: Usage) -> float:
+        return catalogue.cost_usd(config.model, usage) if catalogue.find(config.model) else 0.0
+
+    dispatcher = Dispatcher(provider, settings, cost=price)
+    try:
+        wave = 0
+        while True:
+            current = run.final
+            counts = np.zeros(n, dtype=int)
+            for v in run.verdicts:
+                counts[v.first] += 1
+                counts[v.second] += 1
+            progress = RunProgress(
+                n_essays=n,
+                results=len(run.verdicts),
+                failures=failures,
+                min_comparisons=int(counts.min()),
+                reliability=float("nan") if current is None else current.reliability,
+                previous_reliability=(
+                    run.refits[-2].reliability if len(run.refits) > 1 else float("nan")
+                ),
             )
-        )
-        dispatcher = Dispatcher(
-            provider,
-            DispatchSettings(mode="bundle", bundle_size=4, seed=seed),
-            cost=lambda usage: catalogue.cost_usd("sim-gpt51-low", usage),
-        )
-        try:
-            wave = 0
-            while True:
-                current = run.final
-                counts = np.zeros(n, dtype=int)
-                for v in run.verdicts:
-                    counts[v.first] += 1
-                    counts[v.second] += 1
-                progress = RunProgress(
-                    n_essays=n,
-                    results=len(run.verdicts),
-                    failures=failures,
-                    min_comparisons=int(counts.min()),
-                    reliability=float("nan") if current is None else current.reliability,
-                    previous_reliability=(
-                        run.refits[-2].reliability if len(run.refits) > 1 else float("nan")
-                    ),
-                )
-                decision = decide(rule, progress)
-                if decision.stop:
-                    run.decision = decision
-                    break
-                state = SchedulerState(
-                    n_items=n,
-                    shown=shown,
-                    abilities=None if current is None else current.fit.abilities,
-                    se=None if current is None else current.fit.se,
-                    boundary_uncertainty=(
-                        None if current is None else _boundary(grades_for(current))
-                    ),
-                    soft_evidence=current is not None and current.soft_model == "logit",
-                    min_comparisons=rule.min_comparisons_per_essay,
-                )
-                size = min(default_wave_size(n), rule.budget - len(run.verdicts))
-                planned = plan_wave(state, size, seed=seed, wave=wave)
-                if not planned:
-                    run.decision = decide(rule, replace(progress, pairs_available=False))
-                    break
-                tasks = [
-                    PairTask(f"w{wave}-{k}", texts[a], texts[b]) for k, (a, b) in enumerate(planned)
-                ]
-                summary = await dispatcher.run(batch.context, tasks)
-                calls += summary.calls
-                cost += summary.cost_usd
-                by_id = {o.pair_id: o for o in summary.outcomes}
-                for k, (a, b) in enumerate(planned):
-                    outcome = by_id[f"w{wave}-{k}"]
-                    if outcome.verdict is None:
-                        failures += 1
-                        continue
-                    shown.append((a, b))
-                    stated = outcome.probability_first
-                    if stated is None:
-                        stated = confidence_to_probability(
-                            outcome.verdict.first_wins, outcome.verdict.confidence
-                        )
-                    run.verdicts.append(Verdict(a, b, outcome.verdict.first_wins, stated))
-                run.refits.append(
-                    refit(
-                        n,
-                        run.verdicts,
-                        use_confidence=True,
-                        previous=None if current is None else current.fit,
-                        seed=seed,
+            decision = decide(rule, progress)
+            if decision.stop:
+                run.decision = decision
+                break
+            state = SchedulerState(
+                n_items=n,
+                shown=shown,
+                abilities=None if current is None else current.fit.abilities,
+                se=None if current is None else current.fit.se,
+                boundary_uncertainty=(None if current is None else _boundary(grades_for(current))),
+                soft_evidence=current is not None and current.soft_model == "logit",
+                min_comparisons=rule.min_comparisons_per_essay,
+            )
+            size = min(default_wave_size(n), rule.budget - len(run.verdicts))
+            planned = plan_wave(state, size, seed=seed, wave=wave)
+            if not planned:
+                run.decision = decide(rule, replace(progress, pairs_available=False))
+                break
+            tasks = [
+                PairTask(f"w{wave}-{k}", texts[a], texts[b]) for k, (a, b) in enumerate(planned)
+            ]
+            summary = await dispatcher.run(batch.context, tasks)
+            calls += summary.calls
+            cost += summary.cost_usd
+            by_id = {o.pair_id: o for o in summary.outcomes}
+            for k, (a, b) in enumerate(planned):
+                outcome = by_id[f"w{wave}-{k}"]
+                if outcome.verdict is None:
+                    failures += 1
+                    continue
+                shown.append((a, b))
+                stated = outcome.probability_first
+                if stated is None:
+                    stated = confidence_to_probability(
+                        outcome.verdict.first_wins, outcome.verdict.confidence
                     )
+                run.verdicts.append(Verdict(a, b, outcome.verdict.first_wins, stated))
+            run.refits.append(
+                refit(
+                    n,
+                    run.verdicts,
+                    use_confidence=True,
+                    previous=None if current is None else current.fit,
+                    seed=seed,
                 )
-                wave += 1
-        finally:
-            await provider.aclose()
+            )
+            wave += 1
+    finally:
+        await provider.aclose()
     final = run.final
     if final is None:
         raise RuntimeError("the demo run produced no comparisons")
     flags = misfit(final.fit, final.data).flagged.tolist()
     injected = tuple(bool(find_injection(t)) for t in texts)
     return DemoResult(
-        batch, run, grades_for(final), [bool(f) for f in flags], calls, cost, injected
+        batch,
+        run,
+        grades_for(final),
+        [bool(f) for f in flags],
+        calls,
+        cost,
+        injected,
+        config.label if config.kind != "openai_compatible" else config.model,
     )
 
 
@@ -278,9 +312,9 @@ def _print(result: DemoResult, console: Console) -> None:
     console.print(f"[bold]{batch.context.title}[/bold]")
     console.print(
         f"{len(batch.items) - len(batch.anchors)} essays and {len(batch.anchors)} anchors; "
-        f"judged by the simulated provider server (profile gpt51-low) in "
-        f"{summary['comparisons']} comparisons, {result.calls} calls, "
-        f"${result.cost_usd:.4f} at simulated prices."
+        f"judged by {result.judge} in {summary['comparisons']} comparisons, "
+        f"{result.calls} calls, ${result.cost_usd:.4f}"
+        + (" at simulated prices." if result.judge.startswith("sim-") else ".")
     )
     table = Table(title="Ranking and proposed grades", show_lines=False)
     for col, justify in [
@@ -349,7 +383,13 @@ def _print(result: DemoResult, console: Console) -> None:
         )
 
 
-def run_demo(seed: int = 1, demo_dir: Path | None = None, as_json: bool = False) -> int:
+def run_demo(
+    seed: int = 1,
+    demo_dir: Path | None = None,
+    as_json: bool = False,
+    config: ProviderConfig | None = None,
+    settings: DispatchSettings | None = None,
+) -> int:
     try:
         batch = load_demo(demo_dir)
     except (OSError, KeyError, ValueError) as exc:
@@ -361,7 +401,11 @@ def run_demo(seed: int = 1, demo_dir: Path | None = None, as_json: bool = False)
             f"[red]Before the run: text addressed to an AI grader in {', '.join(flagged)}; "
             "it is judged as writing, never obeyed.[/red]"
         )
-    result = grade_demo(batch, seed)
+    try:
+        result = grade_demo(batch, seed, config, settings)
+    except JudgeUnavailableError as exc:
+        sys.stderr.write(f"huleedu demo: {exc}\n")
+        return 1
     if as_json:
         sys.stdout.write(json.dumps(_as_dict(result), indent=2, ensure_ascii=False) + "\n")
     else:

@@ -486,8 +486,10 @@ def _check_key(request: web.Request, anthropic: bool) -> None:
     auth = request.headers.get("Authorization", "")
     if auth.lower().startswith("bearer "):
         key = key or auth[7:].strip()
-    if not key or key.startswith("invalid"):
-        message = "invalid or missing API key"
+    # Like a local OpenAI-compatible server (Ollama, LM Studio), any key or none is accepted;
+    # keys starting with "invalid" are refused so clients' auth handling can be tested.
+    if key.startswith("invalid"):
+        message = "invalid API key"
         if anthropic:
             raise _anthropic_error(401, message, "authentication_error")
         raise _openai_error(401, message, "invalid_request_error", "invalid_api_key")

@@ -104,3 +104,39 @@ def test_demo_judge_reads_quality_as_the_author_intended() -> None:
     quality = [text_quality(by_file[name]) for name in names]
     rho = spearmanr(quality, [-truth[name] for name in names])[0]
     assert rho > 0.9
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "suffix"),
+    [("openai_compatible", "sim-generic", "/v1"), ("anthropic", "claude-haiku-4-5", "/v1")],
+)
+def test_demo_can_be_pointed_at_a_server_by_url(
+    provider: str, model: str, suffix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same options a school uses for a local model (Ollama, vLLM, …) or a provider."""
+    from app.simserver import start_in_thread  # noqa: PLC0415
+
+    url, stop = start_in_thread("generic", speed=1000.0, seed=4)
+    try:
+        code = main(
+            [
+                "demo",
+                "--json",
+                "--provider",
+                provider,
+                "--model",
+                model,
+                "--base-url",
+                url + suffix,
+                "--mode",
+                "per_request",
+                "--concurrency",
+                "4",
+            ]
+        )
+    finally:
+        stop()
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["comparisons"] >= 60
+    assert result["calls"] == result["comparisons"]  # per_request: one call per pair
