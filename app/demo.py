@@ -25,6 +25,7 @@ from rich.table import Table
 
 from app.llm.catalogue import load_catalogue
 from app.llm.dispatcher import Dispatcher, DispatchSettings
+from app.llm.estimate import estimate_run
 from app.llm.providers.base import ProviderConfig
 from app.llm.providers.factory import make_provider
 from app.llm.types import PairTask, Usage
@@ -83,9 +84,41 @@ def load_demo(folder: Path | None = None) -> DemoBatch:
     return DemoBatch(context, spec.get("grade_scale", "swedish_8_anchor"), items)
 
 
+def _estimate_line(
+    batch: DemoBatch, config: ProviderConfig | None, settings: DispatchSettings | None
+) -> str:
+    """The cost and time estimate shown before the run, for the whole budget."""
+    catalogue = load_catalogue()
+    model = "sim-gpt51-low" if config is None else config.model
+    if catalogue.find(model) is None:
+        return f"Estimate: {model} is not in the price catalogue; cost unknown."
+    s = settings or DispatchSettings(mode="bundle", bundle_size=4)
+    n = len(batch.items)
+    budget = DEMO_BUDGET_PER_ESSAY * n
+    est = estimate_run(
+        catalogue,
+        model,
+        batch.context,
+        [item.text for item in batch.items],
+        budget,
+        pairs_per_call=s.pairs_per_call,
+        concurrency=min(s.concurrency, default_wave_size(n)),
+        mean_latency_s=(1.6 / DEMO_SPEED) if config is None else 2.0,
+    )
+    return (
+        f"Estimate before the run: at most {budget} comparisons in {est.calls} calls, "
+        f"about ${est.cost_usd:.3f}"
+        + (" at simulated prices" if config is None else "")
+        + f" (catalogue of {catalogue.as_of}); the run stops earlier once reliable."
+    )
+
+
 class JudgeUnavailableError(RuntimeError):
     """The judge refused every request of a wave (bad key, wrong model, bad request)."""
 
+
+#: The demo's budget: comparisons per essay at most (each comparison involves two essays).
+DEMO_BUDGET_PER_ESSAY = 8
 
 #: Simulated latency is divided by this, so the demo takes seconds, not minutes.
 DEMO_SPEED = 25.0
@@ -162,7 +195,9 @@ async def _grade_with(
         ]
         return grade_essays(fit.abilities, fit.se, anchors, scale)
 
-    rule = StoppingRule(budget=8 * n, target_reliability=0.85, min_comparisons_per_essay=6)
+    rule = StoppingRule(
+        budget=DEMO_BUDGET_PER_ESSAY * n, target_reliability=0.85, min_comparisons_per_essay=6
+    )
     catalogue = load_catalogue()
     calls = 0
     cost = 0.0
@@ -401,6 +436,8 @@ def run_demo(
             f"[red]Before the run: text addressed to an AI grader in {', '.join(flagged)}; "
             "it is judged as writing, never obeyed.[/red]"
         )
+    if not as_json:
+        Console(stderr=True).print(_estimate_line(batch, config, settings))
     try:
         result = grade_demo(batch, seed, config, settings)
     except JudgeUnavailableError as exc:
