@@ -247,12 +247,13 @@ async def test_logprobs_cover_content_and_match_verdicts(
 
 
 def test_openai_sdk_chat_files_and_batches(context: AssignmentContext, essays: list[str]) -> None:
-    openai = pytest.importorskip("openai")
+    import openai  # noqa: PLC0415  (a dev dependency)
+
     url, stop = start_in_thread("generic", speed=1000, seed=0)
     try:
         client = openai.OpenAI(base_url=url + "/v1", api_key="sim", max_retries=0)
         prompt = render_pair_prompt(context, essays[3], essays[4], nonce(3))
-        completion = client.chat.completions.create(
+        completion = client.chat.completions.create(  # type: ignore[call-overload]
             model="gpt-5-mini",
             messages=prompt.messages(),
             response_format={
@@ -285,13 +286,13 @@ def test_openai_sdk_chat_files_and_batches(context: AssignmentContext, essays: l
             input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
         )
         assert batch.status == "validating"
-        seen = {batch.status}
+        seen: set[str] = {batch.status}
         deadline = time.monotonic() + 10
         while batch.status not in {"completed", "failed", "expired", "cancelled"}:
             assert time.monotonic() < deadline
             time.sleep(0.005)
             batch = client.batches.retrieve(batch.id)
-            seen.add(batch.status)
+            seen.add(str(batch.status))
         assert batch.status == "completed" and "in_progress" in seen
         assert batch.request_counts is not None and batch.request_counts.completed == 6
         assert batch.output_file_id is not None and batch.error_file_id is None
