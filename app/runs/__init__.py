@@ -1,0 +1,1 @@
+"""Runs over durable state: the orchestrator, the finaliser and the monitor."""

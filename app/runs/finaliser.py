@@ -1,0 +1,128 @@
+"""The single owner of a run's terminal transition: results, grades, status, ``completed_at``.
+
+:func:`finalise` is idempotent: a run that already ended is left exactly as it is. Results are
+written for every essay (ability, SE, rank, comparisons, grade probabilities, confidence,
+infit/outfit and the misfit flag) together with the run's reliability figures, in one
+transaction with the status change.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy import delete, select
+
+from app.db.engine import Database
+from app.db.models import Essay, Result, Run, RunStatus
+from core.engine import Refit
+from core.grading import AnchorObservation, GradingError, GradingResult, grade_essays
+from core.reliability import misfit
+from core.scales import get_scale
+from core.stopping import StopDecision
+from core.stopping import StopReason as EngineReason
+
+TERMINAL = {RunStatus.COMPLETE.value, RunStatus.FAILED.value, RunStatus.CANCELLED.value}
+
+#: Engine stop reasons as stored on the run, and the status each ends in.
+_OUTCOME: dict[EngineReason, tuple[str, RunStatus]] = {
+    EngineReason.STABLE: ("stable", RunStatus.COMPLETE),
+    EngineReason.PRECISE: ("precise", RunStatus.COMPLETE),
+    EngineReason.BUDGET_REACHED: ("budget", RunStatus.COMPLETE),
+    EngineReason.NO_PAIRS_LEFT: ("no_pairs_left", RunStatus.COMPLETE),
+    EngineReason.INSUFFICIENT_ESSAYS: ("insufficient_essays", RunStatus.FAILED),
+    EngineReason.TOO_MANY_FAILURES: ("error", RunStatus.FAILED),
+}
+
+
+def finalise(
+    db: Database,
+    run_id: str,
+    decision: StopDecision | None,
+    current: Refit | None,
+    *,
+    reason: str | None = None,
+    status: RunStatus | None = None,
+) -> str:
+    """End the run (see the module docstring); returns its final status.
+
+    Either an engine ``decision`` or an explicit ``reason``/``status`` (forced recovery,
+    stalled, cancelled) says why.
+    """
+    with db.session() as s:
+        run = s.get(Run, run_id)
+        if run is None:
+            raise KeyError(f"no run with id {run_id}")
+        if run.status in TERMINAL:
+            return run.status
+        if decision is not None:
+            stored, final = _OUTCOME.get(decision.reason, (str(decision.reason), RunStatus.FAILED))
+        else:
+            stored, final = reason or "error", status or RunStatus.FAILED
+        essays = list(
+            s.scalars(
+                select(Essay)
+                .where(Essay.batch_id == run.batch_id, Essay.deleted_at.is_(None))
+                .order_by(Essay.created_at, Essay.id)
+            )
+        )
+        s.execute(delete(Result).where(Result.run_id == run_id))
+        if current is not None and current.fit.n_items == len(essays):
+            _write_results(s, run, essays, current)
+        run.stop_reason = stored
+        run.status = final.value
+        run.completed_at = datetime.now(UTC)
+        return run.status
+
+
+def _write_results(s: object, run: Run, essays: list[Essay], current: Refit) -> None:
+    from sqlalchemy.orm import Session  # noqa: PLC0415
+
+    assert isinstance(s, Session)
+    fit = current.fit
+    grading = _grades(run, essays, current)
+    fits = misfit(fit, current.data)
+    order = np.argsort(-fit.abilities)
+    rank = np.empty(len(essays), dtype=int)
+    rank[order] = np.arange(1, len(essays) + 1)
+    for i, essay in enumerate(essays):
+        g = grading.essays[i] if grading is not None else None
+        s.add(
+            Result(
+                run_id=run.id,
+                essay_id=essay.id,
+                ability=float(fit.abilities[i]),
+                se=float(fit.se[i]),
+                rank=int(rank[i]),
+                comparisons=int(fit.comparisons_per_item[i]),
+                grade=None if g is None else g.display_grade,
+                grade_probabilities=None if g is None else dict(g.probabilities),
+                confidence=None if g is None else g.confidence,
+                infit=_finite(fits.infit[i]),
+                outfit=_finite(fits.outfit[i]),
+                misfit=bool(fits.flagged[i]),
+            )
+        )
+    run.reliability = _finite(current.reliability)
+    run.model_reliability = _finite(current.model_reliability)
+    run.ssr = _finite(current.ssr)
+    run.position_bias = float(fit.position_bias)
+
+
+def _grades(run: Run, essays: list[Essay], current: Refit) -> GradingResult | None:
+    """Grades from the batch's anchors, or None when there are not two distinct anchor grades."""
+    fit = current.fit
+    anchors = [
+        AnchorObservation(float(fit.abilities[i]), float(fit.se[i]), e.anchor.grade, e.anchor.label)
+        for i, e in enumerate(essays)
+        if e.is_anchor and e.anchor is not None
+    ]
+    try:
+        scale = get_scale(run.batch.assignment.grade_scale)
+        return grade_essays(fit.abilities, fit.se, anchors, scale)
+    except (GradingError, ValueError):
+        return None
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None

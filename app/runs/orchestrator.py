@@ -1,0 +1,378 @@
+"""A comparative-judgement run as a loop over durable state.
+
+Each turn of the loop reads the run's comparisons from the database, refits (engine), decides
+(engine), and either hands the run to the finaliser or plans a wave, stores it as *planned*,
+marks it *sent*, dispatches it, and stores every verdict the moment it arrives. Killing the
+process anywhere loses nothing that was answered: on the next start, *planned* pairs are sent,
+pairs left *sent* by the crash are re-sent once (then fail), and the loop continues from the
+stored verdicts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.engine import Database
+from app.db.models import Comparison, ComparisonStatus, Essay, Run, RunStatus
+from app.llm.dispatcher import Dispatcher, PairOutcome
+from app.llm.types import PairTask
+from app.runs.finaliser import TERMINAL, finalise
+from core.engine import Refit, Verdict, default_wave_size, refit
+from core.prompt import AssignmentContext
+from core.scheduler import SchedulerState, plan_wave
+from core.stopping import RunProgress, StoppingRule, decide
+from core.verdict import confidence_to_probability
+
+#: A pair left *sent* by a crash is re-sent once; after that it fails.
+MAX_RESENDS_AFTER_CRASH = 1
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The frozen settings of a run (stored as JSON on the run)."""
+
+    budget: int = 120
+    target_reliability: float | None = 0.80
+    min_comparisons_per_essay: int = 5
+    use_confidence: bool = True
+    wave_size: int | None = None
+    provider: str = "sim"
+    model: str = "sim-gpt51-low"
+    mode: str = "bundle"
+    bundle_size: int = 4
+    prompt_version: str = "cj-v1"
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def rule(self) -> StoppingRule:
+        return StoppingRule(
+            budget=self.budget,
+            target_reliability=self.target_reliability,
+            min_comparisons_per_essay=self.min_comparisons_per_essay,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunSettings:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """What a progress bar shows after each wave and each verdict."""
+
+    run_id: str
+    done: int
+    budget: int
+    failed: int
+    cost_usd: float
+    reliability: float
+    eta_s: float | None
+    wave: int
+    status: str
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+@dataclass
+class _State:
+    essays: list[Essay]
+    index: dict[str, int]
+    verdicts: list[Verdict]
+    shown: list[tuple[int, int]]
+    planned: list[Comparison]
+    failed: int
+    cost_usd: float
+
+
+def _load(session: Session, run: Run) -> _State:
+    essays = list(
+        session.scalars(
+            select(Essay)
+            .where(Essay.batch_id == run.batch_id, Essay.deleted_at.is_(None))
+            .order_by(Essay.created_at, Essay.id)
+        )
+    )
+    index = {e.id: i for i, e in enumerate(essays)}
+    rows = list(
+        session.scalars(
+            select(Comparison).where(Comparison.run_id == run.id).order_by(Comparison.created_at)
+        )
+    )
+    verdicts: list[Verdict] = []
+    shown: list[tuple[int, int]] = []
+    planned: list[Comparison] = []
+    failed = 0
+    cost = 0.0
+    for c in rows:
+        pair = (index[c.first_essay_id], index[c.second_essay_id])
+        cost += c.cost_usd or 0.0
+        if c.status == ComparisonStatus.DONE and c.first_wins is not None:
+            verdicts.append(Verdict(pair[0], pair[1], c.first_wins, c.probability_first))
+            shown.append(pair)
+        elif c.status in (ComparisonStatus.PLANNED, ComparisonStatus.SENT):
+            planned.append(c)
+            shown.append(pair)
+        else:
+            failed += 1
+    return _State(essays, index, verdicts, shown, planned, failed, cost)
+
+
+class Orchestrator:
+    """Drives runs of one database with one dispatcher (one provider)."""
+
+    def __init__(self, db: Database, dispatcher: Dispatcher) -> None:
+        self.db = db
+        self.dispatcher = dispatcher
+
+    def create_run(self, batch_id: str, settings: RunSettings) -> str:
+        with self.db.session() as s:
+            run = Run(
+                batch_id=batch_id, status=RunStatus.CREATED.value, settings=settings.to_json()
+            )
+            s.add(run)
+            s.flush()
+            return run.id
+
+    async def run(
+        self,
+        run_id: str,
+        *,
+        on_progress: ProgressCallback | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> str:
+        """Drive the run until it ends (returns its status) or ``stop`` is set (returns
+        "paused"; :meth:`run` again resumes it). Terminal runs are returned untouched."""
+        with self.db.session() as s:
+            run = s.get(Run, run_id)
+            if run is None:
+                raise KeyError(f"no run with id {run_id}")
+            if run.status in TERMINAL:
+                return run.status
+            settings = RunSettings.from_json(run.settings)
+            assignment = run.batch.assignment
+            context = AssignmentContext(
+                assignment.title,
+                assignment.student_prompt,
+                assignment.assessment_criteria,
+                assignment.judge_rubric,
+            )
+            run.status = RunStatus.RUNNING.value
+            run.started_at = run.started_at or now_utc()
+            # Pairs a crash left in flight are sent once more; after that they fail.
+            for c in s.scalars(
+                select(Comparison).where(
+                    Comparison.run_id == run_id, Comparison.status == ComparisonStatus.SENT
+                )
+            ):
+                if c.attempts > MAX_RESENDS_AFTER_CRASH:
+                    c.status = ComparisonStatus.FAILED.value
+                    c.error_category = "no_answer"
+                    c.error_message = "sent before an interruption and again after it, unanswered"
+                else:
+                    c.status = ComparisonStatus.PLANNED.value
+        rule = settings.rule()
+        current: Refit | None = None
+        previous: Refit | None = None
+        wave = 0
+        started = asyncio.get_running_loop().time()
+        while True:
+            with self.db.session() as s:
+                run = s.get(Run, run_id)
+                assert run is not None
+                state = _load(s, run)
+                texts = [e.text for e in state.essays]
+                n = len(state.essays)
+                if state.planned:
+                    todo = [
+                        (c.id, state.index[c.first_essay_id], state.index[c.second_essay_id])
+                        for c in state.planned
+                    ]
+                else:
+                    todo = []
+            if stop is not None and stop.is_set():
+                self._set_status(run_id, RunStatus.PAUSED)
+                return RunStatus.PAUSED.value
+            if not todo:
+                if state.verdicts and (current is None or current.data.size != len(state.verdicts)):
+                    previous, current = (
+                        current,
+                        refit(
+                            n,
+                            state.verdicts,
+                            use_confidence=settings.use_confidence,
+                            previous=None if current is None else current.fit,
+                            seed=settings.seed,
+                        ),
+                    )
+                progress = _progress(n, state, current, previous)
+                decision = decide(rule, progress)
+                if not decision.stop:
+                    size = min(
+                        settings.wave_size or default_wave_size(n),
+                        rule.budget - len(state.verdicts),
+                    )
+                    pairs = plan_wave(
+                        SchedulerState(
+                            n_items=n,
+                            shown=state.shown,
+                            abilities=None if current is None else current.fit.abilities,
+                            se=None if current is None else current.fit.se,
+                            soft_evidence=current is not None and current.soft_model == "logit",
+                            min_comparisons=rule.min_comparisons_per_essay,
+                        ),
+                        size,
+                        seed=settings.seed,
+                        wave=len(state.shown),
+                    )
+                    if not pairs:
+                        decision = decide(rule, _replace_pairs(progress))
+                if decision.stop:
+                    return finalise(self.db, run_id, decision, current)
+                todo = self._store_planned(run_id, state, pairs, wave)
+            await self._send(run_id, texts, todo, context)
+            wave += 1
+            if on_progress is not None:
+                on_progress(self._event(run_id, settings, current, wave, started))
+
+    def _store_planned(
+        self, run_id: str, state: _State, pairs: list[tuple[int, int]], wave: int
+    ) -> list[tuple[str, int, int]]:
+        with self.db.session() as s:
+            rows = [
+                Comparison(
+                    run_id=run_id,
+                    first_essay_id=state.essays[a].id,
+                    second_essay_id=state.essays[b].id,
+                    wave=wave,
+                    status=ComparisonStatus.PLANNED.value,
+                )
+                for a, b in pairs
+            ]
+            s.add_all(rows)
+            s.flush()
+            return [(c.id, a, b) for c, (a, b) in zip(rows, pairs, strict=True)]
+
+    async def _send(
+        self,
+        run_id: str,
+        texts: list[str],
+        todo: list[tuple[str, int, int]],
+        context: AssignmentContext,
+    ) -> None:
+        with self.db.session() as s:
+            for cid, _, _ in todo:
+                c = s.get(Comparison, cid)
+                assert c is not None
+                c.status = ComparisonStatus.SENT.value
+                c.attempts += 1
+                c.sent_at = now_utc()
+        tasks = [PairTask(cid, texts[a], texts[b]) for cid, a, b in todo]
+
+        def store(outcome: PairOutcome) -> None:
+            # Every verdict is written the moment it arrives.
+            with self.db.session() as s:
+                c = s.get(Comparison, outcome.pair_id)
+                assert c is not None
+                c.answered_at = now_utc()
+                c.place_in_bundle = outcome.place_in_bundle
+                c.bundle_size = outcome.bundle_size
+                c.provider_request_id = outcome.request_id
+                c.latency_ms = None if outcome.latency_s is None else outcome.latency_s * 1000
+                if outcome.verdict is not None:
+                    v = outcome.verdict
+                    c.status = ComparisonStatus.DONE.value
+                    c.first_wins = v.first_wins
+                    c.confidence = float(v.confidence)
+                    c.justification = v.justification
+                    c.probability_first = (
+                        outcome.probability_first
+                        if outcome.probability_first is not None
+                        else confidence_to_probability(v.first_wins, v.confidence)
+                    )
+                else:
+                    c.status = ComparisonStatus.FAILED.value
+                    c.error_category = None if outcome.category is None else str(outcome.category)
+                    c.error_message = outcome.message
+                run = s.get(Run, run_id)
+                assert run is not None
+                run.last_progress_at = now_utc()
+
+        summary = await self.dispatcher.run(context, tasks, store)
+        if summary.calls and summary.cost_usd:
+            share = summary.cost_usd / max(1, len(todo))
+            with self.db.session() as s:
+                for cid, _, _ in todo:
+                    c = s.get(Comparison, cid)
+                    if c is not None:
+                        c.cost_usd = share
+
+    def _set_status(self, run_id: str, status: RunStatus) -> None:
+        with self.db.session() as s:
+            run = s.get(Run, run_id)
+            if run is not None and run.status not in TERMINAL:
+                run.status = status.value
+
+    def _event(
+        self,
+        run_id: str,
+        settings: RunSettings,
+        current: Refit | None,
+        wave: int,
+        started: float,
+    ) -> ProgressEvent:
+        with self.db.session() as s:
+            run = s.get(Run, run_id)
+            assert run is not None
+            state = _load(s, run)
+        done = len(state.verdicts)
+        elapsed = asyncio.get_running_loop().time() - started
+        eta = elapsed / done * (settings.budget - done) if done else None
+        return ProgressEvent(
+            run_id,
+            done,
+            settings.budget,
+            state.failed,
+            state.cost_usd,
+            float("nan") if current is None else current.reliability,
+            eta,
+            wave,
+            RunStatus.RUNNING.value,
+        )
+
+
+def _progress(n: int, state: _State, current: Refit | None, previous: Refit | None) -> RunProgress:
+    counts = np.zeros(n, dtype=np.intp)
+    for v in state.verdicts:
+        counts[v.first] += 1
+        counts[v.second] += 1
+    return RunProgress(
+        n_essays=n,
+        results=len(state.verdicts),
+        failures=state.failed,
+        min_comparisons=int(counts.min()) if n else 0,
+        reliability=float("nan") if current is None else current.reliability,
+        previous_reliability=float("nan") if previous is None else previous.reliability,
+    )
+
+
+def _replace_pairs(progress: RunProgress) -> RunProgress:
+    from dataclasses import replace  # noqa: PLC0415
+
+    return replace(progress, pairs_available=False)

@@ -1,0 +1,163 @@
+"""Runs over durable state against the simulated server: complete, pause/resume, crash recovery,
+finaliser idempotence and the monitor."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from app.db.engine import Database, open_database
+from app.db.models import Comparison, ComparisonStatus, Result, Run, RunStatus
+from app.demo import load_demo
+from app.llm.dispatcher import Dispatcher, DispatchSettings
+from app.llm.providers.base import ProviderConfig
+from app.llm.providers.factory import make_provider
+from app.runs.batches import TextItem, create_batch
+from app.runs.finaliser import finalise
+from app.runs.monitor import interrupted_runs, recover_stalled
+from app.runs.orchestrator import Orchestrator, RunSettings
+from app.simserver import running_server
+
+DEMO = load_demo()
+
+
+def make_db(tmp_path: Path) -> tuple[Database, str]:
+    db = open_database(path=tmp_path / "huleedu.sqlite3")
+    essays = [TextItem(i.name, i.text) for i in DEMO.items if i.grade is None]
+    anchors = [TextItem(i.name, i.text, i.grade, i.label) for i in DEMO.items if i.grade]
+    batch = create_batch(db, "Demo", DEMO.context, DEMO.scale_id, essays, anchors)
+    return db, batch
+
+
+async def drive(db: Database, run_id: str, url: str, stop: asyncio.Event | None = None) -> str:
+    provider = make_provider(
+        ProviderConfig(
+            kind="openai_compatible",
+            model="sim-generic",
+            base_url=url + "/v1",
+            api_key=SecretStr("sim"),
+        )
+    )
+    try:
+        orchestrator = Orchestrator(db, Dispatcher(provider, DispatchSettings(bundle_size=4)))
+        return await orchestrator.run(run_id, stop=stop)
+    finally:
+        await provider.aclose()
+
+
+def count(db: Database, run_id: str, status: ComparisonStatus | None = None) -> int:
+    with db.session() as s:
+        q = select(func.count()).select_from(Comparison).where(Comparison.run_id == run_id)
+        if status is not None:
+            q = q.where(Comparison.status == status.value)
+        return int(s.scalar(q) or 0)
+
+
+async def test_a_run_completes_with_results_and_grades(tmp_path: Path) -> None:
+    db, batch = make_db(tmp_path)
+    settings = RunSettings(budget=150, target_reliability=0.85, min_comparisons_per_essay=5)
+    run_id = Orchestrator(db, None).create_run(batch, settings)  # type: ignore[arg-type]
+    async with running_server("generic", speed=1000.0, seed=1) as url:
+        status = await drive(db, run_id, url)
+    assert status == RunStatus.COMPLETE.value
+    with db.session() as s:
+        run = s.get(Run, run_id)
+        assert run is not None and run.completed_at is not None
+        assert run.stop_reason in {"stable", "budget"}
+        assert run.reliability is not None and run.reliability > 0.5
+        results = list(s.scalars(select(Result).where(Result.run_id == run_id)))
+        assert len(results) == len(DEMO.items)
+        assert sorted(r.rank for r in results) == list(range(1, len(DEMO.items) + 1))
+        assert all(r.grade is not None and r.grade_probabilities for r in results)
+        assert all(abs(sum((r.grade_probabilities or {}).values()) - 1) < 1e-6 for r in results)
+    done = count(db, run_id, ComparisonStatus.DONE)
+    assert 0 < done <= 150
+    # Finalising again changes nothing.
+    assert finalise(db, run_id, None, None) == RunStatus.COMPLETE.value
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Result)) == len(DEMO.items)
+
+
+async def test_pause_and_resume_keeps_every_verdict(tmp_path: Path) -> None:
+    db, batch = make_db(tmp_path)
+    settings = RunSettings(budget=120, target_reliability=None, min_comparisons_per_essay=0)
+    run_id = Orchestrator(db, None).create_run(batch, settings)  # type: ignore[arg-type]
+    stop = asyncio.Event()
+    async with running_server("generic", speed=1000.0, seed=2) as url:
+        task = asyncio.create_task(drive(db, run_id, url, stop))
+        while count(db, run_id, ComparisonStatus.DONE) < 20:
+            await asyncio.sleep(0.01)
+        stop.set()
+        assert await task == RunStatus.PAUSED.value
+        before = count(db, run_id, ComparisonStatus.DONE)
+        assert await drive(db, run_id, url) == RunStatus.COMPLETE.value
+    assert count(db, run_id, ComparisonStatus.DONE) == 120 >= before
+    with db.session() as s:
+        run = s.get(Run, run_id)
+        assert run is not None and run.stop_reason == "budget"
+
+
+async def test_pairs_left_in_flight_by_a_crash_are_resent_once(tmp_path: Path) -> None:
+    db, batch = make_db(tmp_path)
+    settings = RunSettings(budget=60, target_reliability=None, min_comparisons_per_essay=0)
+    run_id = Orchestrator(db, None).create_run(batch, settings)  # type: ignore[arg-type]
+    with db.session() as s:
+        from app.db.models import Essay  # noqa: PLC0415
+
+        essays = list(s.scalars(select(Essay).where(Essay.batch_id == batch)))
+        # A crash left two pairs sent (one already re-sent once) and one planned.
+        for k, (attempts, status) in enumerate([(1, "sent"), (2, "sent"), (0, "planned")]):
+            s.add(
+                Comparison(
+                    run_id=run_id,
+                    first_essay_id=essays[2 * k].id,
+                    second_essay_id=essays[2 * k + 1].id,
+                    status=status,
+                    attempts=attempts,
+                )
+            )
+        run = s.get(Run, run_id)
+        assert run is not None
+        run.status = RunStatus.RUNNING.value
+    assert interrupted_runs(db) == [run_id]
+    async with running_server("generic", speed=1000.0, seed=3) as url:
+        assert await drive(db, run_id, url) == RunStatus.COMPLETE.value
+    with db.session() as s:
+        rows = list(s.scalars(select(Comparison).where(Comparison.run_id == run_id)))
+    first_three = sorted(rows, key=lambda c: c.created_at)[:3]
+    assert [c.status for c in first_three] == ["done", "failed", "done"]
+    assert first_three[1].error_category == "no_answer"
+    assert count(db, run_id, ComparisonStatus.DONE) == 60
+
+
+async def test_monitor_recovers_stalled_runs(tmp_path: Path) -> None:
+    db, batch = make_db(tmp_path)
+    enough = Orchestrator(db, None).create_run(batch, RunSettings(budget=20))  # type: ignore[arg-type]
+    short = Orchestrator(db, None).create_run(batch, RunSettings(budget=1000))  # type: ignore[arg-type]
+    async with running_server("generic", speed=1000.0, seed=4) as url:
+        for run_id in (enough, short):
+            stop = asyncio.Event()
+            task = asyncio.create_task(drive(db, run_id, url, stop))
+            while count(db, run_id, ComparisonStatus.DONE) < 18:
+                await asyncio.sleep(0.01)
+            stop.set()
+            await task
+    long_ago = datetime.now(UTC) - timedelta(hours=5)
+    with db.session() as s:
+        for run_id in (enough, short):
+            run = s.get(Run, run_id)
+            assert run is not None
+            run.status = RunStatus.RUNNING.value
+            run.last_progress_at = long_ago
+    touched = recover_stalled(db, timedelta(hours=4))
+    assert set(touched) == {enough, short}
+    with db.session() as s:
+        a, b = s.get(Run, enough), s.get(Run, short)
+        assert a is not None and b is not None
+        assert (a.status, a.stop_reason) == ("complete", "forced_recovery")
+        assert (b.status, b.stop_reason) == ("failed", "stalled")
+        assert s.scalar(select(func.count()).select_from(Result).where(Result.run_id == enough))
