@@ -81,7 +81,8 @@ def _write_results(s: object, run: Run, essays: list[Essay], current: Refit) -> 
     assert isinstance(s, Session)
     fit = current.fit
     grading = _grades(run, essays, current)
-    fits = misfit(fit, current.data)
+    # Misfit is judged on the verdicts themselves (hard outcomes), whatever entered the fit.
+    fits = misfit(fit, current.data.hardened())
     order = np.argsort(-fit.abilities)
     rank = np.empty(len(essays), dtype=int)
     rank[order] = np.arange(1, len(essays) + 1)

@@ -1,0 +1,412 @@
+"""`huleedu grade`: grade a folder (or files) of essays headless, resumably.
+
+Exit codes: 0 the run completed (stable, precise, budget reached or no pairs left); 1 bad input
+(no essays, unreadable files, a bad anchor grade, an unknown run); 2 usage error; 3 the run
+failed (too few essays, too many failed comparisons); 4 the judge refused the requests (key,
+model or request rejected); 5 the database cannot be used (locked, corrupt, newer than this
+app); 130 interrupted (Ctrl-C: the run is paused and ``--resume RUN_ID`` continues it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy import select
+
+from app.db.engine import Database, open_database
+from app.db.migrate import DatabaseError
+from app.db.models import Essay, Result, Run, RunStatus
+from app.llm.catalogue import load_catalogue
+from app.llm.dispatcher import Dispatcher, DispatchSettings
+from app.llm.providers.base import ProviderConfig
+from app.llm.providers.factory import make_provider
+from app.llm.types import Usage
+from app.runs.batches import TextItem, create_batch
+from app.runs.orchestrator import Orchestrator, ProgressEvent, RunSettings
+from app.simserver import running_server
+from core.injection import find_injection
+from core.prompt import AssignmentContext
+from core.scales import BUILTIN_SCALES
+
+EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_FAILED, EXIT_JUDGE, EXIT_DATABASE = 0, 1, 2, 3, 4, 5
+EXIT_INTERRUPTED = 130
+ESSAY_SUFFIXES = {".txt", ".md"}
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "grade",
+        help="grade a folder of essays headless (resumable)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("paths", nargs="*", type=Path, help="essay files or folders (.txt, .md)")
+    p.add_argument("--title", default="Batch", help="batch title")
+    for name in ("prompt", "criteria", "rubric"):
+        p.add_argument(f"--{name}", default="", help=f"assignment {name} text")
+        p.add_argument(f"--{name}-file", type=Path, help=f"read the assignment {name} from a file")
+    p.add_argument(
+        "--anchors",
+        type=Path,
+        help="folder of anchor essays: anchors.csv (file,grade,label) or grades in the file "
+        "names (e.g. 'grade_B_2.txt', 'C+ anchor 3.txt', 'anchor_Cplus.txt')",
+    )
+    p.add_argument("--scale", default="swedish_8_anchor", choices=sorted(BUILTIN_SCALES))
+    p.add_argument("--budget", type=int, help="most comparisons (default 8 per essay)")
+    p.add_argument("--target-reliability", type=float, default=0.85)
+    p.add_argument("--min-per-essay", type=int, default=5)
+    p.add_argument(
+        "--provider",
+        default="sim",
+        choices=["sim", "openai", "anthropic", "gemini", "openai_compatible"],
+    )
+    p.add_argument("--model", help="model name (default for sim: sim-gpt51-low)")
+    p.add_argument("--base-url", help="API base URL (required for openai_compatible)")
+    p.add_argument("--api-key-env", metavar="VAR", help="environment variable with the API key")
+    p.add_argument("--mode", choices=["per_request", "bundle"], default="bundle")
+    p.add_argument("--bundle-size", type=int, default=4)
+    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument(
+        "--sim-speed",
+        type=float,
+        default=25.0,
+        help="the simulated judge's latency is divided by this",
+    )
+    p.add_argument("--data-dir", type=Path, help="where the database lives (or HULEEDU_DATA_DIR)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("huleedu-results"),
+        help="folder for results.csv, results.json and results.xlsx",
+    )
+    p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _read_text(path: Path) -> str:
+    raw = path.read_bytes()
+    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ValueError(f"{path}: cannot decode")  # latin-1 never fails; kept for clarity
+
+
+def _essay_files(paths: list[Path]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_dir():
+            for f in sorted(path.rglob("*")):
+                if f.is_file() and f.suffix.lower() in ESSAY_SUFFIXES and _wanted(f):
+                    yield f
+        elif path.is_file():
+            yield path
+        else:
+            raise ValueError(f"{path}: no such file or folder")
+
+
+def _wanted(f: Path) -> bool:
+    return not f.name.startswith(("~$", ".")) and f.name.lower() != "anchors.csv"
+
+
+def _grade_from_name(stem: str) -> str | None:
+    for token in re.split(r"[_\s]+", stem):
+        t = token.replace("plus", "+").replace("minus", "-")
+        if re.fullmatch(r"[A-F][+-]?|\d", t):
+            return t.upper()
+    return None
+
+
+def _anchors(folder: Path) -> list[TextItem]:
+    items: list[TextItem] = []
+    table = folder / "anchors.csv"
+    if table.exists():
+        with table.open(encoding="utf-8", newline="") as fh:
+            for row in csv.DictReader(fh):
+                path = folder / row["file"]
+                items.append(
+                    TextItem(
+                        path.name, _read_text(path), row["grade"].strip(), row.get("label", "")
+                    )
+                )
+        return items
+    for f in _essay_files([folder]):
+        grade = _grade_from_name(f.stem)
+        if grade is None:
+            raise ValueError(f"{f.name}: no grade in the file name (e.g. 'grade_B_1.txt')")
+        items.append(TextItem(f.name, _read_text(f), grade, f.stem))
+    return items
+
+
+def _text_option(args: argparse.Namespace, name: str) -> str:
+    path: Path | None = getattr(args, f"{name}_file")
+    return _read_text(path) if path is not None else str(getattr(args, name))
+
+
+@asynccontextmanager
+async def _judge(args: argparse.Namespace) -> Any:
+    if args.provider == "sim":
+        async with running_server("gpt51-low", speed=args.sim_speed, seed=0) as url:
+            yield ProviderConfig(
+                kind="openai_compatible",
+                model=args.model or "sim-gpt51-low",
+                base_url=url + "/v1",
+                api_key=SecretStr("sim"),
+                max_connections=max(1, args.concurrency),
+            )
+        return
+    if not args.model:
+        raise ValueError(f"--model is required with --provider {args.provider}")
+    key = ""
+    if args.api_key_env:
+        import os  # noqa: PLC0415
+
+        key = os.environ.get(args.api_key_env, "")
+        if not key:
+            raise ValueError(f"environment variable {args.api_key_env} is empty or not set")
+    yield ProviderConfig(
+        kind=args.provider,
+        model=args.model,
+        base_url=args.base_url,
+        api_key=SecretStr(key),
+        max_connections=max(1, args.concurrency),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    err = Console(stderr=True)
+    try:
+        db = open_database(args.data_dir)
+    except DatabaseError as exc:
+        err.print(f"[red]huleedu grade: {exc}[/red]")
+        return EXIT_DATABASE
+    try:
+        if args.resume:
+            with db.session() as s:
+                found = s.get(Run, args.resume)
+                if found is None:
+                    err.print(f"[red]huleedu grade: no run {args.resume} in {db.path}[/red]")
+                    return EXIT_INPUT
+            run_id = args.resume
+        else:
+            try:
+                run_id = _new_run(db, args, err)
+            except (OSError, ValueError) as exc:
+                err.print(f"[red]huleedu grade: {exc}[/red]")
+                return EXIT_INPUT
+        err.print(f"run {run_id} (database {db.path})")
+        try:
+            status = asyncio.run(_drive(db, run_id, args, err))
+        except KeyboardInterrupt:
+            err.print(f"Interrupted: continue with `huleedu grade --resume {run_id}`.")
+            return EXIT_INTERRUPTED
+        except ValueError as exc:
+            err.print(f"[red]huleedu grade: {exc}[/red]")
+            return EXIT_USAGE
+        return _report(db, run_id, status, args, err)
+    finally:
+        db.close()
+
+
+def _new_run(db: Database, args: argparse.Namespace, err: Console) -> str:
+    files = list(_essay_files(list(args.paths)))
+    if not files:
+        raise ValueError("no essays found (give .txt or .md files or folders)")
+    essays = [TextItem(f.name, _read_text(f)) for f in files]
+    anchors = _anchors(args.anchors) if args.anchors else []
+    for item in [*essays, *anchors]:
+        if find_injection(item.text):
+            err.print(
+                f"[yellow]{item.name}: text addressed to an AI grader; it is judged as "
+                "writing, never obeyed — check its result.[/yellow]"
+            )
+    context = AssignmentContext(
+        args.title,
+        _text_option(args, "prompt"),
+        _text_option(args, "criteria"),
+        _text_option(args, "rubric"),
+    )
+    batch_id = create_batch(db, args.title, context, args.scale, essays, anchors)
+    n = len(essays) + len(anchors)
+    settings = RunSettings(
+        budget=args.budget or 8 * n,
+        target_reliability=args.target_reliability,
+        min_comparisons_per_essay=args.min_per_essay,
+        provider=args.provider,
+        model=args.model or ("sim-gpt51-low" if args.provider == "sim" else ""),
+        mode=args.mode,
+        bundle_size=args.bundle_size,
+    )
+    return Orchestrator(db, None).create_run(batch_id, settings)  # type: ignore[arg-type]
+
+
+async def _drive(db: Database, run_id: str, args: argparse.Namespace, err: Console) -> str:
+    async with _judge(args) as config:
+        provider = make_provider(config)
+        catalogue = load_catalogue()
+
+        def price(usage: Usage) -> float:
+            return catalogue.cost_usd(config.model, usage) if catalogue.find(config.model) else 0.0
+
+        dispatcher = Dispatcher(
+            provider,
+            DispatchSettings(
+                mode=args.mode, bundle_size=args.bundle_size, concurrency=args.concurrency
+            ),
+            cost=price,
+        )
+        try:
+            orchestrator = Orchestrator(db, dispatcher)
+            if args.quiet:
+                return await orchestrator.run(run_id)
+            with Progress(
+                TextColumn("[bold]grading"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total} comparisons"),
+                TextColumn("{task.fields[extra]}"),
+                TimeRemainingColumn(),
+                console=err,
+            ) as bar:
+                task = bar.add_task("grade", total=None, extra="")
+
+                def show(e: ProgressEvent) -> None:
+                    rel = (
+                        "" if e.reliability != e.reliability else f"reliability {e.reliability:.2f}"
+                    )
+                    bar.update(
+                        task,
+                        completed=e.done,
+                        total=e.budget,
+                        extra=f"{rel}  ${e.cost_usd:.4f}",
+                    )
+
+                return await orchestrator.run(run_id, on_progress=show)
+        finally:
+            await provider.aclose()
+
+
+def _report(db: Database, run_id: str, status: str, args: argparse.Namespace, err: Console) -> int:
+    rows = results_rows(db, run_id)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    with db.session() as s:
+        run = s.get(Run, run_id)
+        assert run is not None
+        summary = {
+            "run_id": run_id,
+            "status": run.status,
+            "stop_reason": run.stop_reason,
+            "reliability": run.reliability,
+            "model_reliability": run.model_reliability,
+            "ssr": run.ssr,
+            "position_bias": run.position_bias,
+            "settings": run.settings,
+            "completed_at": None if run.completed_at is None else run.completed_at.isoformat(),
+        }
+    write_results(out, summary, rows)
+    err.print(
+        f"{status}: {summary['stop_reason']}, reliability "
+        f"{summary['reliability'] if summary['reliability'] is not None else 'n/a'}; "
+        f"results in {out}/results.csv, .json, .xlsx"
+    )
+    if status == RunStatus.COMPLETE.value:
+        return EXIT_OK
+    if status == RunStatus.PAUSED.value:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED
+
+
+RESULT_COLUMNS = [
+    "rank",
+    "file",
+    "is_anchor",
+    "anchor_grade",
+    "ability",
+    "se",
+    "grade",
+    "grade_probability",
+    "confidence",
+    "comparisons",
+    "infit",
+    "outfit",
+    "misfit",
+]
+
+
+def results_rows(db: Database, run_id: str) -> list[dict[str, Any]]:
+    """One row per essay, best first (the documented CSV/JSON/XLSX schema)."""
+    with db.session() as s:
+        pairs = s.execute(
+            select(Result, Essay)
+            .join(Essay, Essay.id == Result.essay_id)
+            .where(Result.run_id == run_id)
+            .order_by(Result.rank)
+        ).all()
+        rows = []
+        for r, e in pairs:
+            probs = r.grade_probabilities or {}
+            bare = (r.grade or "").rstrip("+-") if r.grade not in probs else r.grade
+            rows.append(
+                {
+                    "rank": r.rank,
+                    "file": e.source_file,
+                    "is_anchor": e.is_anchor,
+                    "anchor_grade": e.anchor.grade if e.anchor is not None else None,
+                    "ability": round(r.ability, 4),
+                    "se": None if r.se is None else round(r.se, 4),
+                    "grade": r.grade,
+                    "grade_probability": round(probs.get(bare or "", 0.0), 4) if probs else None,
+                    "grade_probabilities": probs,
+                    "confidence": r.confidence,
+                    "comparisons": r.comparisons,
+                    "infit": r.infit,
+                    "outfit": r.outfit,
+                    "misfit": r.misfit,
+                }
+            )
+        return rows
+
+
+def write_results(out: Path, summary: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    with (out / "results.csv").open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / "results.json").write_text(
+        json.dumps({"run": summary, "results": rows}, indent=2, ensure_ascii=False),
+        encoding="utf-8",
+    )
+    from openpyxl import Workbook  # noqa: PLC0415
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Results"
+    ws.append(RESULT_COLUMNS)
+    for row in rows:
+        ws.append([row.get(c) for c in RESULT_COLUMNS])
+    wb.save(out / "results.xlsx")
+
+
+def main(argv: list[str] | None = None) -> int:  # pragma: no cover - convenience
+    parser = argparse.ArgumentParser(prog="huleedu")
+    sub = parser.add_subparsers(dest="command")
+    add_parser(sub)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

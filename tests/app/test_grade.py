@@ -1,0 +1,134 @@
+"""`huleedu grade` end to end against the simulated judge, including a kill and a resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from app.cli import main
+from app.paths import resources_dir
+
+DEMO = resources_dir() / "demo"
+
+
+def grade_args(tmp_path: Path, *extra: str) -> list[str]:
+    return [
+        "grade",
+        str(DEMO / "essays"),
+        "--anchors",
+        str(DEMO / "anchors"),
+        "--title",
+        "Phones",
+        "--prompt",
+        "Should schools ban phones?",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "out"),
+        "--quiet",
+        *extra,
+    ]
+
+
+def test_grade_writes_results_in_three_formats(tmp_path: Path) -> None:
+    assert main(grade_args(tmp_path, "--sim-speed", "1000")) == 0
+    out = tmp_path / "out"
+    rows = list(csv.DictReader((out / "results.csv").open(encoding="utf-8")))
+    assert len(rows) == 22
+    assert [int(r["rank"]) for r in rows] == list(range(1, 23))
+    assert sum(r["is_anchor"] == "True" for r in rows) == 6
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert data["run"]["status"] == "complete"
+    assert data["run"]["stop_reason"] in {"stable", "budget"}
+    assert abs(sum(data["results"][0]["grade_probabilities"].values()) - 1) < 1e-6
+    assert (out / "results.xlsx").stat().st_size > 0
+
+
+def test_bad_input_has_clear_exit_codes(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["grade", str(empty), "--data-dir", str(tmp_path / "d"), "--quiet"]) == 1
+    assert main(["grade", "--resume", "no-such-run", "--data-dir", str(tmp_path / "d")]) == 1
+    bad = tmp_path / "anchors"
+    bad.mkdir()
+    (bad / "grade_Q_1.txt").write_text("An anchor with a grade that is not on the scale. " * 5)
+    code = main(
+        [
+            "grade",
+            str(DEMO / "essays"),
+            "--anchors",
+            str(bad),
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--quiet",
+        ]
+    )
+    assert code == 1
+
+
+def _done(db: Path) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(db) as con:
+        return con.execute(
+            "SELECT id, first_essay_id, second_essay_id FROM comparisons WHERE status='done'"
+        ).fetchall()
+
+
+def test_kill_and_resume_loses_nothing_and_repeats_nothing(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "app",
+        *grade_args(tmp_path, "--sim-speed", "4", "--target-reliability", "0.95"),
+    ]
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE)
+    db = tmp_path / "data" / "huleedu.sqlite3"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if db.exists():
+            try:
+                if len(_done(db)) >= 25:
+                    break
+            except sqlite3.Error:
+                pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = _done(db)
+    with sqlite3.connect(db) as con:
+        in_flight = con.execute(
+            "SELECT count(*) FROM comparisons WHERE status IN ('sent','planned')"
+        ).fetchone()[0]
+        run_id, status = con.execute("SELECT id, status FROM runs").fetchone()
+    assert status == "running" and len(before) >= 25
+    resumed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            *grade_args(tmp_path, "--sim-speed", "200", "--target-reliability", "0.95"),
+            "--resume",
+            run_id,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    after = _done(db)
+    # Every verdict stored before the kill is still there.
+    assert {r[0] for r in before} <= {r[0] for r in after}
+    # No pair judged twice beyond those in flight at the kill.
+    pairs = [(r[1], r[2]) for r in after]
+    assert len(pairs) - len(set(pairs)) <= in_flight
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT status FROM runs").fetchone()[0] == "complete"
+        assert con.execute("SELECT count(*) FROM results").fetchone()[0] == 22
