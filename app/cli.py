@@ -59,6 +59,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     add_sim_server(sub)
 
+    from app.grade import add_parser as add_grade  # noqa: PLC0415
+
+    add_grade(sub)
+
     bench = sub.add_parser("bench", help="benchmarks that print one JSON object")
     bench_sub = bench.add_subparsers(dest="bench", metavar="BENCH")
     engine = bench_sub.add_parser("engine", help="the CJ engine against simulated judges")
@@ -119,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             config=config,
             settings=settings,
         )
+    if args.command == "grade":
+        from app.grade import run as run_grade  # noqa: PLC0415
+
+        return run_grade(args)
     if args.command == "sim-server":
         from app.simserver.cli import run as run_sim_server  # noqa: PLC0415
 

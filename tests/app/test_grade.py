@@ -121,6 +121,7 @@ def test_kill_and_resume_loses_nothing_and_repeats_nothing(tmp_path: Path) -> No
         capture_output=True,
         text=True,
         timeout=300,
+        check=False,
     )
     assert resumed.returncode == 0, resumed.stderr
     after = _done(db)
