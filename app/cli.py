@@ -73,6 +73,9 @@ def _build_parser() -> argparse.ArgumentParser:
     llm = bench_sub.add_parser("llm", help="the judging layer against the simulated server")
     llm.add_argument("--speed", type=float, default=20.0, help="divide simulated latency by F")
     llm.add_argument("--seed", type=int, default=0)
+    store = bench_sub.add_parser("store", help="the local store against plain sqlite3")
+    store.add_argument("--essays", type=int, default=10_000)
+    store.add_argument("--comparisons", type=int, default=200_000)
     return parser
 
 
@@ -140,6 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from app.bench.llm import main as bench_llm  # noqa: PLC0415
 
             return bench_llm(speed=args.speed, seed=args.seed)
+        if args.bench == "store":
+            from app.bench.store import main as bench_store  # noqa: PLC0415
+
+            return bench_store(essays=args.essays, comparisons=args.comparisons)
         parser.parse_args(["bench", "--help"])
         return 2
     parser.print_help(sys.stderr)
