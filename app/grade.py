@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import csv
 import json
+import math
 import re
 import sys
 from collections.abc import Iterator
@@ -283,9 +284,7 @@ async def _drive(db: Database, run_id: str, args: argparse.Namespace, err: Conso
                 task = bar.add_task("grade", total=None, extra="")
 
                 def show(e: ProgressEvent) -> None:
-                    rel = (
-                        "" if e.reliability != e.reliability else f"reliability {e.reliability:.2f}"
-                    )
+                    rel = f"reliability {e.reliability:.2f}" if math.isfinite(e.reliability) else ""
                     bar.update(
                         task,
                         completed=e.done,

@@ -60,4 +60,4 @@ def _refit_for(db: Database, run_id: str):  # type: ignore[no-untyped-def]
         settings = RunSettings.from_json(run.settings)
     if not state.verdicts:
         return None
-    return refit(len(state.essays), state.verdicts, use_confidence=settings.use_confidence)
+    return refit(len(state.essay_ids), state.verdicts, use_confidence=settings.use_confidence)

@@ -11,17 +11,19 @@ stored verdicts.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.engine import Database
 from app.db.models import Comparison, ComparisonStatus, Essay, Run, RunStatus
+from app.db.store import NewComparison, add_comparisons, load_run_state, mark_comparisons
 from app.llm.dispatcher import Dispatcher, PairOutcome
 from app.llm.types import PairTask
 from app.runs.finaliser import TERMINAL, finalise
@@ -92,46 +94,43 @@ ProgressCallback = Callable[[ProgressEvent], None]
 
 @dataclass
 class _State:
-    essays: list[Essay]
-    index: dict[str, int]
+    essay_ids: list[str]
     verdicts: list[Verdict]
     shown: list[tuple[int, int]]
-    planned: list[Comparison]
+    planned: list[tuple[str, int, int]]
     failed: int
     cost_usd: float
 
 
 def _load(session: Session, run: Run) -> _State:
-    essays = list(
-        session.scalars(
-            select(Essay)
-            .where(Essay.batch_id == run.batch_id, Essay.deleted_at.is_(None))
-            .order_by(Essay.created_at, Essay.id)
-        )
-    )
-    index = {e.id: i for i, e in enumerate(essays)}
-    rows = list(
-        session.scalars(
-            select(Comparison).where(Comparison.run_id == run.id).order_by(Comparison.created_at)
-        )
-    )
+    """The run's state through the bulk store layer (two queries and a sum)."""
+    state = load_run_state(session, run.id)
     verdicts: list[Verdict] = []
     shown: list[tuple[int, int]] = []
-    planned: list[Comparison] = []
+    planned: list[tuple[str, int, int]] = []
     failed = 0
-    cost = 0.0
-    for c in rows:
-        pair = (index[c.first_essay_id], index[c.second_essay_id])
-        cost += c.cost_usd or 0.0
-        if c.status == ComparisonStatus.DONE and c.first_wins is not None:
-            verdicts.append(Verdict(pair[0], pair[1], c.first_wins, c.probability_first))
-            shown.append(pair)
-        elif c.status in (ComparisonStatus.PLANNED, ComparisonStatus.SENT):
-            planned.append(c)
-            shown.append(pair)
+    for k, status in enumerate(state.status):
+        a, b = int(state.first[k]), int(state.second[k])
+        if status == ComparisonStatus.DONE and state.first_wins[k] >= 0:
+            p = float(state.probability_first[k])
+            verdicts.append(
+                Verdict(a, b, bool(state.first_wins[k]), p if math.isfinite(p) else None)
+            )
+            shown.append((a, b))
+        elif status in (ComparisonStatus.PLANNED, ComparisonStatus.SENT):
+            planned.append((state.comparison_ids[k], a, b))
+            shown.append((a, b))
         else:
             failed += 1
-    return _State(essays, index, verdicts, shown, planned, failed, cost)
+    cost = session.scalar(
+        select(func.coalesce(func.sum(Comparison.cost_usd), 0.0)).where(Comparison.run_id == run.id)
+    )
+    return _State(state.essay_ids, verdicts, shown, planned, failed, float(cost or 0.0))
+
+
+def _texts(session: Session, essay_ids: list[str]) -> list[str]:
+    by_id = dict(session.execute(select(Essay.id, Essay.text).where(Essay.id.in_(essay_ids))).all())
+    return [by_id[i] for i in essay_ids]
 
 
 class Orchestrator:
@@ -197,15 +196,9 @@ class Orchestrator:
                 run = s.get(Run, run_id)
                 assert run is not None
                 state = _load(s, run)
-                texts = [e.text for e in state.essays]
-                n = len(state.essays)
-                if state.planned:
-                    todo = [
-                        (c.id, state.index[c.first_essay_id], state.index[c.second_essay_id])
-                        for c in state.planned
-                    ]
-                else:
-                    todo = []
+                texts = _texts(s, state.essay_ids)
+                n = len(state.essay_ids)
+                todo = list(state.planned)
             if stop is not None and stop.is_set():
                 self._set_status(run_id, RunStatus.PAUSED)
                 return RunStatus.PAUSED.value
@@ -255,19 +248,15 @@ class Orchestrator:
         self, run_id: str, state: _State, pairs: list[tuple[int, int]], wave: int
     ) -> list[tuple[str, int, int]]:
         with self.db.session() as s:
-            rows = [
-                Comparison(
-                    run_id=run_id,
-                    first_essay_id=state.essays[a].id,
-                    second_essay_id=state.essays[b].id,
-                    wave=wave,
-                    status=ComparisonStatus.PLANNED.value,
-                )
-                for a, b in pairs
-            ]
-            s.add_all(rows)
-            s.flush()
-            return [(c.id, a, b) for c, (a, b) in zip(rows, pairs, strict=True)]
+            ids = add_comparisons(
+                s,
+                run_id,
+                [
+                    NewComparison(state.essay_ids[a], state.essay_ids[b], wave=wave)
+                    for a, b in pairs
+                ],
+            )
+            return [(cid, a, b) for cid, (a, b) in zip(ids, pairs, strict=True)]
 
     async def _send(
         self,
@@ -277,12 +266,9 @@ class Orchestrator:
         context: AssignmentContext,
     ) -> None:
         with self.db.session() as s:
-            for cid, _, _ in todo:
-                c = s.get(Comparison, cid)
-                assert c is not None
-                c.status = ComparisonStatus.SENT.value
-                c.attempts += 1
-                c.sent_at = now_utc()
+            mark_comparisons(
+                s, [cid for cid, _, _ in todo], ComparisonStatus.SENT.value, count_attempt=True
+            )
         tasks = [PairTask(cid, texts[a], texts[b]) for cid, a, b in todo]
 
         def store(outcome: PairOutcome) -> None:
