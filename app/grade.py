@@ -316,10 +316,10 @@ def _report(db: Database, run_id: str, status: str, args: argparse.Namespace, er
             "completed_at": None if run.completed_at is None else run.completed_at.isoformat(),
         }
     write_results(out, summary, rows)
+    rel = summary["reliability"]
     err.print(
         f"{status}: {summary['stop_reason']}, reliability "
-        f"{summary['reliability'] if summary['reliability'] is not None else 'n/a'}; "
-        f"results in {out}/results.csv, .json, .xlsx"
+        f"{'n/a' if rel is None else f'{rel:.2f}'}; results in {out}/results.csv, .json, .xlsx"
     )
     if status == RunStatus.COMPLETE.value:
         return EXIT_OK
