@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -93,11 +92,9 @@ def _judge_config(args: argparse.Namespace) -> tuple[Any, Any]:
         return None, settings
     if not args.model:
         raise ValueError("--model is required with --provider " + args.provider)
-    key = ""
-    if args.api_key_env:
-        key = os.environ.get(args.api_key_env, "")
-        if not key:
-            raise ValueError(f"environment variable {args.api_key_env} is empty or not set")
+    from app.secrets import find_api_key  # noqa: PLC0415
+
+    key = find_api_key(args.provider, args.api_key_env)
     config = ProviderConfig(
         kind=args.provider,
         model=args.model,

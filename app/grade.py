@@ -35,7 +35,8 @@ from app.llm.providers.base import ProviderConfig
 from app.llm.providers.factory import make_provider
 from app.llm.types import Usage
 from app.runs.batches import TextItem, create_batch
-from app.runs.orchestrator import Orchestrator, ProgressEvent, RunSettings
+from app.runs.orchestrator import Orchestrator, ProgressEvent, RunSettings, cancel_run
+from app.secrets import find_api_key
 from app.simserver import running_server
 from core.injection import find_injection
 from core.prompt import AssignmentContext
@@ -75,7 +76,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--model", help="model name (default for sim: sim-gpt51-low)")
     p.add_argument("--base-url", help="API base URL (required for openai_compatible)")
-    p.add_argument("--api-key-env", metavar="VAR", help="environment variable with the API key")
+    p.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        help="environment variable with the API key (default: the system keyring, service "
+        "'huleedu', user = provider)",
+    )
     p.add_argument("--mode", choices=["per_request", "bundle"], default="bundle")
     p.add_argument("--bundle-size", type=int, default=4)
     p.add_argument("--concurrency", type=int, default=4)
@@ -93,6 +99,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="folder for results.csv, results.json and results.xlsx",
     )
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run")
+    p.add_argument(
+        "--cancel", metavar="RUN_ID", help="cancel a run (results so far are kept and written)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -171,13 +180,7 @@ async def _judge(args: argparse.Namespace) -> Any:
         return
     if not args.model:
         raise ValueError(f"--model is required with --provider {args.provider}")
-    key = ""
-    if args.api_key_env:
-        import os  # noqa: PLC0415
-
-        key = os.environ.get(args.api_key_env, "")
-        if not key:
-            raise ValueError(f"environment variable {args.api_key_env} is empty or not set")
+    key = find_api_key(args.provider, args.api_key_env)
     yield ProviderConfig(
         kind=args.provider,
         model=args.model,
@@ -195,6 +198,13 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"[red]huleedu grade: {exc}[/red]")
         return EXIT_DATABASE
     try:
+        if args.cancel:
+            status = cancel_run(db, args.cancel)
+            if status is None:
+                err.print(f"[red]huleedu grade: no run {args.cancel} in {db.path}[/red]")
+                return EXIT_INPUT
+            err.print(f"run {args.cancel}: {status}")
+            return _report(db, args.cancel, status, args, err) if status else EXIT_INPUT
         if args.resume:
             with db.session() as s:
                 found = s.get(Run, args.resume)
@@ -321,7 +331,7 @@ def _report(db: Database, run_id: str, status: str, args: argparse.Namespace, er
         f"{status}: {summary['stop_reason']}, reliability "
         f"{'n/a' if rel is None else f'{rel:.2f}'}; results in {out}/results.csv, .json, .xlsx"
     )
-    if status == RunStatus.COMPLETE.value:
+    if status in (RunStatus.COMPLETE.value, RunStatus.CANCELLED.value):
         return EXIT_OK
     if status == RunStatus.PAUSED.value:
         return EXIT_INTERRUPTED

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from app.db.engine import Database
 from app.db.models import Comparison, ComparisonStatus, Run, RunStatus
 from app.runs.finaliser import finalise
+from core.engine import Refit
 
 #: Share of the budget with results from which a stalled run completes as forced recovery.
 FORCED_RECOVERY_SHARE = 0.8
@@ -41,7 +42,7 @@ def recover_stalled(db: Database, idle: timedelta, now: datetime | None = None) 
             plan.append((run.id, (done or 0) >= FORCED_RECOVERY_SHARE * budget))
     for run_id, enough in plan:
         if enough:
-            current = _refit_for(db, run_id)
+            current = refit_stored(db, run_id)
             finalise(db, run_id, None, current, reason="forced_recovery", status=RunStatus.COMPLETE)
         else:
             finalise(db, run_id, None, None, reason="stalled", status=RunStatus.FAILED)
@@ -49,7 +50,8 @@ def recover_stalled(db: Database, idle: timedelta, now: datetime | None = None) 
     return touched
 
 
-def _refit_for(db: Database, run_id: str):  # type: ignore[no-untyped-def]
+def refit_stored(db: Database, run_id: str) -> Refit | None:
+    """A fit of the run's stored verdicts (None when there are none)."""
     from app.runs.orchestrator import RunSettings, _load  # noqa: PLC0415
     from core.engine import refit  # noqa: PLC0415
 

@@ -343,6 +343,27 @@ class Orchestrator:
         )
 
 
+def cancel_run(db: Database, run_id: str) -> str | None:
+    """Cancel a run that has not ended: results from the verdicts so far are written, the
+    status becomes *cancelled*. Returns the final status (None for an unknown run)."""
+    from app.runs.monitor import refit_stored  # noqa: PLC0415
+
+    with db.session() as s:
+        run = s.get(Run, run_id)
+        if run is None:
+            return None
+        if run.status in TERMINAL:
+            return run.status
+    return finalise(
+        db,
+        run_id,
+        None,
+        refit_stored(db, run_id),
+        reason="cancelled",
+        status=RunStatus.CANCELLED,
+    )
+
+
 def _progress(n: int, state: _State, current: Refit | None, previous: Refit | None) -> RunProgress:
     counts = np.zeros(n, dtype=np.intp)
     for v in state.verdicts:
