@@ -111,11 +111,16 @@ def test_demo_judge_reads_quality_as_the_author_intended() -> None:
     [("openai_compatible", "sim-generic", "/v1"), ("anthropic", "claude-haiku-4-5", "/v1")],
 )
 def test_demo_can_be_pointed_at_a_server_by_url(
-    provider: str, model: str, suffix: str, capsys: pytest.CaptureFixture[str]
+    provider: str,
+    model: str,
+    suffix: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The same options a school uses for a local model (Ollama, vLLM, …) or a provider."""
     from app.simserver import start_in_thread  # noqa: PLC0415
 
+    monkeypatch.setenv("SIM_KEY", "sk-sim")
     url, stop = start_in_thread("generic", speed=1000.0, seed=4)
     try:
         code = main(
@@ -132,6 +137,7 @@ def test_demo_can_be_pointed_at_a_server_by_url(
                 "per_request",
                 "--concurrency",
                 "4",
+                *(["--api-key-env", "SIM_KEY"] if provider == "anthropic" else []),
             ]
         )
     finally:
