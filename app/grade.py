@@ -82,7 +82,16 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="environment variable with the API key (default: the system keyring, service "
         "'huleedu', user = provider)",
     )
-    p.add_argument("--mode", choices=["per_request", "bundle"], default="bundle")
+    p.add_argument(
+        "--mode",
+        choices=["per_request", "bundle", "provider_batch"],
+        default="bundle",
+        help="provider_batch: each wave is one OpenAI/Anthropic batch (half price, may take "
+        "hours; resumable)",
+    )
+    p.add_argument(
+        "--poll-interval", type=float, default=60.0, help="seconds between batch status checks"
+    )
     p.add_argument("--bundle-size", type=int, default=4)
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument(
@@ -260,6 +269,7 @@ def _new_run(db: Database, args: argparse.Namespace, err: Console) -> str:
         model=args.model or ("sim-gpt51-low" if args.provider == "sim" else ""),
         mode=args.mode,
         bundle_size=args.bundle_size,
+        extra={"poll_interval_s": args.poll_interval},
     )
     return Orchestrator(db, None).create_run(batch_id, settings)  # type: ignore[arg-type]
 
@@ -275,7 +285,9 @@ async def _drive(db: Database, run_id: str, args: argparse.Namespace, err: Conso
         dispatcher = Dispatcher(
             provider,
             DispatchSettings(
-                mode=args.mode, bundle_size=args.bundle_size, concurrency=args.concurrency
+                mode="bundle" if args.mode == "provider_batch" else args.mode,
+                bundle_size=args.bundle_size,
+                concurrency=args.concurrency,
             ),
             cost=price,
         )

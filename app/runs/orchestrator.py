@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,9 @@ from sqlalchemy.orm import Session
 from app.db.engine import Database
 from app.db.models import Comparison, ComparisonStatus, Essay, Run, RunStatus
 from app.db.store import NewComparison, add_comparisons, load_run_state, mark_comparisons
+from app.llm.batch import run_batch_summary
 from app.llm.dispatcher import Dispatcher, PairOutcome
+from app.llm.providers.base import BaseProvider
 from app.llm.types import PairTask
 from app.runs.finaliser import TERMINAL, finalise
 from core.engine import Refit, Verdict, default_wave_size, refit
@@ -180,6 +183,8 @@ class Orchestrator:
                     Comparison.run_id == run_id, Comparison.status == ComparisonStatus.SENT
                 )
             ):
+                if settings.mode == "provider_batch" and self._batch_state(run_id, c.wave).exists():
+                    continue  # its provider batch is fetched by id, never submitted again
                 if c.attempts > MAX_RESENDS_AFTER_CRASH:
                     c.status = ComparisonStatus.FAILED.value
                     c.error_category = "no_answer"
@@ -239,7 +244,10 @@ class Orchestrator:
                 if decision.stop:
                     return finalise(self.db, run_id, decision, current)
                 todo = self._store_planned(run_id, state, pairs, wave)
-            await self._send(run_id, texts, todo, context)
+            if settings.mode == "provider_batch":
+                await self._send_batch(run_id, texts, todo, context, settings)
+            else:
+                await self._send(run_id, texts, todo, context)
             wave += 1
             if on_progress is not None:
                 on_progress(self._event(run_id, settings, current, wave, started))
@@ -274,31 +282,7 @@ class Orchestrator:
         def store(outcome: PairOutcome) -> None:
             # Every verdict is written the moment it arrives.
             with self.db.session() as s:
-                c = s.get(Comparison, outcome.pair_id)
-                assert c is not None
-                c.answered_at = now_utc()
-                c.place_in_bundle = outcome.place_in_bundle
-                c.bundle_size = outcome.bundle_size
-                c.provider_request_id = outcome.request_id
-                c.latency_ms = None if outcome.latency_s is None else outcome.latency_s * 1000
-                if outcome.verdict is not None:
-                    v = outcome.verdict
-                    c.status = ComparisonStatus.DONE.value
-                    c.first_wins = v.first_wins
-                    c.confidence = float(v.confidence)
-                    c.justification = v.justification
-                    c.probability_first = (
-                        outcome.probability_first
-                        if outcome.probability_first is not None
-                        else confidence_to_probability(v.first_wins, v.confidence)
-                    )
-                else:
-                    c.status = ComparisonStatus.FAILED.value
-                    c.error_category = None if outcome.category is None else str(outcome.category)
-                    c.error_message = outcome.message
-                run = s.get(Run, run_id)
-                assert run is not None
-                run.last_progress_at = now_utc()
+                self._recorder(s, run_id)(outcome)
 
         summary = await self.dispatcher.run(context, tasks, store)
         if summary.calls and summary.cost_usd:
@@ -308,6 +292,82 @@ class Orchestrator:
                     c = s.get(Comparison, cid)
                     if c is not None:
                         c.cost_usd = share
+
+    @staticmethod
+    def _recorder(s: Session, run_id: str) -> Callable[[PairOutcome], None]:
+        def record(outcome: PairOutcome) -> None:
+            c = s.get(Comparison, outcome.pair_id)
+            assert c is not None
+            c.answered_at = now_utc()
+            c.place_in_bundle = outcome.place_in_bundle
+            c.bundle_size = outcome.bundle_size
+            c.provider_request_id = outcome.request_id
+            c.latency_ms = None if outcome.latency_s is None else outcome.latency_s * 1000
+            if outcome.verdict is not None:
+                v = outcome.verdict
+                c.status = ComparisonStatus.DONE.value
+                c.first_wins = v.first_wins
+                c.confidence = float(v.confidence)
+                c.justification = v.justification
+                c.probability_first = (
+                    outcome.probability_first
+                    if outcome.probability_first is not None
+                    else confidence_to_probability(v.first_wins, v.confidence)
+                )
+            else:
+                c.status = ComparisonStatus.FAILED.value
+                c.error_category = None if outcome.category is None else str(outcome.category)
+                c.error_message = outcome.message
+            run = s.get(Run, run_id)
+            assert run is not None
+            run.last_progress_at = now_utc()
+
+        return record
+
+    def _batch_state(self, run_id: str, wave: int) -> Path:
+        """Where the provider batch of one wave is saved (beside the database)."""
+        return self.db.path.parent / "batches" / f"{run_id}-wave{wave}.json"
+
+    async def _send_batch(
+        self,
+        run_id: str,
+        texts: list[str],
+        todo: list[tuple[str, int, int]],
+        context: AssignmentContext,
+        settings: RunSettings,
+    ) -> None:
+        """Send a wave as one provider batch (OpenAI Batch API / Anthropic Message Batches).
+
+        The batch job is saved before anything else happens, so after a crash the same batch
+        is polled and fetched by its id instead of being submitted again.
+        """
+        with self.db.session() as s:
+            waves = set(
+                s.scalars(select(Comparison.wave).where(Comparison.id.in_([c for c, _, _ in todo])))
+            )
+            mark_comparisons(s, [cid for cid, _, _ in todo], ComparisonStatus.SENT.value)
+        wave = max(waves) if waves else 0
+        tasks = [PairTask(cid, texts[a], texts[b]) for cid, a, b in todo]
+        provider = self.dispatcher.provider
+        assert isinstance(provider, BaseProvider), "provider batches need an HTTP provider"
+        summary = await run_batch_summary(
+            provider,
+            context,
+            tasks,
+            state_path=self._batch_state(run_id, wave),
+            poll_interval_s=settings.extra.get("poll_interval_s", 30.0),
+            pairs_per_request=settings.bundle_size,
+            seed=settings.seed,
+        )
+        with self.db.session() as s:
+            record = self._recorder(s, run_id)
+            for outcome in summary.outcomes:
+                record(outcome)
+            for cid, _, _ in todo:
+                c = s.get(Comparison, cid)
+                if c is not None:
+                    c.provider_batch_id = summary.job.batch_id
+                    c.cost_usd = summary.cost_usd / max(1, len(todo))
 
     def _set_status(self, run_id: str, status: RunStatus) -> None:
         with self.db.session() as s:

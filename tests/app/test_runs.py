@@ -4,6 +4,7 @@ finaliser idempotence and the monitor."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -161,3 +162,41 @@ async def test_monitor_recovers_stalled_runs(tmp_path: Path) -> None:
         assert (a.status, a.stop_reason) == ("complete", "forced_recovery")
         assert (b.status, b.stop_reason) == ("failed", "stalled")
         assert s.scalar(select(func.count()).select_from(Result).where(Result.run_id == enough))
+
+
+async def test_provider_batch_mode_resumes_the_same_batch_after_a_crash(tmp_path: Path) -> None:
+    import httpx  # noqa: PLC0415
+
+    db, batch = make_db(tmp_path)
+    settings = RunSettings(
+        budget=30,
+        target_reliability=None,
+        min_comparisons_per_essay=0,
+        mode="provider_batch",
+        bundle_size=2,
+        extra={"poll_interval_s": 0.02},
+    )
+    run_id = Orchestrator(db, None).create_run(batch, settings)  # type: ignore[arg-type]
+    async with running_server("generic", speed=1000.0, seed=7, batch_delay_s=300.0) as url:
+        task = asyncio.create_task(drive(db, run_id, url))
+        state_dir = db.path.parent / "batches"
+        while not (state_dir.exists() and any(state_dir.iterdir())):
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        task.cancel()  # the process dies while the provider works on the batch
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert count(db, run_id, ComparisonStatus.SENT) > 0
+        async with httpx.AsyncClient() as client:
+            before = (await client.get(url + "/sim/stats")).json().get("openai_batches", 0)
+        assert before == 1
+        assert await drive(db, run_id, url) == RunStatus.COMPLETE.value
+        async with httpx.AsyncClient() as client:
+            stats = (await client.get(url + "/sim/stats")).json()
+    assert count(db, run_id, ComparisonStatus.DONE) == 30
+    with db.session() as s:
+        rows = list(s.scalars(select(Comparison).where(Comparison.run_id == run_id)))
+    first_wave = [c for c in rows if c.wave == 0]
+    assert len({c.provider_batch_id for c in first_wave}) == 1  # one batch, fetched once
+    waves = len({c.wave for c in rows})
+    assert stats.get("openai_batches", 0) == waves  # never submitted twice
