@@ -18,6 +18,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from app.llm.providers.base import ProviderConfig
 from app.llm.providers.factory import make_provider
 from app.llm.types import Usage
 from app.runs.batches import TextItem, create_batch
+from app.runs.monitor import interrupted_runs, recover_stalled
 from app.runs.orchestrator import Orchestrator, ProgressEvent, RunSettings, cancel_run
 from app.secrets import find_api_key
 from app.simserver import running_server
@@ -108,6 +110,18 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="folder for results.csv, results.json and results.xlsx",
     )
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run")
+    p.add_argument(
+        "--resume-interrupted",
+        action="store_true",
+        help="continue every run a crash or kill left running",
+    )
+    p.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=4 * 3600.0,
+        help="seconds without progress after which the run is recovered: completed as forced "
+        "recovery with >= 80%% of the budget done, otherwise failed (default 4 h)",
+    )
     p.add_argument(
         "--cancel", metavar="RUN_ID", help="cancel a run (results so far are kept and written)"
     )
@@ -214,6 +228,17 @@ def run(args: argparse.Namespace) -> int:
                 return EXIT_INPUT
             err.print(f"run {args.cancel}: {status}")
             return _report(db, args.cancel, status, args, err) if status else EXIT_INPUT
+        if args.resume_interrupted:
+            runs = interrupted_runs(db)
+            if not runs:
+                err.print("No interrupted runs.")
+                return EXIT_OK
+            codes = []
+            for rid in runs:
+                err.print(f"resuming run {rid}")
+                status = asyncio.run(_drive(db, rid, args, err))
+                codes.append(_report(db, rid, status, args, err))
+            return max(codes)
         if args.resume:
             with db.session() as s:
                 found = s.get(Run, args.resume)
@@ -293,30 +318,55 @@ async def _drive(db: Database, run_id: str, args: argparse.Namespace, err: Conso
         )
         try:
             orchestrator = Orchestrator(db, dispatcher)
-            if args.quiet:
-                return await orchestrator.run(run_id)
-            with Progress(
-                TextColumn("[bold]grading"),
-                BarColumn(),
-                TextColumn("{task.completed}/{task.total} comparisons"),
-                TextColumn("{task.fields[extra]}"),
-                TimeRemainingColumn(),
-                console=err,
-            ) as bar:
-                task = bar.add_task("grade", total=None, extra="")
-
-                def show(e: ProgressEvent) -> None:
-                    rel = f"reliability {e.reliability:.2f}" if math.isfinite(e.reliability) else ""
-                    bar.update(
-                        task,
-                        completed=e.done,
-                        total=e.budget,
-                        extra=f"{rel}  ${e.cost_usd:.4f}",
+            work = asyncio.create_task(_run_with_progress(orchestrator, run_id, args, err))
+            watchdog = asyncio.create_task(_watch(db, run_id, args.stall_timeout, work))
+            try:
+                return await work
+            except asyncio.CancelledError:
+                with db.session() as s:
+                    run = s.get(Run, run_id)
+                    assert run is not None
+                    err.print(
+                        f"[yellow]No progress for {args.stall_timeout:.0f} s: "
+                        f"run {run.status} ({run.stop_reason}).[/yellow]"
                     )
-
-                return await orchestrator.run(run_id, on_progress=show)
+                    return run.status
+            finally:
+                watchdog.cancel()
         finally:
             await provider.aclose()
+
+
+async def _run_with_progress(
+    orchestrator: Orchestrator, run_id: str, args: argparse.Namespace, err: Console
+) -> str:
+    if args.quiet:
+        return await orchestrator.run(run_id)
+    with Progress(
+        TextColumn("[bold]grading"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} comparisons"),
+        TextColumn("{task.fields[extra]}"),
+        TimeRemainingColumn(),
+        console=err,
+    ) as bar:
+        task = bar.add_task("grade", total=None, extra="")
+
+        def show(e: ProgressEvent) -> None:
+            rel = f"reliability {e.reliability:.2f}" if math.isfinite(e.reliability) else ""
+            bar.update(task, completed=e.done, total=e.budget, extra=f"{rel}  ${e.cost_usd:.4f}")
+
+        return await orchestrator.run(run_id, on_progress=show)
+
+
+async def _watch(db: Database, run_id: str, timeout_s: float, work: asyncio.Task[str]) -> None:
+    """The monitor during a run: recover it when it makes no progress for ``timeout_s``."""
+    period = max(0.05, min(60.0, timeout_s / 4))
+    while not work.done():
+        await asyncio.sleep(period)
+        if run_id in recover_stalled(db, timedelta(seconds=timeout_s)):
+            work.cancel()
+            return
 
 
 def _report(db: Database, run_id: str, status: str, args: argparse.Namespace, err: Console) -> int:

@@ -200,6 +200,8 @@ class Orchestrator:
             with self.db.session() as s:
                 run = s.get(Run, run_id)
                 assert run is not None
+                if run.status in TERMINAL:
+                    return run.status  # ended elsewhere (the monitor, a cancel)
                 state = _load(s, run)
                 texts = _texts(s, state.essay_ids)
                 n = len(state.essay_ids)

@@ -133,3 +133,48 @@ def test_kill_and_resume_loses_nothing_and_repeats_nothing(tmp_path: Path) -> No
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT status FROM runs").fetchone()[0] == "complete"
         assert con.execute("SELECT count(*) FROM results").fetchone()[0] == 22
+
+
+def test_a_run_without_progress_is_recovered_by_the_monitor(tmp_path: Path) -> None:
+    from app.simserver import start_in_thread  # noqa: PLC0415
+
+    # Every request hangs: the judge never answers, so the run makes no progress.
+    url, stop = start_in_thread(
+        "generic", speed=1000.0, faults={"timeout": 1.0}, timeout_sleep_s=30.0
+    )
+    try:
+        code = main(
+            [
+                *grade_args(tmp_path),
+                "--provider",
+                "openai_compatible",
+                "--model",
+                "sim-generic",
+                "--base-url",
+                url + "/v1",
+                "--stall-timeout",
+                "1.5",
+            ]
+        )
+    finally:
+        stop()
+    assert code == 3
+    with sqlite3.connect(tmp_path / "data" / "huleedu.sqlite3") as con:
+        assert con.execute("SELECT status, stop_reason FROM runs").fetchone() == (
+            "failed",
+            "stalled",
+        )
+
+
+def test_resume_interrupted_continues_runs_left_running(tmp_path: Path) -> None:
+    assert main([*grade_args(tmp_path, "--sim-speed", "1000", "--budget", "30")]) == 0
+    db = tmp_path / "data" / "huleedu.sqlite3"
+    with sqlite3.connect(db) as con:
+        # Pretend the process died before finishing: the run is still marked running.
+        con.execute("UPDATE runs SET status='running', stop_reason=NULL, completed_at=NULL")
+        con.execute("DELETE FROM results")
+    assert main([*grade_args(tmp_path, "--sim-speed", "1000"), "--resume-interrupted"]) == 0
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT status FROM runs").fetchone()[0] == "complete"
+        assert con.execute("SELECT count(*) FROM results").fetchone()[0] == 22
+    assert main([*grade_args(tmp_path), "--resume-interrupted"]) == 0  # nothing left
