@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import delete, select
 
 from app.db.engine import Database
-from app.db.models import Essay, Result, Run, RunStatus
+from app.db.models import BatchStatus, Essay, Result, Run, RunStatus
 from core.engine import Refit
 from core.grading import AnchorObservation, GradingError, GradingResult, grade_essays
 from core.reliability import misfit
@@ -72,6 +72,10 @@ def finalise(
         run.stop_reason = stored
         run.status = final.value
         run.completed_at = datetime.now(UTC)
+        run.batch.status = {
+            RunStatus.COMPLETE: BatchStatus.COMPLETED_SUCCESSFULLY,
+            RunStatus.CANCELLED: BatchStatus.CANCELLED,
+        }.get(final, BatchStatus.FAILED).value
         return run.status
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.engine import Database
-from app.db.models import Comparison, ComparisonStatus, Essay, Run, RunStatus
+from app.db.models import BatchStatus, Comparison, ComparisonStatus, Essay, Run, RunStatus
 from app.db.store import NewComparison, add_comparisons, load_run_state, mark_comparisons
 from app.llm.batch import run_batch_summary
 from app.llm.dispatcher import Dispatcher, PairOutcome
@@ -175,8 +175,25 @@ class Orchestrator:
                 assignment.assessment_criteria,
                 assignment.judge_rubric,
             )
+            if run.batch.school_class_id is not None:
+                unconfirmed = s.scalar(
+                    select(func.count())
+                    .select_from(Essay)
+                    .where(
+                        Essay.batch_id == run.batch_id,
+                        Essay.deleted_at.is_(None),
+                        Essay.is_anchor.is_(False),
+                        Essay.match_confirmed.is_(False),
+                    )
+                )
+                if unconfirmed:
+                    # A class batch is judged only once a person has confirmed who wrote what.
+                    run.status = RunStatus.AWAITING_STUDENT_CONFIRMATION.value
+                    run.batch.status = BatchStatus.AWAITING_STUDENT_CONFIRMATION.value
+                    return run.status
             run.status = RunStatus.RUNNING.value
             run.started_at = run.started_at or now_utc()
+            run.batch.status = BatchStatus.PROCESSING.value
             # Pairs a crash left in flight are sent once more; after that they fail.
             for c in s.scalars(
                 select(Comparison).where(
@@ -376,6 +393,8 @@ class Orchestrator:
             run = s.get(Run, run_id)
             if run is not None and run.status not in TERMINAL:
                 run.status = status.value
+                if status is RunStatus.PAUSED:
+                    run.batch.status = BatchStatus.PAUSED.value
 
     def _event(
         self,

@@ -200,3 +200,32 @@ async def test_provider_batch_mode_resumes_the_same_batch_after_a_crash(tmp_path
     assert len({c.provider_batch_id for c in first_wave}) == 1  # one batch, fetched once
     waves = len({c.wave for c in rows})
     assert stats.get("openai_batches", 0) == waves  # never submitted twice
+
+
+async def test_a_class_batch_waits_for_student_confirmation(tmp_path: Path) -> None:
+    from app.db.models import Batch, Course, Essay, SchoolClass  # noqa: PLC0415
+
+    db, batch = make_db(tmp_path)
+    with db.session() as s:
+        course = Course(code="ENG6", name="English 6")
+        s.add(course)
+        s.flush()
+        school_class = SchoolClass(name="SA24D", course_id=course.id, school_year="2025/26")
+        s.add(school_class)
+        s.flush()
+        b = s.get(Batch, batch)
+        assert b is not None
+        b.school_class_id = school_class.id
+    run_id = Orchestrator(db, None).create_run(batch, RunSettings(budget=20))  # type: ignore[arg-type]
+    async with running_server("generic", speed=1000.0, seed=8) as url:
+        assert await drive(db, run_id, url) == "awaiting_student_confirmation"
+        assert count(db, run_id) == 0  # nothing was judged
+        with db.session() as s:
+            b = s.get(Batch, batch)
+            assert b is not None and b.status == "awaiting_student_confirmation"
+            for e in s.scalars(select(Essay).where(Essay.batch_id == batch)):
+                e.match_confirmed = True
+        assert await drive(db, run_id, url) == RunStatus.COMPLETE.value
+    with db.session() as s:
+        b = s.get(Batch, batch)
+        assert b is not None and b.status == "completed_successfully"
