@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from app.db.engine import Database
 from app.db.models import BatchStatus, Essay, Result, Run, RunStatus
@@ -79,10 +80,7 @@ def finalise(
         return run.status
 
 
-def _write_results(s: object, run: Run, essays: list[Essay], current: Refit) -> None:
-    from sqlalchemy.orm import Session  # noqa: PLC0415
-
-    assert isinstance(s, Session)
+def _write_results(s: Session, run: Run, essays: list[Essay], current: Refit) -> None:
     fit = current.fit
     grading = _grades(run, essays, current)
     # Misfit is judged on the verdicts themselves (hard outcomes), whatever entered the fit.

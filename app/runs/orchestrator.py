@@ -103,6 +103,7 @@ class _State:
     planned: list[tuple[str, int, int]]
     failed: int
     cost_usd: float
+    next_wave: int
 
 
 def _load(session: Session, run: Run) -> _State:
@@ -128,7 +129,8 @@ def _load(session: Session, run: Run) -> _State:
     cost = session.scalar(
         select(func.coalesce(func.sum(Comparison.cost_usd), 0.0)).where(Comparison.run_id == run.id)
     )
-    return _State(state.essay_ids, verdicts, shown, planned, failed, float(cost or 0.0))
+    next_wave = int(state.wave.max()) + 1 if len(state.wave) else 0
+    return _State(state.essay_ids, verdicts, shown, planned, failed, float(cost or 0.0), next_wave)
 
 
 def _texts(session: Session, essay_ids: list[str]) -> list[str]:
@@ -262,7 +264,8 @@ class Orchestrator:
                         decision = decide(rule, _replace_pairs(progress))
                 if decision.stop:
                     return finalise(self.db, run_id, decision, current)
-                todo = self._store_planned(run_id, state, pairs, wave)
+                # Wave numbers continue across restarts (provider batches are saved per wave).
+                todo = self._store_planned(run_id, state, pairs, state.next_wave)
             if settings.mode == "provider_batch":
                 await self._send_batch(run_id, texts, todo, context, settings)
             else:
