@@ -37,7 +37,13 @@ from app.llm.providers.factory import make_provider
 from app.llm.types import Usage
 from app.runs.batches import TextItem, create_batch
 from app.runs.monitor import interrupted_runs, recover_stalled
-from app.runs.orchestrator import Orchestrator, ProgressEvent, RunSettings, cancel_run
+from app.runs.orchestrator import (
+    JudgeRefusedError,
+    Orchestrator,
+    ProgressEvent,
+    RunSettings,
+    cancel_run,
+)
 from app.secrets import find_api_key
 from app.simserver import running_server
 from core.injection import find_injection
@@ -258,6 +264,12 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             err.print(f"Interrupted: continue with `huleedu grade --resume {run_id}`.")
             return EXIT_INTERRUPTED
+        except JudgeRefusedError as exc:
+            err.print(
+                f"[red]huleedu grade: {exc}. The run is paused; fix the judge settings and "
+                f"continue with `huleedu grade --resume {run_id}`.[/red]"
+            )
+            return EXIT_JUDGE
         except ValueError as exc:
             err.print(f"[red]huleedu grade: {exc}[/red]")
             return EXIT_USAGE

@@ -28,7 +28,7 @@ from app.db.store import NewComparison, add_comparisons, load_run_state, mark_co
 from app.llm.batch import run_batch_summary
 from app.llm.dispatcher import Dispatcher, PairOutcome
 from app.llm.providers.base import BaseProvider
-from app.llm.types import PairTask
+from app.llm.types import FailureCategory, PairTask
 from app.runs.finaliser import TERMINAL, finalise
 from core.engine import Refit, Verdict, default_wave_size, refit
 from core.prompt import AssignmentContext
@@ -38,6 +38,11 @@ from core.verdict import confidence_to_probability
 
 #: A pair left *sent* by a crash is re-sent once; after that it fails.
 MAX_RESENDS_AFTER_CRASH = 1
+
+
+class JudgeRefusedError(RuntimeError):
+    """Every request of a wave was refused (bad key, unknown model, bad request); the run is
+    paused so it can be resumed once the judge settings are fixed."""
 
 
 def now_utc() -> datetime:
@@ -307,6 +312,15 @@ class Orchestrator:
                 self._recorder(s, run_id)(outcome)
 
         summary = await self.dispatcher.run(context, tasks, store)
+        refused = [
+            o
+            for o in summary.outcomes
+            if o.category in (FailureCategory.AUTH, FailureCategory.BAD_REQUEST)
+        ]
+        if refused and summary.verdicts == 0:
+            # Every request was refused (key, model, request): pause rather than burn the budget.
+            self._set_status(run_id, RunStatus.PAUSED)
+            raise JudgeRefusedError(f"the judge refused the requests: {refused[0].message}")
         if summary.calls and summary.cost_usd:
             share = summary.cost_usd / max(1, len(todo))
             with self.db.session() as s:

@@ -178,3 +178,31 @@ def test_resume_interrupted_continues_runs_left_running(tmp_path: Path) -> None:
         assert con.execute("SELECT status FROM runs").fetchone()[0] == "complete"
         assert con.execute("SELECT count(*) FROM results").fetchone()[0] == 22
     assert main([*grade_args(tmp_path), "--resume-interrupted"]) == 0  # nothing left
+
+
+def test_a_refused_key_pauses_the_run_with_exit_code_4(tmp_path: Path, monkeypatch: object) -> None:
+    from app.simserver import start_in_thread  # noqa: PLC0415
+
+    os.environ["BAD_KEY"] = "invalid-key"
+    url, stop = start_in_thread("generic", speed=1000.0)
+    try:
+        code = main(
+            [
+                *grade_args(tmp_path),
+                "--provider",
+                "openai_compatible",
+                "--model",
+                "sim-generic",
+                "--base-url",
+                url + "/v1",
+                "--api-key-env",
+                "BAD_KEY",
+            ]
+        )
+    finally:
+        stop()
+    assert code == 4
+    with sqlite3.connect(tmp_path / "data" / "huleedu.sqlite3") as con:
+        assert con.execute("SELECT status FROM runs").fetchone()[0] == "paused"
+        calls = con.execute("SELECT count(*) FROM comparisons").fetchone()[0]
+    assert calls <= 10  # one wave, not the whole budget
