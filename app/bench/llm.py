@@ -77,7 +77,8 @@ async def _dispatch(
         await provider.aclose()
 
 
-def _accuracy(tasks: list[PairTask], summary: DispatchSummary) -> float:
+def accuracy_against_truth(tasks: list[PairTask], summary: DispatchSummary) -> float:
+    """Share of the verdicts that agree with the simulated server's truth for their pair."""
     by_id = {t.pair_id: t for t in tasks}
     right = [
         o.verdict.first_wins
@@ -152,8 +153,8 @@ async def _measure(speed: float, seed: int) -> dict[str, Any]:
                 "per_request_error": err_single,
                 "bundle4_error": err_bundle,
             },
-            "accuracy_per_request": _accuracy(tasks, single),
-            "accuracy_bundle4": _accuracy(tasks, bundle),
+            "accuracy_per_request": accuracy_against_truth(tasks, single),
+            "accuracy_bundle4": accuracy_against_truth(tasks, bundle),
         }
     )
     out.update(await _flaky(context, tasks, seed))
@@ -228,7 +229,7 @@ async def _degrading(
         settings = DispatchSettings(mode=mode, bundle_size=k, concurrency=CONCURRENCY, seed=seed)
         async with running_server("bundle-degrading", speed=200.0, seed=seed) as url:
             summary = await _dispatch(url, "sim-generic", context, tasks, settings)
-        acc[k] = _accuracy(tasks, summary)
+        acc[k] = accuracy_against_truth(tasks, summary)
     return {
         "bundle8_accuracy_drop": acc[8] - acc[1],
         "bundle_degrading_accuracy": {"k1": acc[1], "k8": acc[8]},

@@ -6,6 +6,7 @@ import random
 
 from pydantic import SecretStr
 
+from app.bench.llm import accuracy_against_truth
 from app.demo import load_demo
 from app.llm.catalogue import load_catalogue
 from app.llm.dispatcher import Dispatcher, DispatchSettings, DispatchSummary
@@ -15,7 +16,6 @@ from app.llm.providers.base import ProviderConfig
 from app.llm.providers.factory import make_provider
 from app.llm.types import PairTask, ProviderKind
 from app.simserver import running_server
-from app.simserver.judging import true_winner
 from core.prompt import AssignmentContext
 
 BATCH = load_demo()
@@ -30,17 +30,6 @@ def pairs(n: int, seed: int = 0) -> list[PairTask]:
         a, b = rng.sample(range(len(TEXTS)), 2)
         out.append(PairTask(f"pair-{k}", TEXTS[a], TEXTS[b]))
     return out
-
-
-def accuracy(tasks: list[PairTask], summary: DispatchSummary) -> float:
-    by_id = {t.pair_id: t for t in tasks}
-    right = [
-        o.verdict.first_wins
-        == (true_winner(by_id[o.pair_id].first_text, by_id[o.pair_id].second_text) == "A")
-        for o in summary.outcomes
-        if o.verdict is not None
-    ]
-    return sum(right) / max(1, len(right))
 
 
 async def dispatch(
@@ -79,7 +68,10 @@ async def test_per_request_and_bundles_through_the_openai_wire_format() -> None:
     assert single.verdicts == bundled.verdicts == 24
     assert single.calls == 24
     assert bundled.calls <= 8
-    assert accuracy(tasks, single) > 0.75 and accuracy(tasks, bundled) > 0.75
+    assert (
+        accuracy_against_truth(tasks, single) > 0.75
+        and accuracy_against_truth(tasks, bundled) > 0.75
+    )
     # Per verdict, bundles send fewer input tokens (the stable prefix is shared).
     assert bundled.usage.input_tokens < single.usage.input_tokens
     labels = {"provider": "openai_compatible", "model": "sim-generic"}
@@ -105,7 +97,7 @@ async def test_anthropic_wire_format_with_a_forced_tool() -> None:
         )
     assert summary.verdicts == 8
     assert summary.calls == 2
-    assert accuracy(tasks, summary) > 0.7
+    assert accuracy_against_truth(tasks, summary) > 0.7
     assert summary.usage.cached_input_tokens > 0  # the second call read the cached prefix
 
 
@@ -120,7 +112,7 @@ async def test_flaky_server_loses_nothing_and_invents_nothing() -> None:
     assert summary.verdicts >= 36
     for o in summary.outcomes:
         assert (o.verdict is None) == (o.category is not None)
-    assert accuracy(tasks, summary) > 0.75
+    assert accuracy_against_truth(tasks, summary) > 0.75
     failures = sum(
         metrics.value(
             "llm_errors_total",
