@@ -22,13 +22,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import hashlib
 import json
 import math
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -904,31 +905,48 @@ def _count_pairs(message: JSONDict) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-async def _files_create(request: web.Request) -> web.StreamResponse:
-    state = _state(request)
-    try:
-        _check_key(request, anthropic=False)
-        form = await request.post()
-        upload = form.get("file")
-        purpose = str(form.get("purpose", ""))
-        if upload is None or not hasattr(upload, "file"):
-            raise _openai_error(
-                400, "a multipart 'file' field is required", "invalid_request_error"
-            )
-        if purpose not in {"batch", "batch_output", "user_data", "assistants", "fine-tune"}:
-            raise _openai_error(400, f"unknown purpose {purpose!r}", "invalid_request_error")
-        data = upload.file.read()
-        stored = _StoredFile(
-            id=state.new_id("file-"),
-            filename=str(getattr(upload, "filename", "upload.jsonl")),
-            purpose=purpose,
-            data=data,
-            created_at=int(time.time()),
-        )
-        state.files[stored.id] = stored
-        return web.json_response(stored.to_json())
-    except _FaultError as exc:
-        return _fault_response(exc, {})
+Handler = Callable[[web.Request, "SimState"], Awaitable[web.StreamResponse]]
+
+
+def _guarded(
+    *, anthropic: bool
+) -> Callable[[Handler], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
+    """Endpoint wrapper: check the API key, hand over the server state, and turn a simulated
+    provider error into the provider's error response."""
+
+    def wrap(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        @functools.wraps(handler)
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            try:
+                _check_key(request, anthropic=anthropic)
+                return await handler(request, _state(request))
+            except _FaultError as exc:
+                return _fault_response(exc, {})
+
+        return guarded
+
+    return wrap
+
+
+@_guarded(anthropic=False)
+async def _files_create(request: web.Request, state: SimState) -> web.StreamResponse:
+    form = await request.post()
+    upload = form.get("file")
+    purpose = str(form.get("purpose", ""))
+    if upload is None or not hasattr(upload, "file"):
+        raise _openai_error(400, "a multipart 'file' field is required", "invalid_request_error")
+    if purpose not in {"batch", "batch_output", "user_data", "assistants", "fine-tune"}:
+        raise _openai_error(400, f"unknown purpose {purpose!r}", "invalid_request_error")
+    data = upload.file.read()
+    stored = _StoredFile(
+        id=state.new_id("file-"),
+        filename=str(getattr(upload, "filename", "upload.jsonl")),
+        purpose=purpose,
+        data=data,
+        created_at=int(time.time()),
+    )
+    state.files[stored.id] = stored
+    return web.json_response(stored.to_json())
 
 
 def _get_file(state: SimState, file_id: str) -> _StoredFile:
@@ -938,23 +956,15 @@ def _get_file(state: SimState, file_id: str) -> _StoredFile:
     return stored
 
 
-async def _files_get(request: web.Request) -> web.StreamResponse:
-    state = _state(request)
-    try:
-        _check_key(request, anthropic=False)
-        return web.json_response(_get_file(state, request.match_info["file_id"]).to_json())
-    except _FaultError as exc:
-        return _fault_response(exc, {})
+@_guarded(anthropic=False)
+async def _files_get(request: web.Request, state: SimState) -> web.StreamResponse:
+    return web.json_response(_get_file(state, request.match_info["file_id"]).to_json())
 
 
-async def _files_content(request: web.Request) -> web.StreamResponse:
-    state = _state(request)
-    try:
-        _check_key(request, anthropic=False)
-        stored = _get_file(state, request.match_info["file_id"])
-        return web.Response(body=stored.data, content_type="application/octet-stream")
-    except _FaultError as exc:
-        return _fault_response(exc, {})
+@_guarded(anthropic=False)
+async def _files_content(request: web.Request, state: SimState) -> web.StreamResponse:
+    stored = _get_file(state, request.match_info["file_id"])
+    return web.Response(body=stored.data, content_type="application/octet-stream")
 
 
 def _parse_batch_lines(data: bytes, endpoint: str) -> tuple[list[JSONDict], list[JSONDict]]:
@@ -996,46 +1006,41 @@ def _parse_batch_lines(data: bytes, endpoint: str) -> tuple[list[JSONDict], list
     return requests, errors
 
 
-async def _batches_create(request: web.Request) -> web.StreamResponse:
-    state = _state(request)
-    try:
-        _check_key(request, anthropic=False)
-        body = await _read_json(request, anthropic=False)
-        endpoint = body.get("endpoint")
-        if endpoint != "/v1/chat/completions":
-            raise _openai_error(
-                400, "only the /v1/chat/completions endpoint is supported", "invalid_request_error"
-            )
-        if body.get("completion_window") != "24h":
-            raise _openai_error(400, "completion_window must be '24h'", "invalid_request_error")
-        stored = _get_file(state, str(body.get("input_file_id")))
-        requests, errors = _parse_batch_lines(stored.data, endpoint)
-        batch = _OpenAIBatch(
-            id=state.new_id("batch_"),
-            endpoint=endpoint,
-            input_file_id=stored.id,
-            completion_window="24h",
-            created_at=int(time.time()),
-            metadata=body.get("metadata") if isinstance(body.get("metadata"), dict) else None,
-            requests=requests,
-            started_monotonic=time.monotonic(),
+@_guarded(anthropic=False)
+async def _batches_create(request: web.Request, state: SimState) -> web.StreamResponse:
+    body = await _read_json(request, anthropic=False)
+    endpoint = body.get("endpoint")
+    if endpoint != "/v1/chat/completions":
+        raise _openai_error(
+            400, "only the /v1/chat/completions endpoint is supported", "invalid_request_error"
         )
-        if errors or not requests:
-            batch.status = "failed"
-            batch.failed_at = int(time.time())
-            batch.errors = {
-                "object": "list",
-                "data": errors
-                or [{"code": "empty_file", "message": "the input file has no requests"}],
-            }
-        else:
-            batch.counts["total"] = len(requests)
-            _spawn(state, _run_openai_batch(state, batch))
-        state.openai_batches[batch.id] = batch
-        state.stats["openai_batches"] += 1
-        return web.json_response(batch.to_json())
-    except _FaultError as exc:
-        return _fault_response(exc, {})
+    if body.get("completion_window") != "24h":
+        raise _openai_error(400, "completion_window must be '24h'", "invalid_request_error")
+    stored = _get_file(state, str(body.get("input_file_id")))
+    requests, errors = _parse_batch_lines(stored.data, endpoint)
+    batch = _OpenAIBatch(
+        id=state.new_id("batch_"),
+        endpoint=endpoint,
+        input_file_id=stored.id,
+        completion_window="24h",
+        created_at=int(time.time()),
+        metadata=body.get("metadata") if isinstance(body.get("metadata"), dict) else None,
+        requests=requests,
+        started_monotonic=time.monotonic(),
+    )
+    if errors or not requests:
+        batch.status = "failed"
+        batch.failed_at = int(time.time())
+        batch.errors = {
+            "object": "list",
+            "data": errors or [{"code": "empty_file", "message": "the input file has no requests"}],
+        }
+    else:
+        batch.counts["total"] = len(requests)
+        _spawn(state, _run_openai_batch(state, batch))
+    state.openai_batches[batch.id] = batch
+    state.stats["openai_batches"] += 1
+    return web.json_response(batch.to_json())
 
 
 def _spawn(state: SimState, coro: Any) -> None:
@@ -1206,49 +1211,37 @@ def _get_openai_batch(state: SimState, batch_id: str) -> _OpenAIBatch:
     return batch
 
 
-async def _batches_get(request: web.Request) -> web.StreamResponse:
-    state = _state(request)
-    try:
-        _check_key(request, anthropic=False)
-        return web.json_response(_get_openai_batch(state, request.match_info["batch_id"]).to_json())
-    except _FaultError as exc:
-        return _fault_response(exc, {})
+@_guarded(anthropic=False)
+async def _batches_get(request: web.Request, state: SimState) -> web.StreamResponse:
+    return web.json_response(_get_openai_batch(state, request.match_info["batch_id"]).to_json())
 
 
-async def _batches_list(request: web.Request) -> web.StreamResponse:
-    state = _state(request)
-    try:
-        _check_key(request, anthropic=False)
-        data = [b.to_json() for b in reversed(list(state.openai_batches.values()))]
-        return web.json_response(
-            {
-                "object": "list",
-                "data": data,
-                "first_id": data[0]["id"] if data else None,
-                "last_id": data[-1]["id"] if data else None,
-                "has_more": False,
-            }
+@_guarded(anthropic=False)
+async def _batches_list(request: web.Request, state: SimState) -> web.StreamResponse:
+    data = [b.to_json() for b in reversed(list(state.openai_batches.values()))]
+    return web.json_response(
+        {
+            "object": "list",
+            "data": data,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+            "has_more": False,
+        }
+    )
+
+
+@_guarded(anthropic=False)
+async def _batches_cancel(request: web.Request, state: SimState) -> web.StreamResponse:
+    batch = _get_openai_batch(state, request.match_info["batch_id"])
+    if batch.status in {"validating", "in_progress"}:
+        batch.cancel_requested = True
+        batch.status = "cancelling"
+        batch.cancelling_at = int(time.time())
+    elif batch.status not in {"cancelling", "cancelled"}:
+        raise _openai_error(
+            409, f"Cannot cancel a batch with status '{batch.status}'.", "invalid_request_error"
         )
-    except _FaultError as exc:
-        return _fault_response(exc, {})
-
-
-async def _batches_cancel(request: web.Request) -> web.StreamResponse:
-    state = _state(request)
-    try:
-        _check_key(request, anthropic=False)
-        batch = _get_openai_batch(state, request.match_info["batch_id"])
-        if batch.status in {"validating", "in_progress"}:
-            batch.cancel_requested = True
-            batch.status = "cancelling"
-            batch.cancelling_at = int(time.time())
-        elif batch.status not in {"cancelling", "cancelled"}:
-            raise _openai_error(
-                409, f"Cannot cancel a batch with status '{batch.status}'.", "invalid_request_error"
-            )
-        return web.json_response(batch.to_json())
-    except _FaultError as exc:
-        return _fault_response(exc, {})
+    return web.json_response(batch.to_json())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1260,44 +1253,38 @@ def _base_url(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
 
 
-async def _mbatches_create(request: web.Request) -> web.StreamResponse:
-    state = _state(request)
-    try:
-        _check_key(request, anthropic=True)
-        body = await _read_json(request, anthropic=True)
-        requests = body.get("requests")
-        if not isinstance(requests, list) or not requests:
+@_guarded(anthropic=True)
+async def _mbatches_create(request: web.Request, state: SimState) -> web.StreamResponse:
+    body = await _read_json(request, anthropic=True)
+    requests = body.get("requests")
+    if not isinstance(requests, list) or not requests:
+        raise _anthropic_error(400, "'requests' must be a non-empty list", "invalid_request_error")
+    seen: set[str] = set()
+    for item in requests:
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("custom_id"), str)
+            or not isinstance(item.get("params"), dict)
+        ):
             raise _anthropic_error(
-                400, "'requests' must be a non-empty list", "invalid_request_error"
+                400, "each request needs 'custom_id' and 'params'", "invalid_request_error"
             )
-        seen: set[str] = set()
-        for item in requests:
-            if (
-                not isinstance(item, dict)
-                or not isinstance(item.get("custom_id"), str)
-                or not isinstance(item.get("params"), dict)
-            ):
-                raise _anthropic_error(
-                    400, "each request needs 'custom_id' and 'params'", "invalid_request_error"
-                )
-            if item["custom_id"] in seen:
-                raise _anthropic_error(
-                    400, f"custom_id {item['custom_id']!r} is repeated", "invalid_request_error"
-                )
-            seen.add(item["custom_id"])
-        batch = _AnthropicBatch(
-            id=state.new_id("msgbatch_"),
-            created_at=time.time(),
-            requests=list(requests),
-            started_monotonic=time.monotonic(),
-        )
-        batch.counts["processing"] = len(requests)
-        state.anthropic_batches[batch.id] = batch
-        state.stats["anthropic_batches"] += 1
-        _spawn(state, _run_anthropic_batch(state, batch))
-        return web.json_response(batch.to_json(_base_url(request)))
-    except _FaultError as exc:
-        return _fault_response(exc, {})
+        if item["custom_id"] in seen:
+            raise _anthropic_error(
+                400, f"custom_id {item['custom_id']!r} is repeated", "invalid_request_error"
+            )
+        seen.add(item["custom_id"])
+    batch = _AnthropicBatch(
+        id=state.new_id("msgbatch_"),
+        created_at=time.time(),
+        requests=list(requests),
+        started_monotonic=time.monotonic(),
+    )
+    batch.counts["processing"] = len(requests)
+    state.anthropic_batches[batch.id] = batch
+    state.stats["anthropic_batches"] += 1
+    _spawn(state, _run_anthropic_batch(state, batch))
+    return web.json_response(batch.to_json(_base_url(request)))
 
 
 def _anthropic_batch_result(state: SimState, batch: _AnthropicBatch, item: JSONDict) -> JSONDict:
@@ -1366,63 +1353,47 @@ def _get_anthropic_batch(state: SimState, batch_id: str) -> _AnthropicBatch:
     return batch
 
 
-async def _mbatches_get(request: web.Request) -> web.StreamResponse:
-    state = _state(request)
-    try:
-        _check_key(request, anthropic=True)
-        batch = _get_anthropic_batch(state, request.match_info["batch_id"])
-        return web.json_response(batch.to_json(_base_url(request)))
-    except _FaultError as exc:
-        return _fault_response(exc, {})
+@_guarded(anthropic=True)
+async def _mbatches_get(request: web.Request, state: SimState) -> web.StreamResponse:
+    batch = _get_anthropic_batch(state, request.match_info["batch_id"])
+    return web.json_response(batch.to_json(_base_url(request)))
 
 
-async def _mbatches_list(request: web.Request) -> web.StreamResponse:
-    state = _state(request)
-    try:
-        _check_key(request, anthropic=True)
-        base = _base_url(request)
-        data = [b.to_json(base) for b in reversed(list(state.anthropic_batches.values()))]
-        return web.json_response(
-            {
-                "data": data,
-                "has_more": False,
-                "first_id": data[0]["id"] if data else None,
-                "last_id": data[-1]["id"] if data else None,
-            }
+@_guarded(anthropic=True)
+async def _mbatches_list(request: web.Request, state: SimState) -> web.StreamResponse:
+    base = _base_url(request)
+    data = [b.to_json(base) for b in reversed(list(state.anthropic_batches.values()))]
+    return web.json_response(
+        {
+            "data": data,
+            "has_more": False,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
+    )
+
+
+@_guarded(anthropic=True)
+async def _mbatches_results(request: web.Request, state: SimState) -> web.StreamResponse:
+    batch = _get_anthropic_batch(state, request.match_info["batch_id"])
+    if batch.processing_status != "ended" or batch.results is None:
+        raise _anthropic_error(
+            400,
+            f"message batch {batch.id} is still processing; results are not ready",
+            "invalid_request_error",
         )
-    except _FaultError as exc:
-        return _fault_response(exc, {})
+    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in batch.results)
+    return web.Response(text=data, content_type="application/binary")
 
 
-async def _mbatches_results(request: web.Request) -> web.StreamResponse:
-    state = _state(request)
-    try:
-        _check_key(request, anthropic=True)
-        batch = _get_anthropic_batch(state, request.match_info["batch_id"])
-        if batch.processing_status != "ended" or batch.results is None:
-            raise _anthropic_error(
-                400,
-                f"message batch {batch.id} is still processing; results are not ready",
-                "invalid_request_error",
-            )
-        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in batch.results)
-        return web.Response(text=data, content_type="application/binary")
-    except _FaultError as exc:
-        return _fault_response(exc, {})
-
-
-async def _mbatches_cancel(request: web.Request) -> web.StreamResponse:
-    state = _state(request)
-    try:
-        _check_key(request, anthropic=True)
-        batch = _get_anthropic_batch(state, request.match_info["batch_id"])
-        if batch.processing_status == "in_progress":
-            batch.cancel_requested = True
-            batch.processing_status = "canceling"
-            batch.cancel_initiated_at = time.time()
-        return web.json_response(batch.to_json(_base_url(request)))
-    except _FaultError as exc:
-        return _fault_response(exc, {})
+@_guarded(anthropic=True)
+async def _mbatches_cancel(request: web.Request, state: SimState) -> web.StreamResponse:
+    batch = _get_anthropic_batch(state, request.match_info["batch_id"])
+    if batch.processing_status == "in_progress":
+        batch.cancel_requested = True
+        batch.processing_status = "canceling"
+        batch.cancel_initiated_at = time.time()
+    return web.json_response(batch.to_json(_base_url(request)))
 
 
 # ---------------------------------------------------------------------------------------------
