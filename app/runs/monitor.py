@@ -62,4 +62,9 @@ def refit_stored(db: Database, run_id: str) -> Refit | None:
         settings = RunSettings.from_json(run.settings)
     if not state.verdicts:
         return None
-    return refit(len(state.essay_ids), state.verdicts, use_confidence=settings.use_confidence)
+    return refit(
+        len(state.essay_ids),
+        state.verdicts,
+        use_confidence=settings.use_confidence,
+        seed=settings.seed,
+    )

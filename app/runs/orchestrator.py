@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -31,7 +32,9 @@ from app.llm.providers.base import BaseProvider
 from app.llm.types import FailureCategory, PairTask
 from app.runs.finaliser import TERMINAL, finalise
 from core.engine import Refit, Verdict, default_wave_size, refit
+from core.grading import AnchorObservation, grade_essays
 from core.prompt import AssignmentContext
+from core.scales import get_scale
 from core.scheduler import SchedulerState, plan_wave
 from core.stopping import RunProgress, StoppingRule, decide
 from core.verdict import confidence_to_probability
@@ -176,6 +179,12 @@ class Orchestrator:
                 return run.status
             settings = RunSettings.from_json(run.settings)
             assignment = run.batch.assignment
+            scale_id = assignment.grade_scale
+            anchor_grades = {
+                e.id: (e.anchor.grade, e.anchor.label)
+                for e in run.batch.essays
+                if e.is_anchor and e.anchor is not None and e.deleted_at is None
+            }
             context = AssignmentContext(
                 assignment.title,
                 assignment.student_prompt,
@@ -258,6 +267,9 @@ class Orchestrator:
                             shown=state.shown,
                             abilities=None if current is None else current.fit.abilities,
                             se=None if current is None else current.fit.se,
+                            boundary_uncertainty=_boundary_uncertainty(
+                                current, state.essay_ids, anchor_grades, scale_id
+                            ),
                             soft_evidence=current is not None and current.soft_model == "logit",
                             min_comparisons=rule.min_comparisons_per_essay,
                         ),
@@ -266,7 +278,7 @@ class Orchestrator:
                         wave=len(state.shown),
                     )
                     if not pairs:
-                        decision = decide(rule, _replace_pairs(progress))
+                        decision = decide(rule, replace(progress, pairs_available=False))
                 if decision.stop:
                     return finalise(self.db, run_id, decision, current)
                 # Wave numbers continue across restarts (provider batches are saved per wave).
@@ -441,6 +453,29 @@ class Orchestrator:
         )
 
 
+def _boundary_uncertainty(
+    current: Refit | None,
+    essay_ids: list[str],
+    anchor_grades: dict[str, tuple[str, str]],
+    scale_id: str,
+) -> NDArray[np.float64] | None:
+    """1 − the largest grade probability per essay, when the anchors allow grading; the
+    scheduler then spends extra comparisons where grade boundaries are uncertain."""
+    if current is None or len({g for g, _ in anchor_grades.values()}) < 2:
+        return None
+    fit = current.fit
+    anchors = [
+        AnchorObservation(float(fit.abilities[i]), float(fit.se[i]), *anchor_grades[eid])
+        for i, eid in enumerate(essay_ids)
+        if eid in anchor_grades
+    ]
+    try:
+        grading = grade_essays(fit.abilities, fit.se, anchors, get_scale(scale_id))
+    except ValueError:
+        return None
+    return np.array([1.0 - max(g.probabilities.values()) for g in grading.essays])
+
+
 def cancel_run(db: Database, run_id: str) -> str | None:
     """Cancel a run that has not ended: results from the verdicts so far are written, the
     status becomes *cancelled*. Returns the final status (None for an unknown run)."""
@@ -475,9 +510,3 @@ def _progress(n: int, state: _State, current: Refit | None, previous: Refit | No
         reliability=float("nan") if current is None else current.reliability,
         previous_reliability=float("nan") if previous is None else previous.reliability,
     )
-
-
-def _replace_pairs(progress: RunProgress) -> RunProgress:
-    from dataclasses import replace  # noqa: PLC0415
-
-    return replace(progress, pairs_available=False)
