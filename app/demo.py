@@ -1,7 +1,8 @@
 """`huleedu demo`: grade the bundled demo batch with the simulated judge, headless.
 
-The batch (essays, anchors with known grades, the assignment) lives in ``resources/demo``. The
-judge is the project's simulated provider server (``huleedu sim-server``), started in-process
+The batch (essays, anchors with known grades, the assignment) lives in ``resources/demo``. It is
+graded exactly as ``huleedu grade`` grades a folder: a run in a throw-away database, driven by
+the orchestrator (:mod:`app.runs`). The judge is the project's simulated provider server (``huleedu sim-server``), started in-process
 on 127.0.0.1: it reads the essays' text, errs like an LLM, and answers over the OpenAI wire
 format, reached through the real provider client, dispatcher, prompt rendering and strict
 verdict parsing. No account, key or network is needed. Anchors are shown to it exactly like
@@ -14,7 +15,8 @@ import asyncio
 import csv
 import json
 import sys
-from dataclasses import dataclass, replace
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,24 +24,29 @@ import numpy as np
 from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import select
 
+from app.db.engine import open_database
+from app.db.models import Comparison, Essay, Run
 from app.llm.catalogue import load_catalogue
 from app.llm.dispatcher import Dispatcher, DispatchSettings
 from app.llm.estimate import estimate_run
 from app.llm.providers.base import ProviderConfig
 from app.llm.providers.factory import make_provider
-from app.llm.types import PairTask, Usage
+from app.llm.types import Usage
 from app.paths import resources_dir
+from app.runs.batches import TextItem, create_batch
+from app.runs.monitor import refit_stored
+from app.runs.orchestrator import JudgeRefusedError, Orchestrator, RunSettings
 from app.simserver import running_server
-from core.engine import Refit, SimulatedRun, Verdict, default_wave_size, refit
+from core.engine import SimulatedRun, default_wave_size
 from core.grading import AnchorObservation, GradingResult, grade_essays
 from core.injection import find_injection
 from core.prompt import AssignmentContext
 from core.reliability import misfit
 from core.scales import get_scale
-from core.scheduler import SchedulerState, plan_wave
-from core.stopping import RunProgress, StoppingRule, decide
-from core.verdict import confidence_to_probability
+from core.stopping import StopDecision
+from core.stopping import StopReason as EngineReason
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,8 @@ class JudgeUnavailableError(RuntimeError):
 
 #: The demo's budget: comparisons per essay at most (each comparison involves two essays).
 DEMO_BUDGET_PER_ESSAY = 8
+#: The demo stops once its honest reliability reaches this after two waves in a row.
+DEMO_TARGET_RELIABILITY = 0.85
 
 #: Simulated latency is divided by this, so the demo takes seconds, not minutes.
 DEMO_SPEED = 25.0
@@ -165,8 +174,7 @@ async def grade_demo_async(
             base_url=url + "/v1",
             api_key=SecretStr("sim"),
         )
-        # The simulated judge is seeded; a nonce from the seed makes the whole demo repeatable.
-        return await _grade_with(batch, seed, sim, settings, reproducible=True)
+        return await _grade_with(batch, seed, sim, settings)
 
 
 async def _grade_with(
@@ -174,129 +182,113 @@ async def _grade_with(
     seed: int,
     config: ProviderConfig,
     settings: DispatchSettings,
-    *,
-    reproducible: bool = False,
 ) -> DemoResult:
+    """Grade the batch the way `huleedu grade` does (a run in a throw-away database, driven by
+    the orchestrator) and read the outcome back for display."""
     scale = get_scale(batch.scale_id)
-    n = len(batch.items)
-    texts = [item.text for item in batch.items]
-    anchor_idx = batch.anchors
-
-    def grades_for(refit: Refit) -> GradingResult:
-        fit = refit.fit
-        anchors = [
-            AnchorObservation(
-                float(fit.abilities[i]),
-                float(fit.se[i]),
-                batch.items[i].grade or "",
-                batch.items[i].label,
-            )
-            for i in anchor_idx
-        ]
-        return grade_essays(fit.abilities, fit.se, anchors, scale)
-
-    rule = StoppingRule(
-        budget=DEMO_BUDGET_PER_ESSAY * n, target_reliability=0.85, min_comparisons_per_essay=6
-    )
     catalogue = load_catalogue()
-    calls = 0
-    cost = 0.0
-    run = SimulatedRun()
-    shown: list[tuple[int, int]] = []
-    failures = 0
     provider = make_provider(config)
 
     def price(usage: Usage) -> float:
         return catalogue.cost_usd(config.model, usage) if catalogue.find(config.model) else 0.0
 
-    dispatcher = Dispatcher(provider, settings, cost=price)
-    try:
-        wave = 0
-        while True:
-            current = run.final
-            counts = np.zeros(n, dtype=int)
-            for v in run.verdicts:
-                counts[v.first] += 1
-                counts[v.second] += 1
-            progress = RunProgress(
-                n_essays=n,
-                results=len(run.verdicts),
-                failures=failures,
-                min_comparisons=int(counts.min()),
-                reliability=float("nan") if current is None else current.reliability,
-                previous_reliability=(
-                    run.refits[-2].reliability if len(run.refits) > 1 else float("nan")
+    with tempfile.TemporaryDirectory(prefix="huleedu-demo-") as tmp:
+        db = open_database(path=Path(tmp) / "demo.sqlite3")
+        try:
+            batch_id = create_batch(
+                db,
+                batch.context.title,
+                batch.context,
+                batch.scale_id,
+                [TextItem(i.name, i.text) for i in batch.items if i.grade is None],
+                [TextItem(i.name, i.text, i.grade, i.label) for i in batch.items if i.grade],
+            )
+            orchestrator = Orchestrator(db, Dispatcher(provider, settings, cost=price))
+            run_id = orchestrator.create_run(
+                batch_id,
+                RunSettings(
+                    budget=DEMO_BUDGET_PER_ESSAY * len(batch.items),
+                    target_reliability=DEMO_TARGET_RELIABILITY,
+                    min_comparisons_per_essay=6,
+                    provider=config.kind,
+                    model=config.model,
+                    mode=settings.mode,
+                    bundle_size=settings.bundle_size,
+                    seed=seed,
                 ),
             )
-            decision = decide(rule, progress)
-            if decision.stop:
-                run.decision = decision
-                break
-            state = SchedulerState(
-                n_items=n,
-                shown=shown,
-                abilities=None if current is None else current.fit.abilities,
-                se=None if current is None else current.fit.se,
-                boundary_uncertainty=(None if current is None else _boundary(grades_for(current))),
-                soft_evidence=current is not None and current.soft_model == "logit",
-                min_comparisons=rule.min_comparisons_per_essay,
-            )
-            size = min(default_wave_size(n), rule.budget - len(run.verdicts))
-            planned = plan_wave(state, size, seed=seed, wave=wave)
-            if not planned:
-                run.decision = decide(rule, replace(progress, pairs_available=False))
-                break
-            tasks = [
-                PairTask(f"w{wave}-{k}", texts[a], texts[b]) for k, (a, b) in enumerate(planned)
-            ]
-            summary = await dispatcher.run(batch.context, tasks)
-            calls += summary.calls
-            cost += summary.cost_usd
-            by_id = {o.pair_id: o for o in summary.outcomes}
-            for k, (a, b) in enumerate(planned):
-                outcome = by_id[f"w{wave}-{k}"]
-                if outcome.verdict is None:
-                    failures += 1
-                    continue
-                shown.append((a, b))
-                stated = outcome.probability_first
-                if stated is None:
-                    stated = confidence_to_probability(
-                        outcome.verdict.first_wins, outcome.verdict.confidence
+            try:
+                await orchestrator.run(run_id)
+            except JudgeRefusedError as exc:
+                raise JudgeUnavailableError(str(exc)) from exc
+            final = refit_stored(db, run_id)
+            with db.session() as s:
+                run = s.get(Run, run_id)
+                assert run is not None
+                reason = run.stop_reason or "error"
+                rows = s.execute(
+                    select(Essay.source_file, Comparison.provider_request_id, Comparison.cost_usd)
+                    .select_from(Essay)
+                    .outerjoin(Comparison, Comparison.first_essay_id == Essay.id)
+                    .where(Essay.batch_id == batch_id)
+                ).all()
+                order = list(
+                    s.scalars(
+                        select(Essay.source_file)
+                        .where(Essay.batch_id == batch_id)
+                        .order_by(Essay.created_at, Essay.id)
                     )
-                run.verdicts.append(Verdict(a, b, outcome.verdict.first_wins, stated))
-            run.refits.append(
-                refit(
-                    n,
-                    run.verdicts,
-                    use_confidence=True,
-                    previous=None if current is None else current.fit,
-                    seed=seed,
                 )
-            )
-            wave += 1
-    finally:
-        await provider.aclose()
-    final = run.final
+        finally:
+            db.close()
+            await provider.aclose()
     if final is None:
         raise RuntimeError("the demo run produced no comparisons")
-    flags = misfit(final.fit, final.data).flagged.tolist()
-    injected = tuple(bool(find_injection(t)) for t in texts)
+    # The run's essay order is the database's; show the batch in that order.
+    by_name = {item.name: item for item in batch.items}
+    batch = DemoBatch(batch.context, batch.scale_id, [by_name[str(name)] for name in order])
+    fit = final.fit
+    anchors = [
+        AnchorObservation(float(fit.abilities[i]), float(fit.se[i]), item.grade or "", item.label)
+        for i, item in enumerate(batch.items)
+        if item.grade is not None
+    ]
+    grading = grade_essays(fit.abilities, fit.se, anchors, scale)
+    engine_reason = _ENGINE_REASON.get(reason, EngineReason.TOO_MANY_FAILURES)
+    decision = StopDecision(True, engine_reason, _stop_message(reason, final.reliability))
+    flags = misfit(fit, final.data.hardened()).flagged.tolist()
+    calls = len({r[1] for r in rows if r[1]})
+    cost = float(sum(r[2] or 0.0 for r in rows))
     return DemoResult(
         batch,
-        run,
-        grades_for(final),
+        SimulatedRun(refits=[final], decision=decision),
+        grading,
         [bool(f) for f in flags],
         calls,
         cost,
-        injected,
+        tuple(bool(find_injection(item.text)) for item in batch.items),
         config.label if config.kind != "openai_compatible" else config.model,
     )
 
 
-def _boundary(grading: GradingResult) -> np.ndarray:
-    """1 − the largest grade probability of each essay: where grade boundaries are uncertain."""
-    return np.array([1.0 - max(g.probabilities.values()) for g in grading.essays])
+_ENGINE_REASON = {
+    "stable": EngineReason.STABLE,
+    "precise": EngineReason.PRECISE,
+    "budget": EngineReason.BUDGET_REACHED,
+    "no_pairs_left": EngineReason.NO_PAIRS_LEFT,
+    "insufficient_essays": EngineReason.INSUFFICIENT_ESSAYS,
+}
+
+
+def _stop_message(reason: str, reliability: float) -> str:
+    if reason == "stable":
+        return (
+            f"Reliability {reliability:.2f} reached the target {DEMO_TARGET_RELIABILITY:.2f} "
+            "after two waves in a row."
+        )
+    if reason == "budget":
+        return f"Budget reached (reliability {reliability:.2f})."
+    return f"Stopped: {reason}."
 
 
 def _as_dict(result: DemoResult) -> dict[str, Any]:
