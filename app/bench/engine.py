@@ -243,7 +243,6 @@ def run_benchmark(seeds: int = 40, quick: bool = False) -> dict[str, Any]:
     out["ssr_abs_error"] = statistics.fmean(abs(r["ssr"] - r["true"]) for r in rel_rows)
     out.update(fit_versus_choix(n=300 if quick else 1000))
     out["comparisons_per_essay_to_spearman_0_90"] = per_essay
-    out["teacher_view"] = {"runs_to_reliability": teacher, "stop_reasons": dict(stop_reasons)}
     soft_rows = [
         reliability_at_stop(30, s, 0.80, use_confidence=True, profile=SAMPLING) for s in seed_range
     ]
@@ -256,6 +255,7 @@ def run_benchmark(seeds: int = 40, quick: bool = False) -> dict[str, Any]:
         "true_squared_correlation": statistics.fmean(r["true"] for r in soft_rows),
     }
     stop_reasons.update(r["reason"] for r in soft_rows)
+    out["teacher_view"] = {"runs_to_reliability": teacher, "stop_reasons": dict(stop_reasons)}
     out["judges"] = {
         "argmax": "probit noise SD 1.0 on the perceived gap, position bias 0.3, 5 % lapses",
         "sampling": "perception noise SD 0.6, answer sampled from belief σ(1.7·gap), belief "
