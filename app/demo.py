@@ -2,11 +2,11 @@
 
 The batch (essays, anchors with known grades, the assignment) lives in ``resources/demo``. It is
 graded exactly as ``huleedu grade`` grades a folder: a run in a throw-away database, driven by
-the orchestrator (:mod:`app.runs`). The judge is the project's simulated provider server (``huleedu sim-server``), started in-process
-on 127.0.0.1: it reads the essays' text, errs like an LLM, and answers over the OpenAI wire
-format, reached through the real provider client, dispatcher, prompt rendering and strict
-verdict parsing. No account, key or network is needed. Anchors are shown to it exactly like
-student essays.
+the orchestrator (:mod:`app.runs`). The judge is the project's simulated provider server
+(``huleedu sim-server``), started in-process on 127.0.0.1: it reads the essays' text, errs like
+an LLM, and answers over the OpenAI wire format, reached through the real provider client,
+dispatcher, prompt rendering and strict verdict parsing. No account, key or network is needed.
+Anchors are shown to it exactly like student essays.
 """
 
 from __future__ import annotations
