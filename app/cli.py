@@ -62,6 +62,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     add_grade(sub)
 
+    from app.intake.cli import add_parsers as add_intake  # noqa: PLC0415
+
+    add_intake(sub)
+
     bench = sub.add_parser("bench", help="benchmarks that print one JSON object")
     bench_sub = bench.add_subparsers(dest="bench", metavar="BENCH")
     engine = bench_sub.add_parser("engine", help="the CJ engine against simulated judges")
@@ -75,6 +79,11 @@ def _build_parser() -> argparse.ArgumentParser:
     store = bench_sub.add_parser("store", help="the local store against plain sqlite3")
     store.add_argument("--essays", type=int, default=10_000)
     store.add_argument("--comparisons", type=int, default=200_000)
+    intake = bench_sub.add_parser(
+        "intake", help="file intake against the bare extraction libraries"
+    )
+    intake.add_argument("--files", type=int, default=300, help="files (a third each docx/pdf/txt)")
+    intake.add_argument("--repeats", type=int, default=3, help="timings per side (best kept)")
     return parser
 
 
@@ -127,6 +136,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.grade import run as run_grade  # noqa: PLC0415
 
         return run_grade(args)
+    if args.command == "import":
+        from app.intake.cli import run_import  # noqa: PLC0415
+
+        return run_import(args)
+    if args.command == "match":
+        from app.intake.cli import run_match  # noqa: PLC0415
+
+        return run_match(args)
     if args.command == "sim-server":
         from app.simserver.cli import run as run_sim_server  # noqa: PLC0415
 
@@ -144,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from app.bench.store import main as bench_store  # noqa: PLC0415
 
             return bench_store(essays=args.essays, comparisons=args.comparisons)
+        if args.bench == "intake":
+            from app.bench.intake import main as bench_intake  # noqa: PLC0415
+
+            return bench_intake(files=args.files, repeats=args.repeats)
         parser.parse_args(["bench", "--help"])
         return 2
     parser.print_help(sys.stderr)

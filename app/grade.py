@@ -14,9 +14,7 @@ import asyncio
 import csv
 import json
 import math
-import re
 import sys
-from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -30,6 +28,10 @@ from sqlalchemy import select
 from app.db.engine import Database, open_database
 from app.db.migrate import DatabaseError
 from app.db.models import Essay, Result, Run, RunStatus
+from app.intake.anchors import screen_anchor_files
+from app.intake.encodings import decode_text
+from app.intake.essays import screen_documents
+from app.intake.outcomes import FileOutcome, IntakeLimits, Outcome
 from app.llm.catalogue import load_catalogue
 from app.llm.dispatcher import Dispatcher, DispatchSettings
 from app.llm.providers.base import ProviderConfig
@@ -48,11 +50,10 @@ from app.secrets import find_api_key
 from app.simserver import running_server
 from core.injection import find_injection
 from core.prompt import AssignmentContext
-from core.scales import BUILTIN_SCALES
+from core.scales import BUILTIN_SCALES, get_scale
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_FAILED, EXIT_JUDGE, EXIT_DATABASE = 0, 1, 2, 3, 4, 5
 EXIT_INTERRUPTED = 130
-ESSAY_SUFFIXES = {".txt", ".md"}
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -62,7 +63,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("paths", nargs="*", type=Path, help="essay files or folders (.txt, .md)")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        help="essay files, folders or .zip archives (.txt, .md, .docx, .odt, .rtf, .pdf)",
+    )
     p.add_argument("--title", default="Batch", help="batch title")
     for name in ("prompt", "criteria", "rubric"):
         p.add_argument(f"--{name}", default="", help=f"assignment {name} text")
@@ -136,58 +142,42 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def _read_text(path: Path) -> str:
-    raw = path.read_bytes()
-    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ValueError(f"{path}: cannot decode")  # latin-1 never fails; kept for clarity
+    """A text option file (prompt, criteria, rubric) in any common encoding."""
+    return decode_text(path.read_bytes())[0]
 
 
-def _essay_files(paths: list[Path]) -> Iterator[Path]:
-    for path in paths:
-        if path.is_dir():
-            for f in sorted(path.rglob("*")):
-                if f.is_file() and f.suffix.lower() in ESSAY_SUFFIXES and _wanted(f):
-                    yield f
-        elif path.is_file():
-            yield path
-        else:
-            raise ValueError(f"{path}: no such file or folder")
+def _essays(paths: list[Path], err: Console) -> list[TextItem]:
+    """The essays to grade: every file read through intake; the others listed and left out."""
+    screened = screen_documents(paths, IntakeLimits())
+    _show_left_out([o for o, _ in screened], err)
+    return [TextItem(d.source, d.text) for _, d in screened if d is not None]
 
 
-def _wanted(f: Path) -> bool:
-    return not f.name.startswith(("~$", ".")) and f.name.lower() != "anchors.csv"
+def _anchors(folder: Path, scale_id: str, err: Console) -> list[TextItem]:
+    """Anchors from a folder: ``anchors.csv`` (file,grade,label) or grades in the file names.
+
+    Any anchor that cannot be used stops the run before it starts: grades rest on anchors.
+    """
+    mapping = folder / "anchors.csv"
+    screened = screen_anchor_files(
+        [folder], get_scale(scale_id), mapping if mapping.exists() else None
+    )
+    _show_left_out([a.outcome for a in screened], err)
+    failed = [a.outcome for a in screened if a.outcome.outcome is Outcome.FAILED]
+    if failed:
+        raise ValueError(failed[0].message)
+    return [
+        TextItem(a.document.source, a.document.text, a.outcome.grade, a.label)
+        for a in screened
+        if a.document is not None
+    ]
 
 
-def _grade_from_name(stem: str) -> str | None:
-    for token in re.split(r"[_\s]+", stem):
-        t = token.replace("plus", "+").replace("minus", "-")
-        if re.fullmatch(r"[A-F][+-]?|\d", t):
-            return t.upper()
-    return None
-
-
-def _anchors(folder: Path) -> list[TextItem]:
-    items: list[TextItem] = []
-    table = folder / "anchors.csv"
-    if table.exists():
-        with table.open(encoding="utf-8", newline="") as fh:
-            for row in csv.DictReader(fh):
-                path = folder / row["file"]
-                items.append(
-                    TextItem(
-                        path.name, _read_text(path), row["grade"].strip(), row.get("label", "")
-                    )
-                )
-        return items
-    for f in _essay_files([folder]):
-        grade = _grade_from_name(f.stem)
-        if grade is None:
-            raise ValueError(f"{f.name}: no grade in the file name (e.g. 'grade_B_1.txt')")
-        items.append(TextItem(f.name, _read_text(f), grade, f.stem))
-    return items
+def _show_left_out(outcomes: list[FileOutcome], err: Console) -> None:
+    for o in outcomes:
+        if not o.ok:
+            colour = "red" if o.outcome is Outcome.FAILED else "yellow"
+            err.print(f"[{colour}]{o.outcome.value}: {o.message}[/{colour}]")
 
 
 def _text_option(args: argparse.Namespace, name: str) -> str:
@@ -279,11 +269,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _new_run(db: Database, args: argparse.Namespace, err: Console) -> str:
-    files = list(_essay_files(list(args.paths)))
-    if not files:
-        raise ValueError("no essays found (give .txt or .md files or folders)")
-    essays = [TextItem(f.name, _read_text(f)) for f in files]
-    anchors = _anchors(args.anchors) if args.anchors else []
+    essays = _essays(list(args.paths), err)
+    if not essays:
+        raise ValueError(
+            "no essays found (give files or folders of .txt, .md, .docx, .odt, .rtf or .pdf)"
+        )
+    anchors = _anchors(args.anchors, args.scale, err) if args.anchors else []
     for item in [*essays, *anchors]:
         if find_injection(item.text):
             err.print(

@@ -36,10 +36,10 @@ from app.db.store import (
     NewEssay,
     add_comparisons,
     add_essays,
-    content_hash,
     load_run_state,
     new_ids,
 )
+from core.texts import content_hash
 
 STORE_BAR = 3.0
 LOAD_BAR = 3.0

@@ -333,6 +333,9 @@ class Essay(Record, Base):
     )
     match_confidence: Mapped[float | None] = mapped_column(Float, default=None)
     match_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    match_source: Mapped[str | None] = mapped_column(String(16), default=None)
+    """Who settled the student: ``auto`` (above the automatic threshold) or ``teacher``."""
+    match_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     is_anchor: Mapped[bool] = mapped_column(Boolean, default=False)
     anchor_id: Mapped[str | None] = mapped_column(
         ForeignKey("anchors.id", ondelete="SET NULL"), index=True, default=None
@@ -341,6 +344,62 @@ class Essay(Record, Base):
     batch: Mapped[Batch] = relationship(back_populates="essays")
     student: Mapped[Student | None] = relationship()
     anchor: Mapped[Anchor | None] = relationship()
+    suggestions: Mapped[list[MatchSuggestion]] = relationship(
+        back_populates="essay", cascade="all, delete-orphan", order_by="MatchSuggestion.rank"
+    )
+
+
+class MatchSuggestion(Record, Base):
+    """One of up to three students an essay may belong to, with the evidence found for it."""
+
+    __tablename__ = "match_suggestions"
+
+    essay_id: Mapped[str] = mapped_column(ForeignKey("essays.id", ondelete="CASCADE"), index=True)
+    student_id: Mapped[str] = mapped_column(
+        ForeignKey("students.id", ondelete="CASCADE"), index=True
+    )
+    rank: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(32))
+    """Where the evidence came from: ``code``, ``email``, ``file_name``, ``header`` or
+    ``first_line``."""
+    evidence: Mapped[str] = mapped_column(String(500), default="")
+
+    essay: Mapped[Essay] = relationship(back_populates="suggestions")
+    student: Mapped[Student] = relationship()
+
+
+class IntakeRecord(Record, Base):
+    """What happened to one file offered to a batch (or to an assignment's anchors).
+
+    Kept so a teacher can see later why a file is missing: every file of every import has one
+    record, imported, skipped or failed. ``import_id`` groups the files of one import.
+    """
+
+    __tablename__ = "intake_records"
+
+    batch_id: Mapped[str | None] = mapped_column(
+        ForeignKey("batches.id", ondelete="CASCADE"), index=True, default=None
+    )
+    assignment_id: Mapped[str | None] = mapped_column(
+        ForeignKey("assignments.id", ondelete="CASCADE"), index=True, default=None
+    )
+    import_id: Mapped[str] = mapped_column(String(36), index=True)
+    source: Mapped[str] = mapped_column(String(1000))
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    message: Mapped[str] = mapped_column(Text, default="")
+    format: Mapped[str | None] = mapped_column(String(16), default=None)
+    encoding: Mapped[str | None] = mapped_column(String(32), default=None)
+    size_bytes: Mapped[int | None] = mapped_column(Integer, default=None)
+    characters: Mapped[int | None] = mapped_column(Integer, default=None)
+    grade: Mapped[str | None] = mapped_column(String(32), default=None)
+    essay_id: Mapped[str | None] = mapped_column(
+        ForeignKey("essays.id", ondelete="SET NULL"), index=True, default=None
+    )
+    anchor_id: Mapped[str | None] = mapped_column(
+        ForeignKey("anchors.id", ondelete="SET NULL"), index=True, default=None
+    )
 
 
 # --------------------------------------------------------------------------- runs

@@ -23,7 +23,6 @@ once, so a bulk insert does no per-row date conversion.
 from __future__ import annotations
 
 import gc
-import hashlib
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -151,11 +150,6 @@ class RunState:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def content_hash(text: str) -> str:
-    """The SHA-256 hex digest of an essay's text (the ``content_hash`` column)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def new_ids(n: int) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,6 +9,7 @@ from app.db.engine import Database
 from app.db.models import Anchor, Assignment, Batch, BatchStatus, Essay
 from core.prompt import AssignmentContext
 from core.scales import get_scale
+from core.texts import content_hash
 
 
 @dataclass(frozen=True)
@@ -20,10 +20,6 @@ class TextItem:
     text: str
     grade: str | None = None
     label: str = ""
-
-
-def content_hash(text: str) -> str:
-    return hashlib.sha256(text.strip().encode("utf-8")).hexdigest()
 
 
 def create_batch(

@@ -31,12 +31,12 @@ from app.db.store import (
     Verdict,
     add_comparisons,
     add_essays,
-    content_hash,
     load_run_state,
     mark_comparisons,
     new_ids,
     record_verdicts,
 )
+from core.texts import content_hash
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -1,0 +1,296 @@
+"""Importing anchor essays: essays with a known grade, from file names or a mapping file.
+
+Where the grade comes from, first that applies:
+
+1. a mapping file (CSV with columns ``file`` and ``grade``, optional ``label``; delimiter and
+   encoding sniffed) naming the file (by its name, case-insensitive, or its path as shown);
+2. the file name: split into words at spaces, underscores, dots, commas and brackets, a word
+   that is a grade of the assignment's scale (``C+ anchor 3.docx``, ``grade_B_2.txt``,
+   ``anchor (E).pdf``, ``anchor_Cplus.txt``: "plus"/"minus" after a letter read as +/-).
+   Exactly one distinct grade must appear. Another letter case counts only when the scale
+   cannot confuse it, and single letters only right after "grade"/"betyg" (``grade_b_2``).
+
+The grade must be an anchor grade of the scale (a scale's grade below the lowest anchor, such
+as F, cannot be anchored). Each file ends in one outcome like essays do, with its grade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from app.db.engine import Database
+from app.db.models import Anchor, Assignment, Batch, live, new_id
+from app.intake.encodings import decode_text
+from app.intake.essays import count_outcomes, intake_record
+from app.intake.outcomes import FileOutcome, IntakeLimits, Outcome, Reason
+from app.intake.sources import Document, iter_documents
+from app.intake.validate import check_length, content_hash
+from app.school import find_live, refresh_batch_status, sync_anchor_essays
+from core.scales import GradeScale, get_scale
+
+_WORD_SPLIT = re.compile(r"[\s_.,;()\[\]{}]+")
+_PLUS_MINUS = re.compile(r"(?i)(?<=[a-z])(plus|minus)$")
+_GRADE_WORDS = frozenset({"grade", "betyg", "anchor", "ankare", "ankartext", "exempel"})
+
+
+class AnchorMappingError(ValueError):
+    """A mapping file that cannot be read as ``file,grade[,label]``."""
+
+
+@dataclass(frozen=True)
+class AnchorFile:
+    """A screened anchor file: its outcome (with the grade) and, when good, its document."""
+
+    outcome: FileOutcome
+    document: Document | None
+    label: str = ""
+
+
+def _sign(m: re.Match[str]) -> str:
+    return "+" if m.group(1).lower() == "plus" else "-"
+
+
+def grade_from_name(name: str, scale: GradeScale) -> str | tuple[str, ...] | None:
+    """The grade a file name carries: one grade, ``None`` for none, or the tuple of rivals."""
+    stem = name.rsplit("/", 1)[-1]
+    if "." in stem:
+        stem = stem.rsplit(".", 1)[0]
+    words = [_PLUS_MINUS.sub(_sign, w) for w in _WORD_SPLIT.split(stem) if w]
+    exact = {w for w in words if w in scale.grades}
+    if not exact:
+        folded = {g.casefold(): g for g in scale.grades}
+        if len(folded) == len(scale.grades):  # case cannot tell two grades apart
+            # Another case only counts for longer words or right after "grade"/"betyg":
+            # in "a_good_essay" the "a" is a word, in "grade_b_2" the "b" is a grade.
+            exact = {
+                folded[w.casefold()]
+                for i, w in enumerate(words)
+                if w.casefold() in folded
+                and (len(w) > 1 or (i > 0 and words[i - 1].casefold() in _GRADE_WORDS))
+            }
+    if len(exact) == 1:
+        return next(iter(exact))
+    if len(exact) > 1:
+        return tuple(sorted(exact, key=scale.grades.index))
+    return None
+
+
+def read_mapping(path: Path) -> dict[str, tuple[str, str]]:
+    """``{file name (casefolded): (grade, label)}`` from a CSV mapping file."""
+    text, _ = decode_text(path.read_bytes())
+    try:
+        dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    fields = {(f or "").strip().casefold(): f for f in reader.fieldnames or []}
+    file_col = fields.get("file") or fields.get("filename") or fields.get("fil")
+    grade_col = fields.get("grade") or fields.get("betyg")
+    label_col = fields.get("label") or fields.get("namn") or fields.get("name")
+    if file_col is None or grade_col is None:
+        raise AnchorMappingError(
+            f"'{path.name}' needs the columns 'file' and 'grade' (found: "
+            f"{', '.join(repr(f) for f in reader.fieldnames or []) or 'none'})"
+        )
+    mapping: dict[str, tuple[str, str]] = {}
+    for row in reader:
+        name = (row.get(file_col) or "").strip()
+        if name:
+            label = (row.get(label_col) or "").strip() if label_col else ""
+            mapping[name.casefold()] = ((row.get(grade_col) or "").strip(), label)
+    return mapping
+
+
+def screen_anchor_files(
+    paths: Sequence[Path],
+    scale: GradeScale,
+    mapping_file: Path | None = None,
+    limits: IntakeLimits | None = None,
+    known_hashes: dict[str, str] | None = None,
+) -> list[AnchorFile]:
+    """Read anchor files and decide each one's outcome and grade, without a database."""
+    limits = limits or IntakeLimits()
+    mapping = read_mapping(mapping_file) if mapping_file is not None else {}
+    used: set[str] = set()
+    seen = dict(known_hashes or {})
+    screened: list[AnchorFile] = []
+    for item in iter_documents(paths, limits):
+        if isinstance(item, FileOutcome):
+            if mapping_file is not None and item.source.endswith(mapping_file.name):
+                continue  # the mapping file itself, found in the folder
+            screened.append(AnchorFile(item, None))
+            continue
+        screened.append(_screen_anchor(item, scale, mapping, used, seen, limits))
+    for name in sorted(set(mapping) - used):
+        screened.append(
+            AnchorFile(
+                FileOutcome(
+                    f"{mapping_file.name if mapping_file else 'mapping'}: {name}",
+                    Outcome.FAILED,
+                    Reason.NOT_FOUND,
+                    f"The mapping file names '{name}', but no such file was offered.",
+                ),
+                None,
+            )
+        )
+    return screened
+
+
+def _screen_anchor(
+    doc: Document,
+    scale: GradeScale,
+    mapping: dict[str, tuple[str, str]],
+    used: set[str],
+    seen: dict[str, str],
+    limits: IntakeLimits,
+) -> AnchorFile:
+    base = doc.source.rsplit("/", 1)[-1]
+    details: dict[str, Any] = {
+        "format": doc.format,
+        "encoding": doc.encoding,
+        "size_bytes": doc.size_bytes,
+        "characters": len(doc.text),
+    }
+    key = next((k for k in (doc.source.casefold(), base.casefold()) if k in mapping), None)
+    label = base.rsplit(".", 1)[0]
+    if key is not None:
+        used.add(key)
+        grade_found: str | tuple[str, ...] | None = mapping[key][0] or None
+        label = mapping[key][1] or label
+    else:
+        grade_found = grade_from_name(base, scale)
+
+    def failed(reason: Reason, message: str, grade: str | None = None) -> AnchorFile:
+        return AnchorFile(
+            FileOutcome(doc.source, Outcome.FAILED, reason, message, grade=grade, **details), None
+        )
+
+    if grade_found is None:
+        return failed(
+            Reason.NO_GRADE,
+            f"Anchor '{doc.source}' has no grade: put one of "
+            f"{', '.join(scale.anchorable_grades)} in its name or list it in a mapping file.",
+        )
+    if isinstance(grade_found, tuple):
+        return failed(
+            Reason.NO_GRADE,
+            f"Anchor '{doc.source}' names several grades ({', '.join(grade_found)}); "
+            "rename it or list it in a mapping file.",
+        )
+    if grade_found not in scale.grades or not scale.is_anchorable(grade_found):
+        return failed(
+            Reason.BAD_GRADE,
+            f"Anchor '{doc.source}': {grade_found!r} is not an anchor grade of {scale.name} "
+            f"({', '.join(scale.anchorable_grades)}).",
+            grade_found,
+        )
+    bad = check_length(doc.source, doc.text, limits, fmt=doc.format)
+    if bad is not None:
+        return AnchorFile(replace(bad, grade=grade_found, size_bytes=doc.size_bytes), None)
+    h = content_hash(doc.text)
+    if h in seen:
+        return AnchorFile(
+            FileOutcome(
+                doc.source,
+                Outcome.SKIPPED,
+                Reason.DUPLICATE,
+                f"Anchor '{doc.source}' has the same text as '{seen[h]}'.",
+                duplicate_of=seen[h],
+                grade=grade_found,
+                **details,
+            ),
+            None,
+        )
+    seen[h] = doc.source
+    return AnchorFile(
+        FileOutcome(doc.source, Outcome.IMPORTED, grade=grade_found, **details), doc, label
+    )
+
+
+@dataclass(frozen=True)
+class AnchorImportReport:
+    assignment_id: str
+    import_id: str
+    outcomes: list[FileOutcome]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return count_outcomes(self.outcomes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "assignment_id": self.assignment_id,
+            "import_id": self.import_id,
+            "counts": self.counts,
+            "files": [o.to_json() for o in self.outcomes],
+        }
+
+
+def import_anchors(
+    db: Database,
+    assignment_id: str,
+    paths: Sequence[Path],
+    mapping_file: Path | None = None,
+    limits: IntakeLimits | None = None,
+) -> AnchorImportReport:
+    """Add anchor files to an assignment (and to its batches that are not running)."""
+    import_id = new_id()
+    with db.session() as s:
+        assignment = find_live(s, Assignment, assignment_id)
+        scale = get_scale(assignment.grade_scale)
+        known = {
+            a.content_hash: a.source_file or a.label
+            for a in s.scalars(
+                select(Anchor).where(Anchor.assignment_id == assignment.id, live(Anchor))
+            )
+        }
+    screened = screen_anchor_files(paths, scale, mapping_file, limits, known)
+    outcomes: list[FileOutcome] = []
+    with db.session() as s:
+        for item in screened:
+            anchor_id = None
+            if item.document is not None and item.outcome.grade is not None:
+                anchor = Anchor(
+                    assignment_id=assignment_id,
+                    text=item.document.text,
+                    grade=item.outcome.grade,
+                    label=item.label,
+                    source_file=item.document.source,
+                    content_hash=content_hash(item.document.text),
+                )
+                s.add(anchor)
+                s.flush()
+                anchor_id = anchor.id
+            s.add(
+                intake_record(
+                    item.outcome, import_id, assignment_id=assignment_id, anchor_id=anchor_id
+                )
+            )
+            outcomes.append(item.outcome)
+        s.flush()
+        for batch in s.scalars(
+            select(Batch).where(Batch.assignment_id == assignment_id, live(Batch))
+        ):
+            sync_anchor_essays(s, batch)
+            refresh_batch_status(s, batch)
+    return AnchorImportReport(assignment_id, import_id, outcomes)
+
+
+async def import_anchors_async(
+    db: Database,
+    assignment_id: str,
+    paths: Sequence[Path],
+    mapping_file: Path | None = None,
+    limits: IntakeLimits | None = None,
+) -> AnchorImportReport:
+    """:func:`import_anchors` in a worker thread."""
+    return await asyncio.to_thread(import_anchors, db, assignment_id, paths, mapping_file, limits)

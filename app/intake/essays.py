@@ -1,0 +1,289 @@
+"""Importing essay files into a batch: read, validate, de-duplicate, store, match, record.
+
+Every file offered ends in exactly one :class:`~app.intake.outcomes.FileOutcome`, returned to the
+caller and kept with the batch as an :class:`~app.db.models.IntakeRecord`. Essays are committed
+in small groups, so a killed import keeps what it had stored; importing the same files again then
+skips those as duplicates and carries on with the rest.
+
+The work is blocking (file parsing, SQLite): the desktop calls :func:`import_essays_async`, which
+runs it in a worker thread so the window never freezes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.engine import Database
+from app.db.models import Batch, BatchStatus, Essay, IntakeRecord, new_id
+from app.intake.matching_store import rematch_batch
+from app.intake.outcomes import FileOutcome, IntakeLimits, Outcome, Reason
+from app.intake.sources import Document, iter_documents
+from app.intake.validate import check_length, content_hash
+from app.school import RecordNotFoundError, find_live, refresh_batch_status, sync_anchor_essays
+
+COMMIT_EVERY = 25
+"""Files per transaction: a crash loses at most this many files' work (they import again)."""
+
+ProgressCallback = Callable[[FileOutcome], None]
+
+
+class IntakeError(RuntimeError):
+    """The import as a whole cannot start (unknown batch, a run in progress); nothing changed."""
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What one import did: every file's outcome and where the batch stands afterwards."""
+
+    batch_id: str
+    import_id: str
+    outcomes: list[FileOutcome]
+    batch_status: str
+    auto_matched: int = 0
+    awaiting_confirmation: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "batch_id": self.batch_id,
+            "import_id": self.import_id,
+            "batch_status": self.batch_status,
+            "counts": self.counts,
+            "auto_matched": self.auto_matched,
+            "awaiting_confirmation": self.awaiting_confirmation,
+            "files": [o.to_json() for o in self.outcomes],
+        }
+
+
+def count_outcomes(outcomes: Sequence[FileOutcome]) -> dict[str, int]:
+    """``{"imported": n, "skipped": n, "failed": n}``."""
+    counts = {o.value: 0 for o in Outcome}
+    for o in outcomes:
+        counts[o.outcome.value] += 1
+    return counts
+
+
+def screen_documents(
+    paths: Sequence[Path],
+    limits: IntakeLimits,
+    known_hashes: dict[str, str] | None = None,
+) -> list[tuple[FileOutcome, Document | None]]:
+    """Read every file and decide its outcome without touching a database.
+
+    ``known_hashes`` maps content hashes already in the batch to the file they came from.
+    Returns each file's outcome with its document when the outcome is *imported* (so far).
+    """
+    seen: dict[str, str] = dict(known_hashes or {})
+    screened: list[tuple[FileOutcome, Document | None]] = []
+    for item in iter_documents(paths, limits):
+        if isinstance(item, FileOutcome):
+            screened.append((item, None))
+            continue
+        screened.append(_screen_one(item, limits, seen))
+    return screened
+
+
+def _screen_one(
+    doc: Document, limits: IntakeLimits, seen: dict[str, str]
+) -> tuple[FileOutcome, Document | None]:
+    bad = check_length(doc.source, doc.text, limits, fmt=doc.format)
+    if bad is not None:
+        return replace(bad, encoding=doc.encoding, size_bytes=doc.size_bytes), None
+    key = content_hash(doc.text)
+    details: dict[str, Any] = {
+        "format": doc.format,
+        "encoding": doc.encoding,
+        "size_bytes": doc.size_bytes,
+        "characters": len(doc.text),
+    }
+    if key in seen:
+        first = seen[key]
+        return (
+            FileOutcome(
+                doc.source,
+                Outcome.SKIPPED,
+                Reason.DUPLICATE,
+                f"File '{doc.source}' has the same text as '{first}'.",
+                duplicate_of=first,
+                **details,
+            ),
+            None,
+        )
+    seen[key] = doc.source
+    return FileOutcome(doc.source, Outcome.IMPORTED, None, "", **details), doc
+
+
+def import_essays(
+    db: Database,
+    batch_id: str,
+    paths: Sequence[Path],
+    limits: IntakeLimits | None = None,
+    progress: ProgressCallback | None = None,
+) -> ImportReport:
+    """Import essay files and folders (and zip archives) into a batch.
+
+    Refuses (``IntakeError``, nothing changed) an unknown batch or one with a run in progress.
+    In a class batch, new essays are matched against the roster (see
+    :mod:`app.intake.matching`); suggestions are saved and only sure matches are accepted.
+    """
+    limits = limits or IntakeLimits()
+    import_id = new_id()
+    with db.session() as s:
+        batch = _batch_for_import(s, batch_id)
+        known = _known_hashes(s, batch.id)
+    outcomes: list[FileOutcome] = []
+    pending: list[tuple[FileOutcome, Document | None]] = []
+    seen = dict(known)
+    for item in iter_documents(paths, limits):
+        screened = (
+            (item, None) if isinstance(item, FileOutcome) else _screen_one(item, limits, seen)
+        )
+        pending.append(screened)
+        if len(pending) >= COMMIT_EVERY:
+            outcomes += _store(db, batch_id, import_id, pending, progress)
+            pending = []
+    outcomes += _store(db, batch_id, import_id, pending, progress)
+    with db.session() as s:
+        batch = s.get_one(Batch, batch_id)
+        summary = rematch_batch(s, batch)
+        sync_anchor_essays(s, batch)
+        status = refresh_batch_status(s, batch)
+    return ImportReport(
+        batch_id=batch_id,
+        import_id=import_id,
+        outcomes=outcomes,
+        batch_status=status,
+        auto_matched=summary.auto_accepted,
+        awaiting_confirmation=summary.awaiting,
+        counts=count_outcomes(outcomes),
+    )
+
+
+async def import_essays_async(
+    db: Database,
+    batch_id: str,
+    paths: Sequence[Path],
+    limits: IntakeLimits | None = None,
+    progress: ProgressCallback | None = None,
+) -> ImportReport:
+    """:func:`import_essays` in a worker thread (``progress`` is called from that thread)."""
+    return await asyncio.to_thread(import_essays, db, batch_id, paths, limits, progress)
+
+
+def _batch_for_import(session: Session, batch_id: str) -> Batch:
+    try:
+        batch = find_live(session, Batch, batch_id)
+    except RecordNotFoundError as exc:
+        raise IntakeError(str(exc)) from exc
+    if batch.status in (BatchStatus.PROCESSING.value, BatchStatus.PAUSED.value):
+        raise IntakeError(
+            f"batch {batch.title!r} has a run in progress ({batch.status}); "
+            "let it finish or cancel it before adding essays"
+        )
+    return batch
+
+
+def _known_hashes(session: Session, batch_id: str) -> dict[str, str]:
+    """Content hash -> source of every live essay already in the batch (hashes recomputed, so
+    essays stored before normalised hashing are compared the same way)."""
+    rows = session.execute(
+        select(Essay.text, Essay.source_file).where(
+            Essay.batch_id == batch_id, Essay.deleted_at.is_(None)
+        )
+    )
+    return {
+        content_hash(text): (source or "an essay already in the batch") for text, source in rows
+    }
+
+
+def _store(
+    db: Database,
+    batch_id: str,
+    import_id: str,
+    screened: list[tuple[FileOutcome, Document | None]],
+    progress: ProgressCallback | None,
+) -> list[FileOutcome]:
+    """Store one group of screened files (essays and their records) in one transaction."""
+    final: list[FileOutcome] = []
+    if not screened:
+        return final
+    with db.session() as s:
+        for screened_outcome, doc in screened:
+            outcome = screened_outcome
+            if doc is not None:
+                essay = Essay(
+                    id=new_id(),
+                    batch_id=batch_id,
+                    text=doc.text,
+                    source_file=doc.source,
+                    content_hash=content_hash(doc.text),
+                )
+                s.add(essay)
+                outcome = replace(outcome, essay_id=essay.id)
+            s.add(intake_record(outcome, import_id, batch_id=batch_id))
+            final.append(outcome)
+    if progress is not None:
+        for outcome in final:
+            progress(outcome)
+    return final
+
+
+def intake_record(
+    outcome: FileOutcome,
+    import_id: str,
+    *,
+    batch_id: str | None = None,
+    assignment_id: str | None = None,
+    anchor_id: str | None = None,
+) -> IntakeRecord:
+    """The database row keeping ``outcome``."""
+    return IntakeRecord(
+        batch_id=batch_id,
+        assignment_id=assignment_id,
+        import_id=import_id,
+        source=outcome.source[:1000],
+        outcome=outcome.outcome.value,
+        reason=outcome.reason.value if outcome.reason else None,
+        message=outcome.message,
+        format=outcome.format,
+        encoding=outcome.encoding,
+        size_bytes=outcome.size_bytes,
+        characters=outcome.characters,
+        grade=outcome.grade,
+        essay_id=outcome.essay_id,
+        anchor_id=anchor_id,
+    )
+
+
+def intake_history(db: Database, batch_id: str) -> list[FileOutcome]:
+    """Every recorded file outcome of a batch, oldest import first."""
+    with db.session() as s:
+        rows = s.scalars(
+            select(IntakeRecord)
+            .where(IntakeRecord.batch_id == batch_id, IntakeRecord.deleted_at.is_(None))
+            .order_by(IntakeRecord.created_at, IntakeRecord.source)
+        )
+        return [record_outcome(r) for r in rows]
+
+
+def record_outcome(r: IntakeRecord) -> FileOutcome:
+    """The :class:`FileOutcome` a stored record keeps."""
+    return FileOutcome(
+        source=r.source,
+        outcome=Outcome(r.outcome),
+        reason=Reason(r.reason) if r.reason else None,
+        message=r.message,
+        format=r.format,
+        encoding=r.encoding,
+        size_bytes=r.size_bytes,
+        characters=r.characters,
+        essay_id=r.essay_id,
+        grade=r.grade,
+    )

@@ -1,0 +1,136 @@
+"""Importing a class list into a class: one outcome per row, students reused, batches rematched.
+
+A row becomes a student of the class unless the class already has that student (same code, or
+same name and e-mail): then it is *skipped* as ``already_in_class``. A student with the same code
+in another class is the same person (a student may be in several classes): that student is
+added to this class rather than created twice. After the import, every open batch of the class
+is matched again, so essays imported before the roster find their students.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from app.db.engine import Database
+from app.db.models import Batch, ClassMembership, Student, live
+from app.intake.matching import normalise_name
+from app.intake.matching_store import rematch_batch, roster_of
+from app.intake.outcomes import Outcome
+from app.intake.roster import RosterRow, RowOutcome, read_roster
+from app.school import find_class, refresh_batch_status
+
+
+@dataclass(frozen=True)
+class RosterReport:
+    class_id: str
+    rows: list[RowOutcome]
+    added: int
+    linked: int
+    """Students who already existed (same code, in another class) and joined this class."""
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = {o.value: 0 for o in Outcome}
+        for r in self.rows:
+            counts[r.outcome.value] += 1
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "class_id": self.class_id,
+            "counts": self.counts,
+            "added": self.added,
+            "linked": self.linked,
+            "rows": [
+                {
+                    "row": r.row,
+                    "outcome": r.outcome.value,
+                    "reason": r.reason,
+                    "message": r.message,
+                    "student": None if r.student is None else r.student.__dict__,
+                }
+                for r in self.rows
+            ],
+        }
+
+
+def _name_key(first: str, last: str) -> str:
+    return normalise_name(f"{first} {last}")
+
+
+def _same(student: Student, row: RosterRow) -> bool:
+    if student.code and row.code:
+        return student.code.casefold() == row.code.casefold()
+    if _name_key(student.first_name, student.last_name) != _name_key(row.first_name, row.last_name):
+        return False
+    return not (student.email and row.email) or student.email.casefold() == row.email.casefold()
+
+
+def import_roster(db: Database, class_id: str, path: Path) -> RosterReport:
+    """Read ``path`` (CSV/XLSX, see :func:`app.intake.roster.read_roster`) into a class.
+
+    A file that is no roster at all raises :class:`~app.intake.roster.RosterError` before
+    anything is stored; bad rows are reported and the good ones imported.
+    """
+    rows = read_roster(path)
+    added = linked = 0
+    final: list[RowOutcome] = []
+    with db.session() as s:
+        school_class = find_class(s, class_id)
+        members = roster_of(s, school_class.id)
+        for outcome in rows:
+            row = outcome.student
+            if outcome.outcome is not Outcome.IMPORTED or row is None:
+                final.append(outcome)
+                continue
+            existing = next((m for m in members if _same(m, row)), None)
+            if existing is not None:
+                final.append(
+                    replace(
+                        outcome,
+                        outcome=Outcome.SKIPPED,
+                        reason="already_in_class",
+                        message=f"Row {outcome.row}: {existing.full_name} is already in the class.",
+                    )
+                )
+                continue
+            student = _student_with_code(s, row.code) if row.code else None
+            if student is None:
+                student = Student(
+                    first_name=row.first_name,
+                    last_name=row.last_name,
+                    code=row.code,
+                    email=row.email,
+                )
+                s.add(student)
+                s.flush()
+                added += 1
+            else:
+                linked += 1
+            s.add(ClassMembership(school_class_id=school_class.id, student_id=student.id))
+            members.append(student)
+            final.append(outcome)
+        s.flush()
+        for batch in s.scalars(
+            select(Batch).where(Batch.school_class_id == school_class.id, live(Batch))
+        ):
+            rematch_batch(s, batch)
+            refresh_batch_status(s, batch)
+        return RosterReport(school_class.id, final, added, linked)
+
+
+async def import_roster_async(db: Database, class_id: str, path: Path) -> RosterReport:
+    """:func:`import_roster` in a worker thread."""
+    return await asyncio.to_thread(import_roster, db, class_id, path)
+
+
+def _student_with_code(session: Any, code: str) -> Student | None:
+    for student in session.scalars(select(Student).where(live(Student), Student.code.is_not(None))):
+        if student.code and student.code.casefold() == code.casefold():
+            return student  # type: ignore[no-any-return]
+    return None

@@ -1,0 +1,479 @@
+"""Finding the essay files a teacher pointed at: single files, folders and zip archives.
+
+:func:`iter_documents` walks what it is given and yields, for every file it meets, exactly one
+item: a :class:`Document` with the extracted text, or a :class:`~app.intake.outcomes.FileOutcome`
+saying why the file was skipped or failed. A bad file never stops the others and nothing raises
+for one. Whether a text is long enough, too long or a duplicate is decided by the caller.
+
+Sizes are checked before anything is read: files larger than the limit are refused from their
+size alone, and zip archives are refused when their declared sizes, member count or compression
+ratio look like a zip bomb. Reading is bounded again by counting bytes, because declared sizes can
+lie. Member paths that would escape the archive (absolute, drive letter, ``..``) are refused.
+
+Everything here is synchronous and free of side effects; the GUI runs it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+from app.intake.outcomes import FileOutcome, IntakeLimits, Outcome, Reason
+from app.intake.readers import SUPPORTED_SUFFIXES, ExtractionError, extract
+
+ARCHIVE_SUFFIX = ".zip"
+_CHUNK = 64 * 1024
+_RATIO_FLOOR = 1024 * 1024
+"""Members up to this size are never judged by compression ratio: short, repetitive text
+compresses very well and is harmless."""
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_MAC_METADATA = "__MACOSX"
+DEFAULT_LIMITS = IntakeLimits()
+
+
+@dataclass(frozen=True)
+class Document:
+    """A file that was read and whose text was extracted. ``source`` is the path as shown to the
+    user (``essays/sub/a.txt``, ``essays/batch.zip/class/a.docx``); ``size_bytes`` the file's
+    size (uncompressed, for archive members)."""
+
+    source: str
+    text: str
+    format: str
+    encoding: str | None
+    size_bytes: int
+
+
+def iter_documents(
+    paths: Sequence[Path], limits: IntakeLimits = DEFAULT_LIMITS
+) -> Iterator[Document | FileOutcome]:
+    """Yield one :class:`Document` or :class:`FileOutcome` per file found under ``paths``.
+
+    A path may be a file, a folder (walked recursively, entries sorted case-insensitively) or a
+    ``.zip`` archive (its members are read, never written to disk). Items come out in the order
+    of ``paths``, then of the walk.
+    """
+    for path in paths:
+        yield from _iter_given(Path(path), limits)
+
+
+def _iter_given(path: Path, limits: IntakeLimits) -> Iterator[Document | FileOutcome]:
+    """One path as given by the user: its name is shown exactly as given."""
+    source = str(path)
+    try:
+        is_dir = path.is_dir()
+        exists = is_dir or path.exists()
+    except OSError as exc:
+        yield _unreadable(source, exc)
+        return
+    if not exists:
+        yield FileOutcome(
+            source, Outcome.FAILED, Reason.NOT_FOUND, f"File or folder '{source}' does not exist"
+        )
+    elif is_dir:
+        root_name = path.name or path.resolve().name or source
+        yield from _iter_folder(path, root_name, limits, visited=set())
+    else:
+        yield from _iter_file(path, source, limits)
+
+
+# -- folders ------------------------------------------------------------------------------------
+
+
+def _iter_folder(
+    folder: Path, source: str, limits: IntakeLimits, visited: set[Path]
+) -> Iterator[Document | FileOutcome]:
+    """Walk ``folder`` depth-first in case-insensitive name order; hidden sub-folders are one
+    skipped outcome each and are not entered. Symbolic links to folders already on the way are
+    not followed again, so a link loop ends."""
+    try:
+        real = folder.resolve()
+        if real in visited:
+            return
+        with os.scandir(folder) as scan:
+            entries = sorted(scan, key=lambda entry: (entry.name.casefold(), entry.name))
+    except OSError as exc:
+        yield _unreadable(source, exc, kind="Folder")
+        return
+    visited = visited | {real}
+    for entry in entries:
+        child = f"{source}/{entry.name}"
+        try:
+            is_dir = entry.is_dir()
+        except OSError as exc:
+            yield _unreadable(child, exc)
+            continue
+        if not is_dir:
+            yield from _iter_file(Path(entry.path), child, limits)
+        elif entry.name.startswith("."):
+            yield _hidden_folder(child)
+        else:
+            yield from _iter_folder(Path(entry.path), child, limits, visited)
+
+
+# -- single files -------------------------------------------------------------------------------
+
+
+def _iter_file(path: Path, source: str, limits: IntakeLimits) -> Iterator[Document | FileOutcome]:
+    """A file on disk: skipped by name, refused by size, read, then extracted (or an archive)."""
+    skipped = _skip_by_name(path.name, source, in_archive=False)
+    if skipped is not None:
+        yield skipped
+        return
+    fmt = _format_of(path.name)
+    try:
+        info = path.stat()
+    except OSError as exc:
+        yield _unreadable(source, exc, fmt=fmt)
+        return
+    if not stat.S_ISREG(info.st_mode):
+        yield FileOutcome(
+            source,
+            Outcome.FAILED,
+            Reason.UNREADABLE,
+            f"File '{source}' is not a regular file (a device, pipe or socket); it was not read",
+            format=fmt,
+        )
+        return
+    if path.suffix.lower() == ARCHIVE_SUFFIX:
+        yield from _iter_archive(path, source, limits)
+        return
+    if info.st_size > limits.max_file_bytes:
+        yield _too_large(source, info.st_size, limits, fmt)
+        return
+    try:
+        with path.open("rb") as stream:
+            data = _read_limited(stream, limits.max_file_bytes)
+    except OSError as exc:
+        yield _unreadable(source, exc, fmt=fmt, size=info.st_size)
+        return
+    if data is None:  # it grew past the limit since stat()
+        yield _too_large(source, limits.max_file_bytes + 1, limits, fmt, while_reading=True)
+        return
+    yield _extract(source, path.name, data)
+
+
+def _read_limited(stream: IO[bytes], limit: int) -> bytes | None:
+    """Read ``stream`` in chunks; None as soon as more than ``limit`` bytes have come out."""
+    chunks: list[bytes] = []
+    total = 0
+    while chunk := stream.read(_CHUNK):
+        total += len(chunk)
+        if total > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _extract(source: str, name: str, data: bytes) -> Document | FileOutcome:
+    """Extract the text of ``data``; a reader's refusal becomes a FAILED outcome."""
+    try:
+        extracted = extract(name, data)
+    except ExtractionError as exc:
+        return FileOutcome(
+            source,
+            Outcome.FAILED,
+            exc.reason,
+            f"File '{source}': {exc.detail}",
+            format=_format_of(name),
+            size_bytes=len(data),
+        )
+    return Document(
+        source=source,
+        text=extracted.text,
+        format=extracted.format,
+        encoding=extracted.encoding,
+        size_bytes=len(data),
+    )
+
+
+# -- zip archives -------------------------------------------------------------------------------
+
+
+def _iter_archive(
+    path: Path, source: str, limits: IntakeLimits
+) -> Iterator[Document | FileOutcome]:
+    """The members of the zip archive at ``path``, or one outcome for the whole archive when it
+    cannot be opened or is too big as a whole. The archive's own size is not limited by
+    ``max_file_bytes``: only what it expands to counts."""
+    try:
+        stream = path.open("rb")
+    except OSError as exc:
+        yield _unreadable(source, exc, fmt="zip")
+        return
+    with stream:
+        try:
+            archive = zipfile.ZipFile(stream)
+        except Exception:  # BadZipFile, but also EOFError/ValueError/OSError on mangled headers
+            yield FileOutcome(
+                source,
+                Outcome.FAILED,
+                Reason.CORRUPT,
+                f"Archive '{source}' is not a valid zip file (it does not open as an archive)",
+                format="zip",
+            )
+            return
+        with archive:
+            yield from _iter_members(archive, source, limits)
+
+
+def _iter_members(
+    archive: zipfile.ZipFile, source: str, limits: IntakeLimits
+) -> Iterator[Document | FileOutcome]:
+    """Check the archive as a whole, then each member in case-insensitive path order."""
+    members = [info for info in archive.infolist() if not info.is_dir()]
+    refused = _refuse_archive(members, source, limits)
+    if refused is not None:
+        yield refused
+        return
+    hidden_reported: set[str] = set()
+    expanded = 0
+    for info in sorted(members, key=_member_sort_key):
+        member = info.filename.replace("\\", "/")
+        member_source = f"{source}/{member}"
+        if _is_unsafe_member(member):
+            yield _unsafe_member(member_source, info)
+            continue
+        parts = PurePosixPath(member).parts
+        hidden = _hidden_member_folder(parts)
+        if hidden is not None:
+            if hidden not in hidden_reported:
+                hidden_reported.add(hidden)
+                yield _hidden_folder(f"{source}/{hidden}")
+            continue
+        checked = _check_member(info, member_source, parts[-1], limits)
+        if checked is not None:
+            yield checked
+            continue
+        item = _read_member(archive, info, member_source, parts[-1], limits)
+        if isinstance(item, Document):
+            expanded += item.size_bytes
+            if expanded > limits.max_archive_total_bytes:
+                yield _archive_overflow(source, expanded, limits)
+                return
+        yield item
+
+
+def _member_sort_key(info: zipfile.ZipInfo) -> tuple[tuple[str, ...], str]:
+    """Case-insensitive path order, the same order a folder walk uses."""
+    parts = info.filename.replace("\\", "/").split("/")
+    return tuple(part.casefold() for part in parts), info.filename
+
+
+def _refuse_archive(
+    members: list[zipfile.ZipInfo], source: str, limits: IntakeLimits
+) -> FileOutcome | None:
+    """One FAILED outcome when the archive has too many members or expands too far, else None."""
+    if len(members) > limits.max_archive_members:
+        message = (
+            f"Archive '{source}' holds {len(members):,} files; the limit is "
+            f"{limits.max_archive_members:,} files per archive, so nothing in it was imported"
+        )
+        return FileOutcome(source, Outcome.FAILED, Reason.UNSAFE_ARCHIVE, message, format="zip")
+    declared = sum(info.file_size for info in members)
+    if declared > limits.max_archive_total_bytes:
+        message = (
+            f"Archive '{source}' would expand to {declared:,} bytes; the limit is "
+            f"{limits.max_archive_total_bytes:,} bytes, so nothing in it was imported"
+        )
+        return FileOutcome(source, Outcome.FAILED, Reason.UNSAFE_ARCHIVE, message, format="zip")
+    return None
+
+
+def _is_unsafe_member(member: str) -> bool:
+    """True for a member path that is absolute, names a drive, or climbs out with ``..``."""
+    return member.startswith("/") or bool(_DRIVE.match(member)) or ".." in member.split("/")
+
+
+def _hidden_member_folder(parts: tuple[str, ...]) -> str | None:
+    """The first hidden folder (dot name or ``__MACOSX``) on a member's path, or None."""
+    for index, part in enumerate(parts[:-1]):
+        if part.startswith(".") or part == _MAC_METADATA:
+            return "/".join(parts[: index + 1])
+    return None
+
+
+def _check_member(
+    info: zipfile.ZipInfo, source: str, name: str, limits: IntakeLimits
+) -> FileOutcome | None:
+    """An outcome for a member that must not be read (by name, encryption, ratio or declared
+    size), or None when it may be read."""
+    skipped = _skip_by_name(name, source, in_archive=True)
+    if skipped is not None:
+        return skipped
+    fmt = _format_of(name)
+    if info.flag_bits & 0x1:
+        return FileOutcome(
+            source,
+            Outcome.FAILED,
+            Reason.ENCRYPTED,
+            f"File '{source}' is password-protected inside the archive; extract it with the "
+            "password and import the file itself",
+            format=fmt,
+            size_bytes=info.file_size,
+        )
+    if _looks_like_bomb(info, limits):
+        ratio = info.file_size / info.compress_size if info.compress_size else float("inf")
+        return FileOutcome(
+            source,
+            Outcome.FAILED,
+            Reason.UNSAFE_ARCHIVE,
+            f"File '{source}' expands from {info.compress_size:,} to {info.file_size:,} bytes "
+            f"(ratio {ratio:,.0f}:1, the limit is {limits.max_compression_ratio:,.0f}:1); "
+            "it looks like a zip bomb and was not opened",
+            format=fmt,
+            size_bytes=info.file_size,
+        )
+    if info.file_size > limits.max_file_bytes:
+        return _too_large(source, info.file_size, limits, fmt)
+    return None
+
+
+def _looks_like_bomb(info: zipfile.ZipInfo, limits: IntakeLimits) -> bool:
+    """A member over 1 MiB that claims to be compressed beyond the allowed ratio (or from
+    nothing at all)."""
+    if info.file_size <= _RATIO_FLOOR:
+        return False
+    if info.compress_size <= 0:
+        return True
+    return info.file_size / info.compress_size > limits.max_compression_ratio
+
+
+def _read_member(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: str, name: str, limits: IntakeLimits
+) -> Document | FileOutcome:
+    """Inflate one member, stopping as soon as it grows past the size limit, and extract it."""
+    fmt = _format_of(name)
+    try:
+        with archive.open(info) as stream:
+            data = _read_limited(stream, limits.max_file_bytes)
+    except NotImplementedError:
+        detail = "is compressed with a method that cannot be read; re-create the archive"
+        return _damaged_member(source, detail, info, fmt)
+    except OSError as exc:
+        return _unreadable(source, exc, fmt=fmt, size=info.file_size)
+    except Exception:  # BadZipFile (bad CRC, bad header), zlib.error, EOFError
+        return _damaged_member(source, "is damaged inside the archive", info, fmt)
+    if data is None:
+        return _too_large(source, limits.max_file_bytes + 1, limits, fmt, while_reading=True)
+    return _extract(source, name, data)
+
+
+def _damaged_member(
+    source: str, detail: str, info: zipfile.ZipInfo, fmt: str | None
+) -> FileOutcome:
+    return FileOutcome(
+        source,
+        Outcome.FAILED,
+        Reason.CORRUPT,
+        f"File '{source}' {detail}",
+        format=fmt,
+        size_bytes=info.file_size,
+    )
+
+
+def _unsafe_member(source: str, info: zipfile.ZipInfo) -> FileOutcome:
+    return FileOutcome(
+        source,
+        Outcome.FAILED,
+        Reason.UNSAFE_ARCHIVE,
+        f"File '{source}' has an unsafe path inside the archive (absolute, with a drive letter "
+        "or with '..'); it was not extracted",
+        format=_format_of(info.filename),
+        size_bytes=info.file_size,
+    )
+
+
+def _archive_overflow(source: str, expanded: int, limits: IntakeLimits) -> FileOutcome:
+    return FileOutcome(
+        source,
+        Outcome.FAILED,
+        Reason.UNSAFE_ARCHIVE,
+        f"Archive '{source}' expanded to more than {limits.max_archive_total_bytes:,} bytes "
+        f"while reading ({expanded:,} bytes so far, more than it declared); the rest of it "
+        "was not imported",
+        format="zip",
+    )
+
+
+# -- outcomes shared by files and members -------------------------------------------------------
+
+
+def _skip_by_name(name: str, source: str, *, in_archive: bool) -> FileOutcome | None:
+    """SKIPPED for lock files, hidden files, nested archives and unsupported types."""
+    fmt = _format_of(name)
+    suffix = Path(name).suffix.lower()
+    if name.startswith("~$"):
+        message = f"File '{source}' is an Office lock file, not an essay; skipped"
+        return FileOutcome(source, Outcome.SKIPPED, Reason.LOCK_FILE, message, format=fmt)
+    if name.startswith("."):
+        message = f"File '{source}' is hidden (its name starts with a dot); skipped"
+        return FileOutcome(source, Outcome.SKIPPED, Reason.HIDDEN, message, format=fmt)
+    if suffix == ARCHIVE_SUFFIX and in_archive:
+        message = f"File '{source}' is an archive inside an archive; nested archives are not opened"
+        return FileOutcome(source, Outcome.SKIPPED, Reason.UNSUPPORTED_TYPE, message, format=fmt)
+    if suffix not in SUPPORTED_SUFFIXES and suffix != ARCHIVE_SUFFIX:
+        kind = f"'{suffix}' files are" if suffix else "Files without a suffix are"
+        supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
+        message = (
+            f"File '{source}' skipped: {kind} not read; supported types are {supported} "
+            f"and {ARCHIVE_SUFFIX} archives"
+        )
+        return FileOutcome(source, Outcome.SKIPPED, Reason.UNSUPPORTED_TYPE, message, format=fmt)
+    return None
+
+
+def _hidden_folder(source: str) -> FileOutcome:
+    if PurePosixPath(source).name == _MAC_METADATA:
+        why = "holds macOS metadata, not essays"
+    else:
+        why = "is hidden (its name starts with a dot)"
+    message = f"Folder '{source}' {why}; skipped with everything in it"
+    return FileOutcome(source, Outcome.SKIPPED, Reason.HIDDEN, message)
+
+
+def _too_large(
+    source: str, size: int, limits: IntakeLimits, fmt: str | None, *, while_reading: bool = False
+) -> FileOutcome:
+    if while_reading:
+        message = (
+            f"File '{source}' is larger than the limit of {limits.max_file_bytes:,} bytes "
+            "(found while reading it; reading stopped there)"
+        )
+    else:
+        message = f"File '{source}' is {size:,} bytes; the limit is {limits.max_file_bytes:,} bytes"
+    return FileOutcome(
+        source, Outcome.FAILED, Reason.TOO_LARGE, message, format=fmt, size_bytes=size
+    )
+
+
+def _unreadable(
+    source: str,
+    exc: OSError,
+    *,
+    kind: str = "File",
+    fmt: str | None = None,
+    size: int | None = None,
+) -> FileOutcome:
+    if isinstance(exc, FileNotFoundError):
+        message = f"{kind} '{source}' does not exist (it disappeared while importing)"
+        return FileOutcome(
+            source, Outcome.FAILED, Reason.NOT_FOUND, message, format=fmt, size_bytes=size
+        )
+    why = exc.strerror or str(exc) or type(exc).__name__
+    message = f"{kind} '{source}' could not be read: {why}"
+    return FileOutcome(
+        source, Outcome.FAILED, Reason.UNREADABLE, message, format=fmt, size_bytes=size
+    )
+
+
+def _format_of(name: str) -> str | None:
+    """The suffix of ``name`` without the dot, lower case, or None when it has none."""
+    suffix = PurePosixPath(name.replace("\\", "/")).suffix.lower()
+    return suffix[1:] or None
