@@ -176,7 +176,9 @@ _HEADER = re.compile(
     r"\s*[:\-–—]\s*(.+?)\s*$",
     re.IGNORECASE,
 )
-_PARTICLES = frozenset({"af", "av", "da", "de", "del", "der", "den", "di", "la", "le", "van", "von"})
+_PARTICLES = frozenset(
+    {"af", "av", "da", "de", "del", "der", "den", "di", "la", "le", "van", "von"}
+)
 
 
 @dataclass(frozen=True)
@@ -388,12 +390,13 @@ def _file_stem(file_name: str) -> str:
 def _code_tokens(text: str) -> list[str]:
     """Normalised code-like pieces of ``text``: its alphanumeric words and its space-separated
     chunks with punctuation removed (so a roster code ``AB-1234`` is found as well as ``AB``)."""
-    tokens: list[str] = []
+    tokens: dict[str, None] = {}
     for chunk in re.split(r"[\s_,;()\[\]]+", text):
-        for piece in {_normalise_code(chunk), *(_normalise_code(w) for w in _NOT_WORD.split(chunk))}:
-            if piece and piece not in tokens:
-                tokens.append(piece)
-    return tokens
+        for piece in (chunk, *_NOT_WORD.split(chunk)):
+            normalised = _normalise_code(piece)
+            if normalised:
+                tokens.setdefault(normalised)
+    return list(tokens)
 
 
 def _looks_like_name(line: str) -> bool:
@@ -424,8 +427,7 @@ def _part_options(part: _Part, sims: np.ndarray) -> list[_Option]:
     if len(part.loose) == 1:
         column = sims[:, part.columns[0]]
         options = [
-            (float(column[j]), frozenset((j,)), ((j, part.loose[0], part.strict[0]),))
-            for j in rows
+            (float(column[j]), frozenset((j,)), ((j, part.loose[0], part.strict[0]),)) for j in rows
         ]
     else:
         joined = ("".join(part.loose), "".join(part.strict))

@@ -10,7 +10,7 @@ Formats
     :func:`app.intake.encodings.decode_text` (UTF-8 with or without BOM, UTF-16, Windows-1252),
     the delimiter (``,`` ``;`` tab ``|``) is sniffed, falling back to counting. A file whose
     header row has a single column is read as one column, so ``Andersson, Anna`` stays whole.
-    ``.xlsx``: the first sheet; whole numbers are read without ``.0``.
+    ``.xlsx`` (and ``.xlsm``): the first sheet; whole numbers are read without ``.0``.
 Header row
     The first row, among the first 10 non-blank ones, that names the name columns; rows above it
     are reported as skipped. Headers are recognised in English and Swedish, ignoring case,
@@ -28,8 +28,8 @@ Rows
     name fails as ``missing_name``; an e-mail that is not ``local@domain.tld`` fails as
     ``bad_email``; a row with the same first name, last name and code as an earlier imported
     row (case-insensitive, diacritics significant: Åsa Berg and Asa Berg are two students) is
-    skipped as ``duplicate``. A code that looks like a Swedish personal identity number is not
-    stored (the row is still imported, and its message says so).
+    skipped as ``duplicate``. A code that is a Swedish personal identity number (date shape and
+    check digit) is not stored: the row is still imported, and its message says so.
 """
 
 from __future__ import annotations
@@ -114,7 +114,25 @@ _ONE_COLUMN = "\x1f"
 """Reads every line as a single cell (a control character that no class list contains)."""
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
-_PERSONAL_NUMBER = re.compile(r"(?:19|20)?\d{6}[-+]?\d{4}")
+_PERSONAL_NUMBER = re.compile(
+    r"(?:19|20)?(\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]|6[1-9]|[78]\d|9[01]))[-+]?(\d{4})"
+)
+"""YYMMDD (or YYYYMMDD, day + 60 for a coordination number), optional ``-``/``+``, four
+digits."""
+
+
+def _looks_like_personal_number(code: str) -> bool:
+    """A Swedish personal identity (or coordination) number: the date shape and the check digit
+    (Luhn) of the last ten digits."""
+    match = _PERSONAL_NUMBER.fullmatch(code.replace(" ", ""))
+    if not match:
+        return False
+    digits = [int(d) for d in match.group(1) + match.group(2)]
+    total = 0
+    for position, digit in enumerate(digits):
+        product = digit * (2 if position % 2 == 0 else 1)
+        total += product - 9 if product > 9 else product
+    return total % 10 == 0
 
 
 def _header_key(text: str) -> str:
@@ -274,7 +292,9 @@ def _find_header(rows: Sequence[tuple[int, list[str]]]) -> tuple[int, dict[str, 
 
 
 def _understood() -> str:
-    return "; ".join(f"{kind.replace('_', ' ')}: {', '.join(texts)}" for kind, texts in HEADERS.items())
+    return "; ".join(
+        f"{kind.replace('_', ' ')}: {', '.join(texts)}" for kind, texts in HEADERS.items()
+    )
 
 
 def _read_rows(path: Path, rows: list[tuple[int, list[str]]]) -> list[RowOutcome]:
@@ -285,7 +305,7 @@ def _read_rows(path: Path, rows: list[tuple[int, list[str]]]) -> list[RowOutcome
     if header is None:
         first = [cell.strip() for cell in filled[0][1]]
         columns = [cell for cell in first if cell]
-        if 2 <= len(first) <= 4:
+        if 2 <= len(columns) <= 4:
             raise RosterError(
                 f"{path.name}: no header row; the first row is {', '.join(map(repr, columns))}. "
                 f"Add a header row naming the columns; understood headers are {_understood()}"
@@ -390,7 +410,7 @@ def _read_row(
             None,
         )
     note = ""
-    if code is not None and _PERSONAL_NUMBER.fullmatch(code.replace(" ", "")):
+    if code is not None and _looks_like_personal_number(code):
         code = None
         note = " Its code looks like a personal identity number and was not stored."
     key = (
