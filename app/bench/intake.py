@@ -28,12 +28,13 @@ from typing import Any
 from app.db.engine import open_database
 from app.db.models import ClassMembership, Student
 
-_WORDS = (
+_VOCABULARY = (
     "skolan läraren eleverna skriver uppsatser om hösten och vintern där snön faller över "
     "sjöarna medan barnen åker skridskor på isen och äter smörgåsar med ost samt dricker "
     "varm choklad i stugan när mörkret kommer tidigt och lamporna tänds i fönstren över hela "
     "byn så att alla känner sig trygga även när vinden blåser kallt från norr"
-).split()
+)
+_WORDS = _VOCABULARY.split(" ")
 _FIRST = ["Anna", "Erik", "Åsa", "Lars", "Maja", "Olof", "Saga", "Nils", "Elin", "Hugo"]
 _LAST = ["Andersson", "Berg", "Öberg", "Lind", "Sjöström", "Ek", "Holm", "Nyström", "Dahl"]
 _TXT_ENCODINGS = ("utf-8", "cp1252", "utf-16")
