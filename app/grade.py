@@ -23,14 +23,15 @@ from typing import Any
 from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.db.engine import Database, open_database
 from app.db.migrate import DatabaseError
-from app.db.models import Essay, Result, Run, RunStatus
+from app.db.models import Essay, Result, Run, RunStatus, live
 from app.intake.anchors import screen_anchor_files
 from app.intake.encodings import decode_text
 from app.intake.essays import screen_documents
+from app.intake.matching_store import match_overview
 from app.intake.outcomes import FileOutcome, IntakeLimits, Outcome
 from app.llm.catalogue import load_catalogue
 from app.llm.dispatcher import Dispatcher, DispatchSettings
@@ -68,6 +69,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         nargs="*",
         type=Path,
         help="essay files, folders or .zip archives (.txt, .md, .docx, .odt, .rtf, .pdf)",
+    )
+    p.add_argument(
+        "--batch",
+        metavar="BATCH_ID",
+        help="grade a batch stored by `huleedu import essays` (its students confirmed)",
     )
     p.add_argument("--title", default="Batch", help="batch title")
     for name in ("prompt", "criteria", "rubric"):
@@ -245,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             try:
                 run_id = _new_run(db, args, err)
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, LookupError) as exc:
                 err.print(f"[red]huleedu grade: {exc}[/red]")
                 return EXIT_INPUT
         err.print(f"run {run_id} (database {db.path})")
@@ -268,7 +274,27 @@ def run(args: argparse.Namespace) -> int:
         db.close()
 
 
+def _existing_batch(db: Database, batch_id: str) -> int:
+    """The number of essays (anchors included) of a stored batch that is ready to be graded."""
+    overview = match_overview(db, batch_id)  # raises LookupError for an unknown batch
+    if overview.waiting and not overview.guest:
+        raise ValueError(
+            f"{len(overview.waiting)} essays of batch {batch_id} wait for a person to confirm "
+            f"their student: see `huleedu match {batch_id}`"
+        )
+    with db.session() as s:
+        count = s.scalar(
+            select(func.count()).select_from(Essay).where(live(Essay), Essay.batch_id == batch_id)
+        )
+    return int(count or 0)
+
+
 def _new_run(db: Database, args: argparse.Namespace, err: Console) -> str:
+    if args.batch:
+        if args.paths or args.anchors:
+            raise ValueError("--batch grades a stored batch; give no files or --anchors with it")
+        batch_id = args.batch
+        return _create_run(db, batch_id, _existing_batch(db, batch_id), args)
     essays = _essays(list(args.paths), err)
     if not essays:
         raise ValueError(
@@ -288,7 +314,10 @@ def _new_run(db: Database, args: argparse.Namespace, err: Console) -> str:
         _text_option(args, "rubric"),
     )
     batch_id = create_batch(db, args.title, context, args.scale, essays, anchors)
-    n = len(essays) + len(anchors)
+    return _create_run(db, batch_id, len(essays) + len(anchors), args)
+
+
+def _create_run(db: Database, batch_id: str, n: int, args: argparse.Namespace) -> str:
     settings = RunSettings(
         budget=args.budget or 8 * n,
         target_reliability=args.target_reliability,
@@ -406,6 +435,8 @@ def _report(db: Database, run_id: str, status: str, args: argparse.Namespace, er
 RESULT_COLUMNS = [
     "rank",
     "file",
+    "student",
+    "student_code",
     "is_anchor",
     "anchor_grade",
     "ability",
@@ -437,6 +468,8 @@ def results_rows(db: Database, run_id: str) -> list[dict[str, Any]]:
                 {
                     "rank": r.rank,
                     "file": e.source_file,
+                    "student": e.student.full_name if e.student is not None else None,
+                    "student_code": e.student.code if e.student is not None else None,
                     "is_anchor": e.is_anchor,
                     "anchor_grade": e.anchor.grade if e.anchor is not None else None,
                     "ability": round(r.ability, 4),
