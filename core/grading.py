@@ -472,8 +472,10 @@ def _neg_log_posterior(x: NDArray[np.float64], data: _FitData) -> tuple[float, N
     fin_l = np.isfinite(zl)
     zh0 = np.where(fin_h, zh, 0.0)
     zl0 = np.where(fin_l, zl, 0.0)
-    rh = np.where(fin_h, np.exp(-0.5 * zh0 * zh0 - _LOG_SQRT_2PI - logp), 0.0)
-    rl = np.where(fin_l, np.exp(-0.5 * zl0 * zl0 - _LOG_SQRT_2PI - logp), 0.0)
+    # The exponent is capped where the ratio would overflow (P ~ 0 at absurd trial parameters
+    # of the optimiser); the gradient there is huge either way.
+    rh = np.where(fin_h, np.exp(np.minimum(-0.5 * zh0 * zh0 - _LOG_SQRT_2PI - logp, 700.0)), 0.0)
+    rl = np.where(fin_l, np.exp(np.minimum(-0.5 * zl0 * zl0 - _LOG_SQRT_2PI - logp, 700.0)), 0.0)
 
     # d(−log P)/dτ: −φ(zh)/(σP) on the upper bound, +φ(zl)/(σP) on the lower bound.
     grad_tau = np.zeros(k - 1)
