@@ -12,12 +12,11 @@ Anchors are shown to it exactly like student essays.
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import sys
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -28,6 +27,9 @@ from sqlalchemy import select
 
 from app.db.engine import open_database
 from app.db.models import Comparison, Essay, Run
+from app.intake.anchors import screen_anchor_files
+from app.intake.essays import screen_documents
+from app.intake.outcomes import IntakeLimits
 from app.llm.catalogue import load_catalogue
 from app.llm.dispatcher import Dispatcher, DispatchSettings
 from app.llm.estimate import estimate_run
@@ -71,7 +73,8 @@ class DemoBatch:
 
 
 def load_demo(folder: Path | None = None) -> DemoBatch:
-    """Read the demo batch: assignment.json, essays/*.txt, anchors/anchors.csv + texts."""
+    """Read a demo batch: ``assignment.json``, ``essays/`` and ``anchors/`` (with
+    ``anchors.csv``), through the same intake as every import (any supported format)."""
     root = folder or resources_dir() / "demo"
     spec = json.loads((root / "assignment.json").read_text(encoding="utf-8"))
     context = AssignmentContext(
@@ -80,15 +83,30 @@ def load_demo(folder: Path | None = None) -> DemoBatch:
         assessment_criteria=spec["assessment_criteria"],
         judge_rubric=spec.get("judge_rubric", ""),
     )
+    scale_id = spec.get("grade_scale", "swedish_8_anchor")
     items = [
-        DemoItem(path.stem, path.read_text(encoding="utf-8"))
-        for path in sorted((root / "essays").glob("*.txt"))
+        DemoItem(_stem(doc.source), doc.text)
+        for _, doc in screen_documents([root / "essays"], IntakeLimits())
+        if doc is not None
     ]
-    with (root / "anchors" / "anchors.csv").open(encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(fh):
-            text = (root / "anchors" / row["file"]).read_text(encoding="utf-8")
-            items.append(DemoItem(Path(row["file"]).stem, text, row["grade"], row["label"]))
-    return DemoBatch(context, spec.get("grade_scale", "swedish_8_anchor"), items)
+    mapping = root / "anchors" / "anchors.csv"
+    for anchor in screen_anchor_files(
+        [root / "anchors"], get_scale(scale_id), mapping if mapping.exists() else None
+    ):
+        if anchor.document is not None and anchor.outcome.grade is not None:
+            items.append(
+                DemoItem(
+                    _stem(anchor.document.source),
+                    anchor.document.text,
+                    anchor.outcome.grade,
+                    anchor.label,
+                )
+            )
+    return DemoBatch(context, scale_id, items)
+
+
+def _stem(source: str) -> str:
+    return PurePosixPath(source).stem
 
 
 def _estimate_line(
