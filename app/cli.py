@@ -66,6 +66,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     add_intake(sub)
 
+    from app.listing import add_parser as add_list  # noqa: PLC0415
+
+    add_list(sub)
+
     bench = sub.add_parser("bench", help="benchmarks that print one JSON object")
     bench_sub = bench.add_subparsers(dest="bench", metavar="BENCH")
     engine = bench_sub.add_parser("engine", help="the CJ engine against simulated judges")
@@ -140,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.intake.cli import run_import  # noqa: PLC0415
 
         return run_import(args)
+    if args.command == "list":
+        from app.listing import run as run_list  # noqa: PLC0415
+
+        return run_list(args)
     if args.command == "match":
         from app.intake.cli import run_match  # noqa: PLC0415
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from app.db.engine import Database, open_database
@@ -186,7 +187,18 @@ def _essays(db: Database, args: argparse.Namespace, out: Console) -> int:
             db, args.assignment_title or args.new_batch, args.scale
         )
         batch_id = create_batch(db, args.new_batch, assignment_id, args.class_id)
-    report = import_essays(db, batch_id, args.paths, _limits(args))
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed} files"),
+        console=Console(stderr=True),
+        transient=True,
+        disable=args.json,
+    ) as bar:
+        task = bar.add_task("importing", total=None)
+        report = import_essays(
+            db, batch_id, args.paths, _limits(args), progress=lambda _: bar.advance(task)
+        )
     if args.json:
         out.print_json(json.dumps(report.to_json()))
     else:

@@ -155,3 +155,45 @@ async def test_the_async_import_leaves_the_event_loop_free(tmp_path: Path) -> No
         await ticker
     assert report.counts["imported"] == 40
     assert ticks >= 2  # a blocking import would have let the ticker run at most once, after it
+
+
+def test_list_shows_the_ids_and_the_kept_outcomes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main(["import", "roster", str(DEMO / "roster.csv"), "--new-class", "9A", *data]) == 0
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "alva_nordin.txt").write_bytes((DEMO / "essays" / "alva_nordin.txt").read_bytes())
+    (folder / "kort.txt").write_text("För kort.", "utf-8")
+    imported = _json(
+        capsys,
+        [
+            "import",
+            "essays",
+            str(folder),
+            "--new-batch",
+            "Prov",
+            "--assignment-title",
+            "Prov",
+            "--class",
+            "9A",
+            "--json",
+            *data,
+        ],
+        code=1,
+    )
+    (klass,) = _json(capsys, ["list", "classes", "--json", *data])
+    assert (klass["name"], klass["students"]) == ("9A", 18)
+    students = _json(capsys, ["list", "students", "9A", "--json", *data])
+    assert {"Vilma", "Åsa"} <= {s["first_name"] for s in students}
+    (batch,) = _json(capsys, ["list", "batches", "--json", *data])
+    assert (batch["id"], batch["essays"], batch["status"]) == (imported["batch_id"], 1, "ready")
+    (assignment,) = _json(capsys, ["list", "assignments", "--json", *data])
+    assert assignment["title"] == "Prov"
+    intake = _json(capsys, ["list", "intake", batch["id"], "--json", *data])
+    assert sorted((r["source"], r["outcome"], r["reason"]) for r in intake) == [
+        ("in/alva_nordin.txt", "imported", None),
+        ("in/kort.txt", "failed", "too_short"),
+    ]
+    assert main(["list", "intake", "no-such-batch", *data]) == 2
