@@ -402,6 +402,16 @@ def _archive_overflow(source: str, expanded: int, limits: IntakeLimits) -> FileO
     )
 
 
+_UNREADABLE_DOCUMENTS = {
+    ".doc": "an old-format Word document, which is not read; open it in Word and save it as .docx",
+    ".pages": "a Pages document, which is not read; export it as .docx or PDF",
+    ".wps": "a Works document, which is not read; save it as .docx",
+    ".wpd": "a WordPerfect document, which is not read; save it as .docx",
+}
+"""Essays in word-processor formats intake cannot read: these fail (with what to do) rather
+than being skipped like photos or spreadsheets."""
+
+
 # -- outcomes shared by files and members -------------------------------------------------------
 
 
@@ -418,8 +428,12 @@ def _skip_by_name(name: str, source: str, *, in_archive: bool) -> FileOutcome | 
     if suffix == ARCHIVE_SUFFIX and in_archive:
         message = f"File '{source}' is an archive inside an archive; nested archives are not opened"
         return FileOutcome(source, Outcome.SKIPPED, Reason.UNSUPPORTED_TYPE, message, format=fmt)
+    if suffix in _UNREADABLE_DOCUMENTS:
+        # an essay in a format we cannot read: failed, so nobody overlooks it
+        message = f"File '{source}' is {_UNREADABLE_DOCUMENTS[suffix]}"
+        return FileOutcome(source, Outcome.FAILED, Reason.UNSUPPORTED_TYPE, message, format=fmt)
     if suffix not in SUPPORTED_SUFFIXES and suffix != ARCHIVE_SUFFIX:
-        kind = f"'{suffix}' files are" if suffix else "Files without a suffix are"
+        kind = f"'{suffix}' files are" if suffix else "files without a suffix are"
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
         message = (
             f"File '{source}' skipped: {kind} not read; supported types are {supported} "

@@ -480,3 +480,14 @@ def test_decode_text_round_trips_every_encoding_it_claims(text: str) -> None:
     for encoding in ("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "cp1252"):
         decoded, _ = decode_text(text.encode(encoding))
         assert decoded == text, encoding
+
+
+def test_essays_in_unreadable_word_processor_formats_fail_with_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "old.doc").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500))
+    (tmp_path / "photo.png").write_bytes(b"\x89PNG" + bytes(100))
+    items = {i.source.rsplit("/", 1)[-1]: i for i in iter_documents([tmp_path])}
+    doc, png = items["old.doc"], items["photo.png"]
+    assert isinstance(doc, FileOutcome) and isinstance(png, FileOutcome)
+    assert (doc.outcome, doc.reason) == (Outcome.FAILED, Reason.UNSUPPORTED_TYPE)
+    assert "save it as .docx" in doc.message
+    assert (png.outcome, png.reason) == (Outcome.SKIPPED, Reason.UNSUPPORTED_TYPE)
