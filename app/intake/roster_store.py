@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.db.engine import Database
 from app.db.models import Batch, ClassMembership, Student, live
@@ -60,7 +61,8 @@ class RosterReport:
 
 
 def _name_key(first: str, last: str) -> str:
-    return normalise_name(f"{first} {last}")
+    """Case-insensitive, diacritics significant: Åsa Berg and Asa Berg are two students."""
+    return normalise_name(f"{first} {last}", keep_diacritics=True)
 
 
 def _same(student: Student, row: RosterRow) -> bool:
@@ -129,8 +131,8 @@ async def import_roster_async(db: Database, class_id: str, path: Path) -> Roster
     return await asyncio.to_thread(import_roster, db, class_id, path)
 
 
-def _student_with_code(session: Any, code: str) -> Student | None:
+def _student_with_code(session: Session, code: str) -> Student | None:
     for student in session.scalars(select(Student).where(live(Student), Student.code.is_not(None))):
         if student.code and student.code.casefold() == code.casefold():
-            return student  # type: ignore[no-any-return]
+            return student
     return None

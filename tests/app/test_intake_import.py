@@ -412,3 +412,12 @@ def test_imported_text_equals_the_source_for_swedish_text(
     with db.session() as s:
         assert s.get_one(Essay, report.outcomes[0].essay_id).text == text
     assert all(c in text for c in "äöÅÖ")
+
+
+def test_near_duplicate_names_are_two_students(db: Database, tmp_path: Path) -> None:
+    class_id = create_class(db, "9D", "SV1", "2026/27")
+    roster = tmp_path / "roster.csv"
+    roster.write_text("Förnamn,Efternamn\nÅsa,Berg\nAsa,Berg\nAnna,Andersson\n", "utf-8")
+    report = import_roster(db, class_id, roster)
+    assert report.counts == {"imported": 3, "skipped": 0, "failed": 0}
+    assert (report.added, report.linked) == (3, 0)
