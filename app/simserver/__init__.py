@@ -1,7 +1,10 @@
 """A simulated LLM provider on loopback: OpenAI and Anthropic wire formats, seeded judging.
 
 Every test and demo uses it instead of a real LLM. See :mod:`app.simserver.server` for the
-endpoints, :mod:`app.simserver.profiles` for the behaviour profiles and
+endpoints and how the application is assembled and run, :mod:`app.simserver.openai_wire` and
+:mod:`app.simserver.anthropic_wire` for the two wire formats, :mod:`app.simserver.state` for
+what a running server remembers, :mod:`app.simserver.faults` for error answers and injected
+faults, :mod:`app.simserver.profiles` for the behaviour profiles and
 :mod:`app.simserver.judging` for how essays are judged and what the truth is.
 """
 

@@ -1,0 +1,181 @@
+"""Provider error answers and the faults the simulated server injects.
+
+A :class:`FaultError` carries an error answer in the OpenAI or Anthropic shape; an endpoint
+raises it and it is turned into the error response. Here too: the API key check, the faults
+that replace a whole answer (429, 500, timeout, dropped connection), the per-minute rate
+limits, and :func:`guarded_endpoint`, the wrapper of the files and batches endpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+from aiohttp import web
+
+from app.simserver.state import JSONDict, SimState, request_state
+
+
+class FaultError(Exception):
+    """An error answer (status, body, extra headers)."""
+
+    def __init__(self, status: int, body: JSONDict, headers: Mapping[str, str] | None = None):
+        super().__init__(status)
+        self.status = status
+        self.body = body
+        self.headers = dict(headers or {})
+
+
+class DroppedError(Exception):
+    """The connection was closed on purpose."""
+
+
+def openai_error(status: int, message: str, kind: str, code: str | None = None) -> FaultError:
+    return FaultError(
+        status, {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    )
+
+
+def anthropic_error(status: int, message: str, kind: str) -> FaultError:
+    return FaultError(status, {"type": "error", "error": {"type": kind, "message": message}})
+
+
+def _seconds_header(seconds: float) -> str:
+    return f"{max(seconds, 0.001):.3f}"
+
+
+async def read_json(request: web.Request, anthropic: bool) -> JSONDict:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        err = anthropic_error if anthropic else _openai_error_invalid
+        raise err(400, f"request body is not valid JSON: {exc}", "invalid_request_error") from exc
+    if not isinstance(body, dict):
+        err = anthropic_error if anthropic else _openai_error_invalid
+        raise err(400, "request body must be a JSON object", "invalid_request_error")
+    return body
+
+
+def _openai_error_invalid(status: int, message: str, kind: str) -> FaultError:
+    return openai_error(status, message, kind)
+
+
+def check_key(request: web.Request, anthropic: bool) -> None:
+    key = request.headers.get("x-api-key", "")
+    auth = request.headers.get("Authorization", "")
+    if auth.lower().startswith("bearer "):
+        key = key or auth[7:].strip()
+    # Like a local OpenAI-compatible server (Ollama, LM Studio), any key or none is accepted;
+    # keys starting with "invalid" are refused so clients' auth handling can be tested.
+    if key.startswith("invalid"):
+        message = "invalid API key"
+        if anthropic:
+            raise anthropic_error(401, message, "authentication_error")
+        raise openai_error(401, message, "invalid_request_error", "invalid_api_key")
+
+
+def fault_response(exc: FaultError, headers: Mapping[str, str]) -> web.Response:
+    merged = {**headers, **exc.headers}
+    return web.json_response(exc.body, status=exc.status, headers=merged)
+
+
+async def _hold_open(state: SimState, request: web.Request) -> None:
+    """Keep a request open past any client timeout (ends early when the client goes)."""
+    deadline = time.monotonic() + state.profile.timeout_sleep_s
+    while time.monotonic() < deadline:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return
+        await asyncio.sleep(0.05)
+
+
+def _drop(request: web.Request) -> None:
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+    raise DroppedError
+
+
+async def transport_fault(
+    state: SimState, request: web.Request, fault: str | None, anthropic: bool
+) -> None:
+    """Apply a fault that replaces the whole answer (429, 500, timeout, drop)."""
+    if fault is None or fault in {"malformed", "truncated"}:
+        return
+    state.stats[f"fault_{fault}"] += 1
+    prof = state.profile
+    if fault == "rate_limit":
+        await asyncio.sleep(state.scaled(prof.fault_latency_s))
+        retry = state.scaled(prof.retry_after_s)
+        message = "Rate limit reached (simulated). Please retry after the given time."
+        err = (
+            anthropic_error(429, message, "rate_limit_error")
+            if anthropic
+            else openai_error(429, message, "requests", "rate_limit_exceeded")
+        )
+        err.headers.update(
+            {"retry-after": _seconds_header(retry), "retry-after-ms": str(round(retry * 1000))}
+        )
+        raise err
+    if fault == "server_error":
+        await asyncio.sleep(state.scaled(prof.fault_latency_s))
+        message = "The server had an error while processing your request (simulated)."
+        raise (
+            anthropic_error(500, message, "api_error")
+            if anthropic
+            else openai_error(500, message, "server_error")
+        )
+    if fault == "timeout":
+        await _hold_open(state, request)
+        message = "The request timed out (simulated)."
+        raise (
+            anthropic_error(504, message, "timeout_error")
+            if anthropic
+            else openai_error(504, message, "timeout")
+        )
+    if fault == "drop":
+        await asyncio.sleep(state.scaled(prof.fault_latency_s))
+        _drop(request)
+
+
+def enforce_rate(state: SimState, tokens: int, anthropic: bool) -> None:
+    wait = state.rate_check(tokens)
+    if wait is None:
+        return
+    state.stats["rate_limited"] += 1
+    message = "Rate limit reached for requests or tokens per minute (simulated)."
+    err = (
+        anthropic_error(429, message, "rate_limit_error")
+        if anthropic
+        else openai_error(429, message, "requests", "rate_limit_exceeded")
+    )
+    err.headers.update(
+        {"retry-after": _seconds_header(wait), "retry-after-ms": str(max(1, round(wait * 1000)))}
+    )
+    raise err
+
+
+Handler = Callable[[web.Request, "SimState"], Awaitable[web.StreamResponse]]
+
+
+def guarded_endpoint(
+    *, anthropic: bool
+) -> Callable[[Handler], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
+    """Endpoint wrapper: check the API key, hand over the server state, and turn a simulated
+    provider error into the provider's error response."""
+
+    def wrap(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        @functools.wraps(handler)
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            try:
+                check_key(request, anthropic=anthropic)
+                return await handler(request, request_state(request))
+            except FaultError as exc:
+                return fault_response(exc, {})
+
+        return guarded
+
+    return wrap
