@@ -218,14 +218,7 @@ def _store(
         for screened_outcome, doc in screened:
             outcome = screened_outcome
             if doc is not None:
-                essay = Essay(
-                    id=new_id(),
-                    batch_id=batch_id,
-                    text=doc.text,
-                    source_file=doc.source,
-                    content_hash=content_hash(doc.text),
-                )
-                s.add(essay)
+                essay = _essay_for(s, batch_id, doc)
                 outcome = replace(outcome, essay_id=essay.id)
             s.add(intake_record(outcome, import_id, batch_id=batch_id))
             final.append(outcome)
@@ -233,6 +226,28 @@ def _store(
         for outcome in final:
             progress(outcome)
     return final
+
+
+def _essay_for(session: Session, batch_id: str, doc: Document) -> Essay:
+    """A new essay for ``doc``; or, when the batch holds a removed essay with this text (its
+    hash is unique in the batch, removed rows included), that essay restored with the new
+    text, so nothing judged about it earlier is lost."""
+    key = content_hash(doc.text)
+    removed = session.scalar(
+        select(Essay).where(
+            Essay.batch_id == batch_id, Essay.content_hash == key, Essay.deleted_at.is_not(None)
+        )
+    )
+    if removed is not None:
+        removed.restore()
+        removed.text = doc.text
+        removed.source_file = doc.source
+        return removed
+    essay = Essay(
+        id=new_id(), batch_id=batch_id, text=doc.text, source_file=doc.source, content_hash=key
+    )
+    session.add(essay)
+    return essay
 
 
 def intake_record(

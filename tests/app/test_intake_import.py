@@ -421,3 +421,18 @@ def test_near_duplicate_names_are_two_students(db: Database, tmp_path: Path) -> 
     report = import_roster(db, class_id, roster)
     assert report.counts == {"imported": 3, "skipped": 0, "failed": 0}
     assert (report.added, report.linked) == (3, 0)
+
+
+def test_a_removed_essay_imported_again_is_restored(
+    db: Database, guest_batch: str, tmp_path: Path
+) -> None:
+    f = tmp_path / "a.txt"
+    f.write_text(_essay("Tillbaka"), encoding="utf-8")
+    first = import_essays(db, guest_batch, [f])
+    with db.session() as s:
+        s.get_one(Essay, first.outcomes[0].essay_id).soft_delete()
+    again = import_essays(db, guest_batch, [f])
+    assert again.outcomes[0].outcome is Outcome.IMPORTED
+    assert again.outcomes[0].essay_id == first.outcomes[0].essay_id
+    with db.session() as s:
+        assert s.get_one(Essay, first.outcomes[0].essay_id).deleted_at is None
