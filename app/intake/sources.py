@@ -15,6 +15,7 @@ Everything here is synchronous and free of side effects; the GUI runs it in a wo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
@@ -235,7 +236,7 @@ def _iter_members(
     hidden_reported: set[str] = set()
     expanded = 0
     for info in sorted(members, key=_member_sort_key):
-        member = info.filename.replace("\\", "/")
+        member = member_name(info)
         member_source = f"{source}/{member}"
         if _is_unsafe_member(member):
             yield _unsafe_member(member_source, info)
@@ -260,9 +261,27 @@ def _iter_members(
         yield item
 
 
+_ZIP_UTF8_FLAG = 0x800
+
+
+def member_name(info: zipfile.ZipInfo) -> str:
+    """The member's path with ``/`` separators, its name decoded as the archiver meant it.
+
+    Names without the zip UTF-8 flag are read by :mod:`zipfile` as code page 437 (right for
+    older Windows archives, whose OEM code page puts å, ä, ö where 437 does). Many tools write
+    UTF-8 without setting the flag, which 437 turns into ``Ã¥``-like noise: such names are
+    decoded again as UTF-8 when they are valid UTF-8.
+    """
+    name = info.filename
+    if not info.flag_bits & _ZIP_UTF8_FLAG and not name.isascii():
+        with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
+            name = name.encode("cp437").decode("utf-8")
+    return name.replace("\\", "/")
+
+
 def _member_sort_key(info: zipfile.ZipInfo) -> tuple[tuple[str, ...], str]:
     """Case-insensitive path order, the same order a folder walk uses."""
-    parts = info.filename.replace("\\", "/").split("/")
+    parts = member_name(info).split("/")
     return tuple(part.casefold() for part in parts), info.filename
 
 

@@ -491,3 +491,19 @@ def test_essays_in_unreadable_word_processor_formats_fail_with_what_to_do(tmp_pa
     assert (doc.outcome, doc.reason) == (Outcome.FAILED, Reason.UNSUPPORTED_TYPE)
     assert "save it as .docx" in doc.message
     assert (png.outcome, png.reason) == (Outcome.SKIPPED, Reason.UNSUPPORTED_TYPE)
+
+
+def test_utf8_member_names_without_the_utf8_flag_keep_their_letters(tmp_path: Path) -> None:
+    archive = tmp_path / "klass.zip"
+    text = "Åsa skrev om älgar och öar i skärgården under hela sommaren, varje dag."
+    utf8_name = "Åsa Öberg.txt".encode()
+    placeholder = b"X" * len(utf8_name)
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr(placeholder.decode(), text.encode("utf-8"))
+        z.writestr("Ärlig.txt", (text + " Igen.").encode("utf-8"))  # flagged UTF-8
+    # what a tool writing UTF-8 names without the UTF-8 flag produces (zipfile never does)
+    archive.write_bytes(archive.read_bytes().replace(placeholder, utf8_name))
+    with zipfile.ZipFile(archive) as z:
+        assert z.infolist()[0].filename != "Åsa Öberg.txt"  # read as code page 437
+    sources = {i.source for i in iter_documents([archive])}
+    assert sources == {f"{archive}/Åsa Öberg.txt", f"{archive}/Ärlig.txt"}
