@@ -20,7 +20,8 @@ from app.db.migrate import DatabaseError
 from app.db.models import Anchor, Assignment, Batch, Essay, SchoolClass, live
 from app.intake.essays import intake_history
 from app.intake.matching_store import roster_of
-from app.school import find_class, find_live
+from app.intake.roster_store import roster_history
+from app.school import find_class
 
 
 def add_parser(sub: Any) -> None:
@@ -34,8 +35,12 @@ def add_parser(sub: Any) -> None:
         what.add_parser(name, help=text)
     students = what.add_parser("students", help="the roster of a class")
     students.add_argument("class_id", metavar="CLASS", help="class id or name")
-    intake = what.add_parser("intake", help="every file offered to a batch, with its outcome")
-    intake.add_argument("batch", help="batch id")
+    intake = what.add_parser(
+        "intake",
+        help="every file offered to a batch or to an assignment's anchors, or every roster row "
+        "offered to a class, with its outcome",
+    )
+    intake.add_argument("owner", metavar="ID", help="batch id, assignment id, or class id/name")
     for sp in what.choices.values():
         sp.add_argument("--json", action="store_true", help="print JSON instead of a table")
         sp.add_argument("--data-dir", type=Path, help="where the database lives")
@@ -109,11 +114,15 @@ def _students(db: Database, args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def _intake(db: Database, args: argparse.Namespace) -> list[dict[str, Any]]:
     with db.session() as s:
-        find_live(s, Batch, args.batch)
-    return [
-        {k: v for k, v in o.to_json().items() if k not in ("duplicate_of", "grade")}
-        for o in intake_history(db, args.batch)
-    ]
+        batch = s.get(Batch, args.owner)
+        assignment = s.get(Assignment, args.owner) if batch is None else None
+    if batch is not None:
+        outcomes = intake_history(db, batch.id)
+    elif assignment is not None:
+        outcomes = intake_history(db, assignment_id=assignment.id)
+    else:
+        return roster_history(db, args.owner)  # LookupError when no class has that id/name
+    return [{k: v for k, v in o.to_json().items() if k != "duplicate_of"} for o in outcomes]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -143,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     table = Table(title=args.what)
     columns = list(rows[0]) if rows else ["(none)"]
-    if args.what == "intake":
+    if args.what == "intake" and rows and "characters" in rows[0]:
         columns = ["source", "outcome", "reason", "message", "characters"]
     for column in columns:
         if column == "id":  # whole, so it can be copied into the next command

@@ -370,10 +370,11 @@ class MatchSuggestion(Record, Base):
 
 
 class IntakeRecord(Record, Base):
-    """What happened to one file offered to a batch (or to an assignment's anchors).
+    """What happened to one file offered to a batch (or to an assignment's anchors), or to one
+    row of a roster offered to a class.
 
-    Kept so a teacher can see later why a file is missing: every file of every import has one
-    record, imported, skipped or failed. ``import_id`` groups the files of one import.
+    Kept so a teacher can see later why a file or a student is missing: every file of every
+    import has one record, imported, skipped or failed. ``import_id`` groups one import.
     """
 
     __tablename__ = "intake_records"
@@ -384,6 +385,10 @@ class IntakeRecord(Record, Base):
     assignment_id: Mapped[str | None] = mapped_column(
         ForeignKey("assignments.id", ondelete="CASCADE"), index=True, default=None
     )
+    school_class_id: Mapped[str | None] = mapped_column(
+        ForeignKey("school_classes.id", ondelete="CASCADE"), index=True, default=None
+    )
+    """Set for the rows of a roster file (``source`` then names the file and the row)."""
     import_id: Mapped[str] = mapped_column(String(36), index=True)
     source: Mapped[str] = mapped_column(String(1000))
     outcome: Mapped[str] = mapped_column(String(16))

@@ -277,12 +277,19 @@ def intake_record(
     )
 
 
-def intake_history(db: Database, batch_id: str) -> list[FileOutcome]:
-    """Every recorded file outcome of a batch, oldest import first."""
+def intake_history(
+    db: Database, batch_id: str | None = None, *, assignment_id: str | None = None
+) -> list[FileOutcome]:
+    """Every recorded file outcome of a batch (or of an assignment's anchors), oldest first."""
+    owner = (
+        IntakeRecord.batch_id == batch_id
+        if batch_id is not None
+        else IntakeRecord.assignment_id == assignment_id
+    )
     with db.session() as s:
         rows = s.scalars(
             select(IntakeRecord)
-            .where(IntakeRecord.batch_id == batch_id, IntakeRecord.deleted_at.is_(None))
+            .where(owner, IntakeRecord.deleted_at.is_(None))
             .order_by(IntakeRecord.created_at, IntakeRecord.source)
         )
         return [record_outcome(r) for r in rows]

@@ -1,6 +1,7 @@
 """Importing a class list into a class: one outcome per row, students reused, batches rematched.
 
-A row becomes a student of the class unless the class already has that student (same code, or
+Every row's outcome is kept with the class (:func:`roster_history`). A row becomes a student of
+the class unless the class already has that student (same code, or
 same name and e-mail): then it is *skipped* as ``already_in_class``. A student with the same code
 in another class is the same person (a student may be in several classes): that student is
 added to this class rather than created twice. After the import, every open batch of the class
@@ -18,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.engine import Database
-from app.db.models import Batch, ClassMembership, Student, live
+from app.db.models import Batch, ClassMembership, IntakeRecord, Student, live, new_id
 from app.intake.matching import normalise_name
 from app.intake.matching_store import rematch_batch, roster_of
 from app.intake.outcomes import Outcome
@@ -117,6 +118,18 @@ def import_roster(db: Database, class_id: str, path: Path) -> RosterReport:
             s.add(ClassMembership(school_class_id=school_class.id, student_id=student.id))
             members.append(student)
             final.append(outcome)
+        import_id = new_id()
+        for r in final:
+            s.add(
+                IntakeRecord(
+                    school_class_id=school_class.id,
+                    import_id=import_id,
+                    source=f"{path.name} row {r.row}"[:1000],
+                    outcome=r.outcome.value,
+                    reason=str(r.reason) if r.reason else None,
+                    message=r.message,
+                )
+            )
         s.flush()
         for batch in s.scalars(
             select(Batch).where(Batch.school_class_id == school_class.id, live(Batch))
@@ -124,6 +137,21 @@ def import_roster(db: Database, class_id: str, path: Path) -> RosterReport:
             rematch_batch(s, batch)
             refresh_batch_status(s, batch)
         return RosterReport(school_class.id, final, added, linked)
+
+
+def roster_history(db: Database, class_id: str) -> list[dict[str, Any]]:
+    """Every recorded roster row of a class (``source``: file and row), oldest import first."""
+    with db.session() as s:
+        school_class = find_class(s, class_id)
+        rows = s.scalars(
+            select(IntakeRecord)
+            .where(IntakeRecord.school_class_id == school_class.id, live(IntakeRecord))
+            .order_by(IntakeRecord.created_at)
+        )
+        return [
+            {"source": r.source, "outcome": r.outcome, "reason": r.reason, "message": r.message}
+            for r in rows
+        ]
 
 
 async def import_roster_async(db: Database, class_id: str, path: Path) -> RosterReport:

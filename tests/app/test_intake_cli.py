@@ -196,4 +196,9 @@ def test_list_shows_the_ids_and_the_kept_outcomes(
         ("in/alva_nordin.txt", "imported", None),
         ("in/kort.txt", "failed", "too_short"),
     ]
+    anchors_kept = _json(capsys, ["list", "intake", assignment["id"], "--json", *data])
+    assert anchors_kept == []  # no anchors were offered to this assignment
+    rows = _json(capsys, ["list", "intake", "9A", "--json", *data])
+    assert len(rows) == 18 and rows[0]["source"] == "roster.csv row 2"
+    assert {r["outcome"] for r in rows} == {"imported"}
     assert main(["list", "intake", "no-such-batch", *data]) == 2

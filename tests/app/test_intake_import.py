@@ -30,7 +30,7 @@ from app.intake.matching_store import (
     unconfirm,
 )
 from app.intake.outcomes import IntakeLimits, Outcome, Reason
-from app.intake.roster_store import import_roster
+from app.intake.roster_store import import_roster, roster_history
 from app.runs.orchestrator import Orchestrator, RunSettings
 from app.school import create_assignment, create_batch, create_class
 from core.scales import get_scale
@@ -335,6 +335,9 @@ def test_roster_rows_already_in_the_class_are_skipped_and_shared_students_linked
     roster.write_bytes(ROSTER.encode("cp1252"))
     again = import_roster(db, class_id, roster)
     assert [r.reason for r in again.rows] == ["already_in_class"] * 5
+    kept = roster_history(db, class_id)
+    assert len(kept) == 10  # both imports, every row
+    assert [r["reason"] for r in kept[5:]] == ["already_in_class"] * 5
     other = create_class(db, "Engelska fördjupning", "ENG6", "2026/27")
     linked = import_roster(db, other, roster)
     assert (linked.added, linked.linked) == (0, 5)

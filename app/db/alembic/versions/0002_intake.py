@@ -1,5 +1,5 @@
-"""Intake: a record per imported file, up to three student suggestions per essay, and who
-settled an essay's student and when.
+"""Intake: a record per imported file (and roster row), up to three student suggestions per
+essay, and who settled an essay's student and when.
 
 Revision ID: 0002
 Revises: 0001
@@ -65,6 +65,7 @@ def upgrade() -> None:
         *_record(),
         sa.Column("batch_id", sa.String(36), nullable=True),
         sa.Column("assignment_id", sa.String(36), nullable=True),
+        sa.Column("school_class_id", sa.String(36), nullable=True),
         sa.Column("import_id", sa.String(36), nullable=False),
         sa.Column("source", sa.String(1000), nullable=False),
         sa.Column("outcome", sa.String(16), nullable=False),
@@ -80,10 +81,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_intake_records"),
         _fk("intake_records", "batch_id", "batches", "CASCADE"),
         _fk("intake_records", "assignment_id", "assignments", "CASCADE"),
+        _fk("intake_records", "school_class_id", "school_classes", "CASCADE"),
         _fk("intake_records", "essay_id", "essays", "SET NULL"),
         _fk("intake_records", "anchor_id", "anchors", "SET NULL"),
     )
-    for column in ("batch_id", "assignment_id", "import_id", "essay_id", "anchor_id"):
+    for column in (
+        "batch_id",
+        "assignment_id",
+        "school_class_id",
+        "import_id",
+        "essay_id",
+        "anchor_id",
+    ):
         _index("intake_records", column)
 
 
