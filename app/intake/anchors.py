@@ -7,8 +7,11 @@ Where the grade comes from, first that applies:
 2. the file name: split into words at spaces, underscores, dots, commas and brackets, a word
    that is a grade of the assignment's scale (``C+ anchor 3.docx``, ``grade_B_2.txt``,
    ``anchor (E).pdf``, ``anchor_Cplus.txt``: "plus"/"minus" after a letter read as +/-).
-   Exactly one distinct grade must appear. Another letter case counts only when the scale
-   cannot confuse it, and single letters only right after "grade"/"betyg" (``grade_b_2``).
+   A word right after "grade" or "betyg" is the grade (``grade_B_2``, ``betyg 7 ankare 2``);
+   otherwise exactly one distinct grade must appear. Another letter case counts only when the
+   scale cannot confuse it, and single letters only after a word such as "grade" or "anchor"
+   (``grade_b_2``, ``anchor_e``). On a numeric scale only "grade N"/"betyg N" counts: a bare
+   number in a file name is as likely the anchor's number as its grade.
 
 The grade must be an anchor grade of the scale (a scale's grade below the lowest anchor, such
 as F, cannot be anchored). Each file ends in one outcome like essays do, with its grade.
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -39,6 +43,7 @@ from core.scales import GradeScale, get_scale
 
 _WORD_SPLIT = re.compile(r"[\s_.,;()\[\]{}]+")
 _PLUS_MINUS = re.compile(r"(?i)(?<=[a-z])(plus|minus)$")
+_EXPLICIT_WORDS = frozenset({"grade", "betyg"})
 _GRADE_WORDS = frozenset({"grade", "betyg", "anchor", "ankare", "ankartext", "exempel"})
 
 
@@ -65,18 +70,29 @@ def grade_from_name(name: str, scale: GradeScale) -> str | tuple[str, ...] | Non
     if "." in stem:
         stem = stem.rsplit(".", 1)[0]
     words = [_PLUS_MINUS.sub(_sign, w) for w in _WORD_SPLIT.split(stem) if w]
+    folded = {g.casefold(): g for g in scale.grades}
+    case_matters = len(folded) < len(scale.grades)  # two grades differ only by letter case
+
+    def grade_of(word: str) -> str | None:
+        if case_matters:
+            return word if word in scale.grades else None
+        return folded.get(word.casefold())
+
+    for before, word in itertools.pairwise(words):
+        if before.casefold() in _EXPLICIT_WORDS and grade_of(word) is not None:
+            return grade_of(word)  # "grade_B_2", "betyg 7 ankare 2": said outright
+    if all(g.isdigit() for g in scale.grades):
+        return None  # on a numeric scale a bare number is as likely a count as a grade
     exact = {w for w in words if w in scale.grades}
     if not exact:
-        folded = {g.casefold(): g for g in scale.grades}
-        if len(folded) == len(scale.grades):  # case cannot tell two grades apart
-            # Another case only counts for longer words or right after "grade"/"betyg":
-            # in "a_good_essay" the "a" is a word, in "grade_b_2" the "b" is a grade.
-            exact = {
-                folded[w.casefold()]
-                for i, w in enumerate(words)
-                if w.casefold() in folded
-                and (len(w) > 1 or (i > 0 and words[i - 1].casefold() in _GRADE_WORDS))
-            }
+        # Another letter case only counts for longer words or after "grade", "anchor" and the
+        # like: in "a_good_essay" the "a" is a word, in "anchor_e" the "e" is a grade.
+        exact = {
+            g
+            for i, w in enumerate(words)
+            if (g := grade_of(w)) is not None
+            and (len(w) > 1 or (i > 0 and words[i - 1].casefold() in _GRADE_WORDS))
+        }
     if len(exact) == 1:
         return next(iter(exact))
     if len(exact) > 1:

@@ -358,11 +358,21 @@ def test_roster_rows_already_in_the_class_are_skipped_and_shared_students_linked
         ("anchor_Cplus.txt", "C+"),
         ("D+ exempel.txt", "D+"),
         ("a_good_essay.txt", None),
-        ("betyg A och B.txt", ("B", "A")),
+        ("A och B.txt", ("B", "A")),
+        ("betyg A och B.txt", "A"),
+        ("anchor_e.txt", "E"),
     ],
 )
 def test_grade_from_file_name(name: str, grade: object) -> None:
     assert grade_from_name(name, get_scale("swedish_8_anchor")) == grade
+
+
+@pytest.mark.parametrize(
+    ("name", "grade"),
+    [("grade_3_2.txt", "3"), ("betyg 7 ankare 2.docx", "7"), ("anchor 3.txt", None)],
+)
+def test_numeric_grades_need_the_word_grade(name: str, grade: str | None) -> None:
+    assert grade_from_name(name, get_scale("eng5_np_national_9_step")) == grade
 
 
 def test_anchor_folder_with_grades_in_names_and_a_mapping_file(
