@@ -178,15 +178,22 @@ def _check_only(args: argparse.Namespace, out: Console) -> int:
 
 
 def _essays(db: Database, args: argparse.Namespace, out: Console) -> int:
+    from app.db.models import Assignment  # noqa: PLC0415
     from app.intake.essays import import_essays  # noqa: PLC0415
-    from app.school import create_assignment, create_batch  # noqa: PLC0415
+    from app.school import create_assignment, create_batch, find_class, find_live  # noqa: PLC0415
 
     batch_id = args.batch
     if batch_id is None:
+        class_id = None
+        with db.session() as s:  # look everything up before creating anything
+            if args.class_id:
+                class_id = find_class(s, args.class_id).id
+            if args.assignment:
+                find_live(s, Assignment, args.assignment)
         assignment_id = args.assignment or create_assignment(
             db, args.assignment_title or args.new_batch, args.scale
         )
-        batch_id = create_batch(db, args.new_batch, assignment_id, args.class_id)
+        batch_id = create_batch(db, args.new_batch, assignment_id, class_id)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
