@@ -221,11 +221,14 @@ def _essays(db: Database, args: argparse.Namespace, out: Console) -> int:
 
 
 def _roster(db: Database, args: argparse.Namespace, out: Console) -> int:
+    from app.intake.roster import read_roster  # noqa: PLC0415
     from app.intake.roster_store import import_roster  # noqa: PLC0415
     from app.school import create_class  # noqa: PLC0415
 
     if bool(args.class_id) == bool(args.new_class):
         raise ValueError("give either --class or --new-class")
+    if args.new_class:
+        read_roster(args.file)  # a file that is no roster creates no class
     class_id = args.class_id or create_class(db, args.new_class, args.course, args.year)
     report = import_roster(db, class_id, args.file)
     if args.json:

@@ -121,7 +121,9 @@ def test_a_class_batch_from_roster_to_grades(
     assert {r["student_code"] for r in rows if r["student"] == "Nora Wikström"} == {"WINO0912"}
 
 
-def test_usage_errors_have_their_exit_code(tmp_path: Path) -> None:
+def test_usage_errors_have_their_exit_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = ["--data-dir", str(tmp_path / "data")]
     f = tmp_path / "a.txt"
     f.write_text("Ett kort men giltigt försök att skriva en uppsats om hösten och äpplen.", "utf-8")
@@ -129,6 +131,7 @@ def test_usage_errors_have_their_exit_code(tmp_path: Path) -> None:
     headerless = tmp_path / "list.csv"
     headerless.write_text("Anna;Andersson\nErik;Berg\n", "utf-8")
     assert main(["import", "roster", str(headerless), "--new-class", "9B", *data]) == 2
+    assert _json(capsys, ["list", "classes", "--json", *data]) == []  # no class was created
     assert main(["import", "roster", str(headerless), *data]) == 2  # neither class option
     assert main(["match", "no-such-batch", *data]) == 2
 
