@@ -11,6 +11,7 @@ stored verdicts.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -210,7 +211,9 @@ class Orchestrator:
             run.status = RunStatus.RUNNING.value
             run.started_at = run.started_at or now_utc()
             run.batch.status = BatchStatus.PROCESSING.value
-            # Pairs a crash left in flight are sent once more; after that they fail.
+            # Pairs a crash left in flight are sent once more; after that they fail. A provider
+            # batch wave without a saved job is sent through the same path, which first looks
+            # for a batch the provider created before the crash.
             for c in s.scalars(
                 select(Comparison).where(
                     Comparison.run_id == run_id, Comparison.status == ComparisonStatus.SENT
@@ -376,6 +379,11 @@ class Orchestrator:
         """Where the provider batch of one wave is saved (beside the database)."""
         return self.db.path.parent / "batches" / f"{run_id}-wave{wave}.json"
 
+    @staticmethod
+    def _wave_key(run_id: str, wave: int) -> str:
+        """The key a wave's provider batch is marked with (stable across restarts)."""
+        return hashlib.sha256(f"{run_id}:{wave}".encode()).hexdigest()[:20]
+
     async def _send_batch(
         self,
         run_id: str,
@@ -387,7 +395,10 @@ class Orchestrator:
         """Send a wave as one provider batch (OpenAI Batch API / Anthropic Message Batches).
 
         The batch job is saved before anything else happens, so after a crash the same batch
-        is polled and fetched by its id instead of being submitted again.
+        is polled and fetched by its id instead of being submitted again. A crash between the
+        provider creating the batch and the job being saved leaves the wave's intent file: the
+        next attempt finds the batch at the provider and adopts it (see
+        :func:`app.llm.batch.find_submitted`) rather than paying for the wave twice.
         """
         with self.db.session() as s:
             waves = set(
@@ -406,6 +417,7 @@ class Orchestrator:
             poll_interval_s=settings.extra.get("poll_interval_s", 30.0),
             pairs_per_request=settings.bundle_size,
             seed=settings.seed,
+            wave_key=self._wave_key(run_id, wave),
         )
         with self.db.session() as s:
             record = self._recorder(s, run_id)

@@ -18,6 +18,8 @@ from app.simserver.batching import (
     batch_expires,
     batch_item_error,
     content_fault,
+    list_limit,
+    list_page,
     requests_done,
     sleep_until,
     spawn,
@@ -271,6 +273,7 @@ async def _mbatches_create(request: web.Request, state: SimState) -> web.StreamR
     batch.counts["processing"] = len(requests)
     state.anthropic_batches[batch.id] = batch
     state.stats["anthropic_batches"] += 1
+    state.stats["anthropic_batch_requests"] += len(requests)
     spawn(state, _run_anthropic_batch(state, batch))
     return web.json_response(batch.to_json(_base_url(request)))
 
@@ -342,12 +345,29 @@ async def _mbatches_get(request: web.Request, state: SimState) -> web.StreamResp
 
 @guarded_endpoint(anthropic=True)
 async def _mbatches_list(request: web.Request, state: SimState) -> web.StreamResponse:
+    """Message batches newest first, ``limit`` (1–1000, default 20) at a time right after the
+    batch id ``after_id`` or right before ``before_id``."""
+    state.stats["anthropic_batch_lists"] += 1
+    limit = list_limit(request.query.get("limit"), default=20, largest=1000)
+    if limit is None:
+        raise anthropic_error(
+            400, "limit: must be an integer from 1 to 1000", "invalid_request_error"
+        )
+    after, before = request.query.get("after_id"), request.query.get("before_id")
+    if after is not None and before is not None:
+        raise anthropic_error(
+            400, "after_id and before_id cannot both be given", "invalid_request_error"
+        )
+    batches = list(reversed(state.anthropic_batches.values()))
+    page, has_more = list_page(
+        batches, [b.id for b in batches], limit=limit, after=after, before=before
+    )
     base = _base_url(request)
-    data = [b.to_json(base) for b in reversed(list(state.anthropic_batches.values()))]
+    data = [b.to_json(base) for b in page]
     return web.json_response(
         {
             "data": data,
-            "has_more": False,
+            "has_more": has_more,
             "first_id": data[0]["id"] if data else None,
             "last_id": data[-1]["id"] if data else None,
         }

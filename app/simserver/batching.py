@@ -1,4 +1,5 @@
-"""What the OpenAI and Anthropic batch endpoints share: background work and batch faults.
+"""What the OpenAI and Anthropic batch endpoints share: background work, batch faults and the
+pages of batch lists.
 
 A batch runs as a task of the server (cancelled when the server stops), waits its profile's
 scaled delays, and may expire or have single requests fail, all seeded by the batch's id.
@@ -8,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from app.simserver.state import SimState
 
@@ -67,3 +68,43 @@ def requests_done(
         elapsed = (time.monotonic() - start) / max(state.scaled(prof.batch_delay_s), 1e-9)
         n_done = int(n_requests * min(max(elapsed, 0.0), 1.0) * 0.5)
     return n_done
+
+
+_T = TypeVar("_T")
+
+
+def list_limit(raw: str | None, *, default: int, largest: int) -> int | None:
+    """The ``limit`` query parameter of a list (None when it is not a whole number in range)."""
+    if raw is None:
+        return default
+    try:
+        limit = int(raw)
+    except ValueError:
+        return None
+    return limit if 1 <= limit <= largest else None
+
+
+def list_page(
+    items: Sequence[_T],
+    ids: Sequence[str],
+    *,
+    limit: int,
+    after: str | None = None,
+    before: str | None = None,
+) -> tuple[list[_T], bool]:
+    """One page of a newest-first list and whether there is more in the paging direction:
+    the ``limit`` items right after the item ``after``, or right before the item ``before``,
+    or the first ``limit`` items. An unknown cursor gives an empty page."""
+    if before is not None:
+        if before not in ids:
+            return [], False
+        end = ids.index(before)
+        start = max(0, end - limit)
+        return list(items[start:end]), start > 0
+    start = 0
+    if after is not None:
+        if after not in ids:
+            return [], False
+        start = ids.index(after) + 1
+    end = start + limit
+    return list(items[start:end]), end < len(items)

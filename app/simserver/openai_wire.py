@@ -18,6 +18,8 @@ from app.simserver.batching import (
     batch_expires,
     batch_item_error,
     content_fault,
+    list_limit,
+    list_page,
     requests_done,
     sleep_until,
     spawn,
@@ -273,9 +275,31 @@ def _parse_batch_lines(data: bytes, endpoint: str) -> tuple[list[JSONDict], list
     return requests, errors
 
 
+def _batch_metadata(value: object) -> dict[str, str] | None:
+    """A batch's ``metadata`` as OpenAI accepts it: at most 16 string pairs, keys of at most 64
+    characters and values of at most 512."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, dict)
+        or len(value) > 16
+        or not all(
+            isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= 512
+            for k, v in value.items()
+        )
+    ):
+        raise openai_error(
+            400,
+            "'metadata' must be at most 16 string pairs (keys ≤ 64, values ≤ 512 characters)",
+            "invalid_request_error",
+        )
+    return dict(value)
+
+
 @guarded_endpoint(anthropic=False)
 async def _batches_create(request: web.Request, state: SimState) -> web.StreamResponse:
     body = await read_json(request, anthropic=False)
+    metadata = _batch_metadata(body.get("metadata"))
     endpoint = body.get("endpoint")
     if endpoint != "/v1/chat/completions":
         raise openai_error(
@@ -291,7 +315,7 @@ async def _batches_create(request: web.Request, state: SimState) -> web.StreamRe
         input_file_id=stored.id,
         completion_window="24h",
         created_at=int(time.time()),
-        metadata=body.get("metadata") if isinstance(body.get("metadata"), dict) else None,
+        metadata=metadata,
         requests=requests,
         started_monotonic=time.monotonic(),
     )
@@ -307,6 +331,7 @@ async def _batches_create(request: web.Request, state: SimState) -> web.StreamRe
         spawn(state, _run_openai_batch(state, batch))
     state.openai_batches[batch.id] = batch
     state.stats["openai_batches"] += 1
+    state.stats["openai_batch_requests"] += len(requests)
     return web.json_response(batch.to_json())
 
 
@@ -449,14 +474,24 @@ async def _batches_get(request: web.Request, state: SimState) -> web.StreamRespo
 
 @guarded_endpoint(anthropic=False)
 async def _batches_list(request: web.Request, state: SimState) -> web.StreamResponse:
-    data = [b.to_json() for b in reversed(list(state.openai_batches.values()))]
+    """Batches newest first, ``limit`` (1–100, default 20) at a time after the batch id
+    ``after``."""
+    state.stats["openai_batch_lists"] += 1
+    limit = list_limit(request.query.get("limit"), default=20, largest=100)
+    if limit is None:
+        raise openai_error(400, "'limit' must be an integer from 1 to 100", "invalid_request_error")
+    batches = list(reversed(state.openai_batches.values()))
+    page, has_more = list_page(
+        batches, [b.id for b in batches], limit=limit, after=request.query.get("after")
+    )
+    data = [b.to_json() for b in page]
     return web.json_response(
         {
             "object": "list",
             "data": data,
             "first_id": data[0]["id"] if data else None,
             "last_id": data[-1]["id"] if data else None,
-            "has_more": False,
+            "has_more": has_more,
         }
     )
 

@@ -180,7 +180,7 @@ async def test_provider_batch_mode_resumes_the_same_batch_after_a_crash(tmp_path
     async with running_server("generic", speed=1000.0, seed=7, batch_delay_s=300.0) as url:
         task = asyncio.create_task(drive(db, run_id, url))
         state_dir = db.path.parent / "batches"
-        while not (state_dir.exists() and any(state_dir.iterdir())):
+        while not (state_dir.exists() and any(state_dir.glob("*-wave0.json"))):
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.05)
         task.cancel()  # the process dies while the provider works on the batch

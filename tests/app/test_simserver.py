@@ -339,6 +339,65 @@ async def test_openai_batch_cancel(context: AssignmentContext, essays: list[str]
         assert json.loads(errors.text)["error"]["code"] == "batch_cancelled"
 
 
+async def test_batch_lists_page_newest_first_with_metadata(
+    context: AssignmentContext, essays: list[str]
+) -> None:
+    prompt = render_pair_prompt(context, essays[0], essays[1], nonce(12))
+    line = {"custom_id": "x", "method": "POST", "url": "/v1/chat/completions"}
+    data = json.dumps({**line, "body": chat_body(prompt)}).encode()
+    requests = [{"custom_id": "c", "params": anthropic_body(prompt)}]
+    async with (
+        running_server("generic", speed=1000, seed=0) as url,
+        httpx.AsyncClient(base_url=url, headers=HEADERS) as client,
+    ):
+        up = await client.post(
+            "/v1/files", files={"file": ("b.jsonl", data)}, data={"purpose": "batch"}
+        )
+        body = {
+            "input_file_id": up.json()["id"],
+            "endpoint": "/v1/chat/completions",
+            "completion_window": "24h",
+        }
+        made = [
+            (await client.post("/v1/batches", json={**body, "metadata": {"k": str(i)}})).json()
+            for i in range(3)
+        ]
+        assert [b["metadata"] for b in made] == [{"k": "0"}, {"k": "1"}, {"k": "2"}]
+        bad = await client.post("/v1/batches", json={**body, "metadata": {"k": 1}})
+        assert bad.status_code == 400
+        first = (await client.get("/v1/batches", params={"limit": 2})).json()
+        assert first["object"] == "list" and first["has_more"] is True
+        assert [b["id"] for b in first["data"]] == [made[2]["id"], made[1]["id"]]
+        assert first["data"][0]["metadata"] == {"k": "2"}
+        rest = (
+            await client.get("/v1/batches", params={"limit": 2, "after": first["last_id"]})
+        ).json()
+        assert [b["id"] for b in rest["data"]] == [made[0]["id"]] and rest["has_more"] is False
+        assert (await client.get("/v1/batches", params={"limit": 101})).status_code == 400
+
+        ids = [
+            (await client.post("/v1/messages/batches", json={"requests": requests})).json()["id"]
+            for _ in range(3)
+        ]
+        page = (await client.get("/v1/messages/batches", params={"limit": 2})).json()
+        assert [b["id"] for b in page["data"]] == [ids[2], ids[1]] and page["has_more"] is True
+        assert (page["first_id"], page["last_id"]) == (ids[2], ids[1])
+        assert all(b["request_counts"]["processing"] == 1 for b in page["data"])
+        assert all(b["created_at"].endswith("Z") for b in page["data"])
+        older = (
+            await client.get(
+                "/v1/messages/batches", params={"limit": 2, "after_id": page["last_id"]}
+            )
+        ).json()
+        assert [b["id"] for b in older["data"]] == [ids[0]] and older["has_more"] is False
+        newer = (
+            await client.get("/v1/messages/batches", params={"limit": 1, "before_id": ids[0]})
+        ).json()
+        assert [b["id"] for b in newer["data"]] == [ids[1]] and newer["has_more"] is True
+        stats = (await client.get("/sim/stats")).json()
+        assert stats["openai_batch_requests"] == 3 and stats["anthropic_batch_requests"] == 3
+
+
 # ---------------------------------------------------------------------------------------------
 # Anthropic
 # ---------------------------------------------------------------------------------------------

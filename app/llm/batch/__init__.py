@@ -25,6 +25,10 @@ waiting: results arrive within 24 hours. The life of a batch:
 4. :func:`cancel` asks the provider to stop; what was done before is still fetched.
 
 :func:`run_batch` does all of it, resuming from a state file when one is given and exists.
+With a state file it also writes an intent (:class:`BatchIntent`) beside it before the batch is
+created; a restart that finds the intent but no saved job looks for the batch the provider may
+have created (:func:`find_submitted`: OpenAI by the token in the batch's ``metadata``,
+Anthropic by creation time and number of requests) and adopts it instead of submitting again.
 :func:`run_batch_summary` and :func:`fetch_summary` also report tokens per request and the cost
 at the catalogue's batch price.
 
@@ -42,13 +46,17 @@ from __future__ import annotations
 
 from app.llm.batch.jobs import (
     TERMINAL_STATUSES,
+    BatchIntent,
     BatchJob,
     BatchRequest,
     BatchStatus,
     BatchSummary,
     RequestUsage,
     ResultCallback,
+    intent_path,
+    load_intent,
     load_state,
+    save_intent,
     save_state,
 )
 from app.llm.batch.openai_batches import COMPLETION_WINDOW, OPENAI_BATCH_ENDPOINT
@@ -57,6 +65,7 @@ from app.llm.batch.runner import (
     cancel,
     fetch,
     fetch_summary,
+    find_submitted,
     poll,
     run_batch,
     run_batch_summary,
@@ -69,6 +78,7 @@ __all__ = [
     "EXPIRED_MESSAGE",
     "OPENAI_BATCH_ENDPOINT",
     "TERMINAL_STATUSES",
+    "BatchIntent",
     "BatchJob",
     "BatchRequest",
     "BatchStatus",
@@ -78,10 +88,14 @@ __all__ = [
     "cancel",
     "fetch",
     "fetch_summary",
+    "find_submitted",
+    "intent_path",
+    "load_intent",
     "load_state",
     "poll",
     "run_batch",
     "run_batch_summary",
+    "save_intent",
     "save_state",
     "submit",
 ]

@@ -2,6 +2,8 @@
 results JSONL.
 
 * submit: ``POST /messages/batches``;
+* find a batch created under an intent: ``GET /messages/batches`` (newest first), by its
+  creation time and number of requests (message batches carry no metadata);
 * poll: ``GET /messages/batches/{id}``; cancel: ``POST /messages/batches/{id}/cancel``;
 * results: ``GET /messages/batches/{id}/results``.
 
@@ -10,12 +12,13 @@ Anthropic's ``ended`` becomes completed, expired or cancelled.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
-from app.llm.batch.jobs import BatchJob, BatchStatus
+from app.llm.batch.jobs import BatchIntent, BatchJob, BatchStatus
 from app.llm.batch.outcomes import CANCELLED_MESSAGE, EXPIRED_MESSAGE, _fail, _Read, _read_success
 from app.llm.batch.transport import _json, _jsonl, _Loose, _send
 from app.llm.dispatcher import PairOutcome
@@ -33,6 +36,16 @@ class _AnthropicBatch(_Loose):
     request_counts: dict[str, int] | None = None
     cancel_initiated_at: str | None = None
     results_url: str | None = None
+    created_at: datetime | None = None
+
+
+class _AnthropicBatchPage(_Loose):
+    data: list[_AnthropicBatch] = Field(default_factory=list)
+    has_more: bool = False
+    last_id: str | None = None
+
+
+_LIST_PAGE = 100
 
 
 class _AnthropicErrorDetail(_Loose):
@@ -62,10 +75,7 @@ class _AnthropicLine(_Loose):
 
 
 async def _submit_anthropic(
-    provider: BaseProvider,
-    custom_ids: list[str],
-    bodies: list[dict[str, object]],
-    common: dict[str, Any],
+    provider: BaseProvider, intent: BatchIntent, bodies: Sequence[dict[str, object]]
 ) -> BatchJob:
     """Create the message batch; the job as the provider reports it."""
     created = _json(
@@ -76,15 +86,69 @@ async def _submit_anthropic(
             json={
                 "requests": [
                     {"custom_id": cid, "params": body}
-                    for cid, body in zip(custom_ids, bodies, strict=True)
+                    for cid, body in zip(intent.custom_ids, bodies, strict=True)
                 ]
             },
         ),
         _AnthropicBatch,
         "message batch",
     )
-    job = BatchJob(batch_id=created.id, **common)
-    return _apply_anthropic(job, created)
+    return _apply_anthropic(intent.job(created.id), created)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+async def _find_anthropic(
+    provider: BaseProvider,
+    intent: BatchIntent,
+    *,
+    since: datetime,
+    until: datetime,
+    exclude: Collection[str],
+    max_pages: int,
+) -> BatchJob | None:
+    """The message batch most likely created under ``intent``, or None.
+
+    A message batch carries nothing of the caller's that a list shows, so a candidate is a
+    batch created between ``since`` and ``until`` with as many requests as the intent, not
+    cancelled and not in ``exclude`` (batches already saved as jobs); of several, the one
+    created nearest to the intent. This is a best guess, not a proof (see
+    :func:`app.llm.batch.runner.find_submitted`).
+    """
+    want = len(intent.requests)
+    since, until = _utc(since), _utc(until)
+    written = _utc(intent.created_at)
+    found: list[tuple[float, _AnthropicBatch]] = []
+    after: str | None = None
+    for _ in range(max_pages):
+        params: dict[str, str | int] = {"limit": _LIST_PAGE}
+        if after is not None:
+            params["after_id"] = after
+        page = _json(
+            await _send(provider, "GET", "messages/batches", params=params),
+            _AnthropicBatchPage,
+            "message batch list",
+        )
+        for batch in page.data:
+            if batch.created_at is None or batch.id in exclude:
+                continue
+            created = _utc(batch.created_at)
+            if (
+                since <= created <= until
+                and batch.cancel_initiated_at is None
+                and sum((batch.request_counts or {}).values()) == want
+            ):
+                found.append((abs((created - written).total_seconds()), batch))
+        oldest = page.data[-1].created_at if page.data else None
+        if not page.has_more or oldest is None or _utc(oldest) < since:
+            break
+        after = page.last_id or page.data[-1].id
+    if not found:
+        return None
+    _, best = min(found, key=lambda item: item[0])
+    return _apply_anthropic(intent.job(best.id), best)
 
 
 # ---------------------------------------------------------------------------------------------

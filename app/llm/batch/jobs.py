@@ -6,6 +6,10 @@ twice), and the summary of what a fetched batch gave.
 that is a valid id for both providers (``[A-Za-z0-9_-]``, at most 64 characters, unique);
 otherwise ``req-<index>-<hash>``. The job keeps the pair ids of every request, so results are
 never mapped back by parsing the id.
+
+A :class:`BatchIntent` is written before the provider is asked to create a batch, so that a
+batch created by a process that died before saving its job is found again and adopted (see
+:func:`app.llm.batch.runner.find_submitted`) instead of being paid for twice.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ import hashlib
 import os
 import random
 import re
+import secrets
 import tempfile
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -134,9 +139,12 @@ def save_state(job: BatchJob, path: str | os.PathLike[str]) -> None:
     """Write ``job`` to ``path`` as JSON, atomically: a temporary file in the same folder is
     written, flushed to disk and renamed over ``path``, so a crash leaves the old state or the
     new one, never half of one."""
+    _write_atomic(job.model_dump_json(indent=2), path)
+
+
+def _write_atomic(data: str, path: str | os.PathLike[str]) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    data = job.model_dump_json(indent=2)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -162,6 +170,127 @@ def load_state(path: str | os.PathLike[str]) -> BatchJob:
         return BatchJob.model_validate_json(text)
     except ValidationError as exc:
         raise ValueError(f"{path} is not a saved batch job: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------------------------
+# Intent: a batch about to be created
+# ---------------------------------------------------------------------------------------------
+
+INTENT_SUFFIX = ".intent.json"
+"""How the name of an intent file ends (see :func:`intent_path`)."""
+
+WAVE_METADATA_KEY = "huleedu_wave"
+"""OpenAI batch metadata: the wave key the batch was submitted for."""
+
+SUBMISSION_METADATA_KEY = "huleedu_submission"
+"""OpenAI batch metadata: the token of the intent the batch was created under."""
+
+
+class BatchIntent(BaseModel):
+    """A provider batch about to be created: everything its job will hold but the provider's
+    batch id. Written (:func:`save_intent`) before the create call and removed once the job is
+    saved, so that after a crash in between the batch is looked for and adopted, not created
+    again.
+
+    Attributes:
+        wave_key: a stable key of what the batch is for (e.g. a run's wave), or None.
+        token: random, new for every submission; OpenAI batches carry it in their metadata.
+        created_at: when the intent was written (UTC), just before the create call.
+        The rest as in :class:`BatchJob`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = _STATE_VERSION
+    wave_key: str | None = None
+    token: str = Field(default_factory=lambda: secrets.token_hex(12), min_length=8)
+    provider_kind: ProviderKind
+    provider_name: str
+    model: str
+    requests: list[BatchRequest] = Field(min_length=1)
+    nonce: str
+    prompt_version: str = PROMPT_VERSION
+    pairs_per_request: int = Field(default=1, ge=1, le=MAX_BUNDLE_PAIRS)
+    created_at: datetime
+
+    @property
+    def pair_ids(self) -> list[str]:
+        """Every pair id to be submitted, in submission order."""
+        return [pid for request in self.requests for pid in request.pair_ids]
+
+    @property
+    def custom_ids(self) -> list[str]:
+        return [request.custom_id for request in self.requests]
+
+    def metadata(self) -> dict[str, str]:
+        """The metadata that marks an OpenAI batch as created under this intent."""
+        tags = {SUBMISSION_METADATA_KEY: self.token}
+        if self.wave_key is not None:
+            tags[WAVE_METADATA_KEY] = self.wave_key
+        return tags
+
+    def marks(self, metadata: Mapping[str, object] | None) -> bool:
+        """Whether a batch with ``metadata`` was created under this intent."""
+        if not metadata:
+            return False
+        return all(metadata.get(key) == value for key, value in self.metadata().items())
+
+    def job(self, batch_id: str, **fields: object) -> BatchJob:
+        """The job of the batch created under this intent (status as given in ``fields``)."""
+        return BatchJob.model_validate(
+            {
+                "provider_kind": self.provider_kind,
+                "provider_name": self.provider_name,
+                "model": self.model,
+                "batch_id": batch_id,
+                "requests": self.requests,
+                "nonce": self.nonce,
+                "prompt_version": self.prompt_version,
+                "pairs_per_request": self.pairs_per_request,
+                "submitted_at": self.created_at,
+                **fields,
+            }
+        )
+
+
+def intent_path(state_path: str | os.PathLike[str]) -> Path:
+    """Where the intent of the batch saved at ``state_path`` is written: beside it, the
+    ``.json`` suffix replaced by :data:`INTENT_SUFFIX`."""
+    path = Path(state_path)
+    stem = path.name[: -len(".json")] if path.name.endswith(".json") else path.name
+    return path.with_name(stem + INTENT_SUFFIX)
+
+
+def save_intent(intent: BatchIntent, path: str | os.PathLike[str]) -> None:
+    """Write ``intent`` to ``path`` as JSON, atomically (as :func:`save_state`)."""
+    _write_atomic(intent.model_dump_json(indent=2), path)
+
+
+def load_intent(path: str | os.PathLike[str]) -> BatchIntent:
+    """Read an intent written by :func:`save_intent`.
+
+    Raises:
+        FileNotFoundError: when there is no file at ``path``.
+        ValueError: when the file is not a saved intent.
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        return BatchIntent.model_validate_json(text)
+    except ValidationError as exc:
+        raise ValueError(f"{path} is not a saved batch intent: {exc}") from exc
+
+
+def saved_batch_ids(folder: str | os.PathLike[str]) -> set[str]:
+    """The batch ids of the jobs saved as ``*.json`` in ``folder`` (other files are skipped)."""
+    ids: set[str] = set()
+    for item in sorted(Path(folder).glob("*.json")):
+        if item.name.endswith(INTENT_SUFFIX):
+            continue
+        try:
+            ids.add(load_state(item).batch_id)
+        except (OSError, ValueError):
+            continue
+    return ids
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 batch creation, the batch object and its status, and the output and error files.
 
 * submit: ``POST /files`` (``purpose=batch``), then ``POST /batches`` (endpoint
-  ``/v1/chat/completions``, completion window ``24h``);
+  ``/v1/chat/completions``, completion window ``24h``, the intent's token in ``metadata``);
+* find a batch created under an intent: ``GET /batches`` (newest first), by its ``metadata``;
 * poll: ``GET /batches/{id}``; cancel: ``POST /batches/{id}/cancel``;
 * results: ``GET /files/{id}/content`` of the output file and of the error file.
 """
@@ -10,13 +11,14 @@ batch creation, the batch object and its status, and the output and error files.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from pydantic import Field, ValidationError
 
-from app.llm.batch.jobs import BatchJob, BatchStatus
+from app.llm.batch.jobs import BatchIntent, BatchJob, BatchStatus
 from app.llm.batch.outcomes import CANCELLED_MESSAGE, EXPIRED_MESSAGE, _fail, _Read, _read_success
 from app.llm.batch.transport import _json, _jsonl, _Loose, _send
 from app.llm.dispatcher import PairOutcome
@@ -27,6 +29,8 @@ OPENAI_BATCH_ENDPOINT = "/v1/chat/completions"
 """The endpoint every OpenAI batch request is sent to."""
 
 COMPLETION_WINDOW = "24h"
+
+_LIST_PAGE = 100  # the largest page the batch list gives
 
 
 # ---------------------------------------------------------------------------------------------
@@ -56,6 +60,14 @@ class _OpenAIBatch(_Loose):
     error_file_id: str | None = None
     errors: _OpenAIBatchErrors | None = None
     request_counts: dict[str, int] | None = None
+    created_at: int | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class _OpenAIBatchPage(_Loose):
+    data: list[_OpenAIBatch] = Field(default_factory=list)
+    has_more: bool = False
+    last_id: str | None = None
 
 
 class _OpenAILineResponse(_Loose):
@@ -82,9 +94,8 @@ class _OpenAILine(_Loose):
 
 async def _submit_openai(
     provider: BaseProvider,
-    custom_ids: list[str],
-    bodies: list[dict[str, object]],
-    common: dict[str, Any],
+    intent: BatchIntent,
+    bodies: Sequence[dict[str, object]],
     metadata: dict[str, str] | None,
 ) -> BatchJob:
     """Upload the requests as JSONL and create the batch; the job as the provider reports it."""
@@ -94,7 +105,7 @@ async def _submit_openai(
             ensure_ascii=False,
             separators=(",", ":"),
         )
-        for cid, body in zip(custom_ids, bodies, strict=True)
+        for cid, body in zip(intent.custom_ids, bodies, strict=True)
     ]
     data = ("\n".join(lines) + "\n").encode("utf-8")
     uploaded = _json(
@@ -118,8 +129,34 @@ async def _submit_openai(
     batch = _json(
         await _send(provider, "POST", "batches", json=created_body), _OpenAIBatch, "batch"
     )
-    job = BatchJob(batch_id=batch.id, input_file_id=uploaded.id, **common)
-    return _apply_openai(job, batch)
+    return _apply_openai(intent.job(batch.id, input_file_id=uploaded.id), batch)
+
+
+async def _find_openai(
+    provider: BaseProvider, intent: BatchIntent, *, since: datetime, max_pages: int
+) -> BatchJob | None:
+    """The batch whose metadata carries the intent's token (and wave key), looked for among
+    the batches created since ``since`` (the list is newest first); None when there is none.
+    Exact: the token is new for every submission."""
+    after: str | None = None
+    for _ in range(max_pages):
+        params: dict[str, str | int] = {"limit": _LIST_PAGE}
+        if after is not None:
+            params["after"] = after
+        page = _json(
+            await _send(provider, "GET", "batches", params=params), _OpenAIBatchPage, "batch list"
+        )
+        for batch in page.data:
+            if intent.marks(batch.metadata):
+                job = intent.job(batch.id, input_file_id=batch.input_file_id)
+                return _apply_openai(job, batch)
+        if not page.has_more or not page.data:
+            return None
+        oldest = page.data[-1].created_at
+        if oldest is not None and oldest < since.timestamp():
+            return None
+        after = page.last_id or page.data[-1].id
+    return None
 
 
 # ---------------------------------------------------------------------------------------------

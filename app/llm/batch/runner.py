@@ -2,7 +2,13 @@
 :func:`cancel`, :func:`fetch` / :func:`fetch_summary`, and :func:`run_batch` /
 :func:`run_batch_summary` for all of it, resuming from a saved job. Each step checks that the
 job belongs to the provider's batch API family and hands the wire work to
-:mod:`app.llm.batch.openai_batches` or :mod:`app.llm.batch.anthropic_batches`."""
+:mod:`app.llm.batch.openai_batches` or :mod:`app.llm.batch.anthropic_batches`.
+
+A batch is never paid for twice because of a restart: with a state file, an intent is written
+beside it before the provider is asked to create the batch, and the job is saved right after.
+A restart that finds the job resumes it; one that finds only the intent looks for the batch the
+provider may have created (:func:`find_submitted`) and adopts it before submitting anything.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +17,20 @@ import inspect
 import os
 import secrets
 import time
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Collection, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from app.llm.batch.anthropic_batches import (
     _anthropic_results,
     _cancel_anthropic,
+    _find_anthropic,
     _poll_anthropic,
     _submit_anthropic,
 )
 from app.llm.batch.jobs import (
+    BatchIntent,
     BatchJob,
     BatchRequest,
     BatchSummary,
@@ -30,11 +38,16 @@ from app.llm.batch.jobs import (
     ResultCallback,
     _custom_ids,
     _group,
+    intent_path,
+    load_intent,
     load_state,
+    save_intent,
     save_state,
+    saved_batch_ids,
 )
 from app.llm.batch.openai_batches import (
     _cancel_openai,
+    _find_openai,
     _openai_results,
     _poll_openai,
     _submit_openai,
@@ -48,6 +61,12 @@ from app.llm.types import FailureCategory, PairTask, ProviderError
 from core.prompt import MAX_BUNDLE_PAIRS, AssignmentContext, safe_nonce
 
 _MAX_POLL_ERRORS = 8
+
+ADOPT_CLOCK_SKEW = timedelta(minutes=5)
+"""How far the provider's clock may be from ours when batches are matched by creation time."""
+
+_MAX_LIST_PAGES = 20
+_NO_BATCH_LIST = frozenset({404, 405, 501})
 
 
 def _family(kind: str) -> Literal["openai", "anthropic"]:
@@ -70,6 +89,21 @@ def _check_provider(provider: BaseProvider, job: BatchJob) -> Literal["openai", 
     return family
 
 
+def _check_saved(
+    provider: BaseProvider, saved: BatchJob | BatchIntent, pairs: Sequence[PairTask]
+) -> None:
+    """A saved job or intent must be of this provider's family and model and for ``pairs``."""
+    what = f"saved batch {saved.batch_id}" if isinstance(saved, BatchJob) else "an unsaved batch"
+    if _family(provider.config.kind) != _family(saved.provider_kind):
+        raise ValueError(
+            f"{what} was submitted to a {saved.provider_kind} provider, not {provider.config.kind}"
+        )
+    if saved.model != provider.model:
+        raise ValueError(f"{what} is for model {saved.model}, not {provider.model}")
+    if pairs and set(saved.pair_ids) != {p.pair_id for p in pairs}:
+        raise ValueError(f"{what} was submitted for other pairs")
+
+
 # ---------------------------------------------------------------------------------------------
 # Submit, poll and cancel
 # ---------------------------------------------------------------------------------------------
@@ -84,11 +118,19 @@ async def submit(
     pairs_per_request: int = 1,
     seed: int = 0,
     metadata: dict[str, str] | None = None,
+    wave_key: str | None = None,
+    intent_path: str | os.PathLike[str] | None = None,
 ) -> BatchJob:
     """Submit ``pairs`` as one provider batch; one request per pair, or per bundle of
     ``pairs_per_request`` pairs (drawn from an order shuffled with ``seed``).
 
     Save the returned job at once: it is the only way back to the batch.
+
+    With ``wave_key`` or ``intent_path``, the batch is marked so that it can be found again
+    when its job was never saved (:func:`find_submitted`): an OpenAI batch carries the wave key
+    and the intent's token in its ``metadata``; with ``intent_path`` the
+    :class:`~app.llm.batch.jobs.BatchIntent` is written there before the provider is asked to
+    create the batch. Without either, nothing but ``metadata`` is sent.
 
     Raises:
         ValueError: no pairs, repeated pair ids or a bad ``pairs_per_request``.
@@ -107,23 +149,79 @@ async def submit(
     groups = _group(pairs, pairs_per_request, seed)
     custom_ids = _custom_ids([[p.pair_id for p in g] for g in groups])
     bodies = [provider.build_batch_body(context, group, nonce) for group in groups]
-    requests = [
-        BatchRequest(custom_id=cid, pair_ids=[p.pair_id for p in group])
-        for cid, group in zip(custom_ids, groups, strict=True)
-    ]
-    common: dict[str, Any] = {
-        "provider_kind": provider.config.kind,
-        "provider_name": provider.name,
-        "model": provider.model,
-        "requests": requests,
-        "nonce": nonce,
-        "pairs_per_request": pairs_per_request,
-        "submitted_at": datetime.now(UTC),
-        "updated_at": datetime.now(UTC),
-    }
+    intent = BatchIntent(
+        wave_key=wave_key,
+        provider_kind=provider.config.kind,
+        provider_name=provider.name,
+        model=provider.model,
+        requests=[
+            BatchRequest(custom_id=cid, pair_ids=[p.pair_id for p in group])
+            for cid, group in zip(custom_ids, groups, strict=True)
+        ],
+        nonce=nonce,
+        pairs_per_request=pairs_per_request,
+        created_at=datetime.now(UTC),
+    )
+    tags = dict(metadata or {})
+    if wave_key is not None or intent_path is not None:
+        tags.update(intent.metadata())
+    if intent_path is not None:
+        save_intent(intent, intent_path)
     if family == "openai":
-        return await _submit_openai(provider, custom_ids, bodies, common, metadata)
-    return await _submit_anthropic(provider, custom_ids, bodies, common)
+        return await _submit_openai(provider, intent, bodies, tags)
+    return await _submit_anthropic(provider, intent, bodies)
+
+
+async def find_submitted(
+    provider: BaseProvider, intent: BatchIntent, *, exclude: Collection[str] = ()
+) -> BatchJob | None:
+    """The job of the batch the provider created under ``intent``, or None when it created
+    none (the create call never arrived, or failed).
+
+    * OpenAI (and compatible servers that keep ``metadata``): the batch whose metadata carries
+      the intent's token. Exact. A compatible server that drops metadata shows no batch as
+      created, and one without ``GET /batches`` has none to show: both give None, so the wave
+      is submitted again as before.
+    * Anthropic: message batches carry no metadata, and the list does not show custom ids, so
+      the batch is matched by what the list does show: created within
+      :data:`ADOPT_CLOCK_SKEW` before the intent and the request timeout plus that skew
+      after it, with as many requests as the intent, not cancelled and not in ``exclude``
+      (batch ids already saved as jobs). Of several, the one created nearest to the intent.
+      Residual risk: another batch of the same size created in that window from the same
+      workspace, by another program or a copy of this app, can be taken for ours. The custom
+      ids then match none of its results, so its answers are never read as verdicts; the
+      wave's pairs fail as unanswered and our own batch, if it was created, is paid for
+      without being read. And a batch the list does not show yet is missed and the wave is
+      submitted again.
+
+    Raises:
+        ValueError: ``intent`` is for another provider family.
+        ProviderError: the batch list could not be read (nothing should be submitted until it
+            can; try again later).
+    """
+    family = _family(provider.config.kind)
+    if family != _family(intent.provider_kind):
+        raise ValueError(
+            f"the batch was to be submitted to a {intent.provider_kind} provider, "
+            f"not {provider.config.kind}"
+        )
+    since = intent.created_at - ADOPT_CLOCK_SKEW
+    try:
+        if family == "openai":
+            return await _find_openai(provider, intent, since=since, max_pages=_MAX_LIST_PAGES)
+        until = intent.created_at + timedelta(seconds=provider.config.timeout_s) + ADOPT_CLOCK_SKEW
+        return await _find_anthropic(
+            provider,
+            intent,
+            since=since,
+            until=until,
+            exclude=exclude,
+            max_pages=_MAX_LIST_PAGES,
+        )
+    except ProviderError as err:
+        if err.status in _NO_BATCH_LIST:
+            return None
+        raise
 
 
 async def poll(provider: BaseProvider, job: BatchJob) -> BatchJob:
@@ -226,31 +324,38 @@ async def run_batch_summary(
     seed: int = 0,
     max_wait_s: float | None = None,
     metrics: LLMMetrics | None = None,
+    wave_key: str | None = None,
 ) -> BatchSummary:
     """Judge ``pairs`` with one provider batch, from submission to results.
 
     With ``state_path``: a job saved there is resumed (nothing is submitted again); otherwise
-    the new job is saved there right after submission and after every status change. The batch
-    is polled every ``poll_interval_s`` until it has ended; after ``max_wait_s`` (if given) it is
-    cancelled and what was done is kept. ``on_result`` hears about every pair once the results
-    are in.
+    an intent is written beside it (:func:`~app.llm.batch.jobs.intent_path`) before the batch
+    is created and the new job is saved there right after, and after every status change. An
+    intent without a job means the process stopped in between: the batch the provider may have
+    created is looked for (:func:`find_submitted`) and adopted, and only when there is none is
+    the wave submitted. ``wave_key`` (e.g. a run and wave) marks the batch at the provider.
+    The batch is polled every ``poll_interval_s`` until it has ended; after ``max_wait_s`` (if
+    given) it is cancelled and what was done is kept. ``on_result`` hears about every pair once
+    the results are in.
 
     Raises:
-        ValueError: a saved job of another provider or model, or for other pairs.
-        ProviderError: submission failed, or the status could not be read
-            :data:`_MAX_POLL_ERRORS` times in a row (the saved job still allows a resume).
+        ValueError: a saved job or intent of another provider or model, or for other pairs.
+        ProviderError: submission failed, the provider's batches could not be listed to look
+            for an unsaved one, or the status could not be read :data:`_MAX_POLL_ERRORS` times
+            in a row (the saved job or intent still allows a resume).
     """
     path = Path(state_path) if state_path is not None else None
+    intent_file = intent_path(path) if path is not None else None
     job: BatchJob | None = None
     if path is not None and path.exists():
         job = load_state(path)
-        _check_provider(provider, job)
-        if job.model != provider.model:
-            raise ValueError(
-                f"saved batch {job.batch_id} is for model {job.model}, not {provider.model}"
-            )
-        if pairs and set(job.pair_ids) != {p.pair_id for p in pairs}:
-            raise ValueError(f"saved batch {job.batch_id} was submitted for other pairs")
+        _check_saved(provider, job, pairs)
+    if job is None and path is not None and intent_file is not None and intent_file.exists():
+        intent = load_intent(intent_file)
+        _check_saved(provider, intent, pairs)
+        job = await find_submitted(provider, intent, exclude=saved_batch_ids(path.parent))
+        if job is not None:
+            save_state(job, path)
     if job is None:
         if nonce is None:
             texts = [t for p in pairs for t in (p.first_text, p.second_text)]
@@ -262,12 +367,16 @@ async def run_batch_summary(
             nonce=nonce,
             pairs_per_request=pairs_per_request,
             seed=seed,
+            wave_key=wave_key,
+            intent_path=intent_file,
         )
         if metrics is not None:
             metrics.batches_started.labels("provider_batch", provider.name).inc()
             metrics.requests.labels("provider_batch", provider.name, provider.model).inc(len(pairs))
         if path is not None:
             save_state(job, path)
+    if intent_file is not None:
+        intent_file.unlink(missing_ok=True)  # the saved job has taken its place
 
     started = time.monotonic()
     errors = 0
@@ -325,6 +434,7 @@ async def run_batch(
     seed: int = 0,
     max_wait_s: float | None = None,
     metrics: LLMMetrics | None = None,
+    wave_key: str | None = None,
 ) -> list[PairOutcome]:
     """One outcome per pair from a provider batch (see :func:`run_batch_summary`)."""
     summary = await run_batch_summary(
@@ -339,5 +449,6 @@ async def run_batch(
         seed=seed,
         max_wait_s=max_wait_s,
         metrics=metrics,
+        wave_key=wave_key,
     )
     return summary.outcomes
