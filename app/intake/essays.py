@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from app.db.engine import Database
@@ -138,6 +138,7 @@ def import_essays(
     with db.session() as s:
         batch = _batch_for_import(s, batch_id)
         known = _known_hashes(s, batch.id)
+        removed = _removed_essays(s, batch.id)
     outcomes: list[FileOutcome] = []
     pending: list[tuple[FileOutcome, Document | None]] = []
     seen = dict(known)
@@ -147,9 +148,9 @@ def import_essays(
         )
         pending.append(screened)
         if len(pending) >= COMMIT_EVERY:
-            outcomes += _store(db, batch_id, import_id, pending, progress)
+            outcomes += _store(db, batch_id, import_id, pending, progress, removed)
             pending = []
-    outcomes += _store(db, batch_id, import_id, pending, progress)
+    outcomes += _store(db, batch_id, import_id, pending, progress, removed)
     with db.session() as s:
         batch = s.get_one(Batch, batch_id)
         summary = rematch_batch(s, batch)
@@ -209,45 +210,91 @@ def _store(
     import_id: str,
     screened: list[tuple[FileOutcome, Document | None]],
     progress: ProgressCallback | None,
+    removed: dict[str, str],
 ) -> list[FileOutcome]:
     """Store one group of screened files (essays and their records) in one transaction."""
     final: list[FileOutcome] = []
     if not screened:
         return final
+    new_essays: list[dict[str, Any]] = []
     with db.session() as s:
         for screened_outcome, doc in screened:
             outcome = screened_outcome
             if doc is not None:
-                essay = _essay_for(s, batch_id, doc)
-                outcome = replace(outcome, essay_id=essay.id)
-            s.add(intake_record(outcome, import_id, batch_id=batch_id))
+                key = content_hash(doc.text)
+                if key in removed:
+                    essay_id = _restore(s, removed.pop(key), doc)
+                else:
+                    essay_id = new_id()
+                    new_essays.append(
+                        {
+                            "id": essay_id,
+                            "batch_id": batch_id,
+                            "text": doc.text,
+                            "source_file": doc.source,
+                            "content_hash": key,
+                        }
+                    )
+                outcome = replace(outcome, essay_id=essay_id)
             final.append(outcome)
+        # bulk inserts: the group's essays, then one record per file
+        if new_essays:
+            s.execute(insert(Essay), new_essays)
+        s.execute(
+            insert(IntakeRecord),
+            [intake_record_values(o, import_id, batch_id=batch_id) for o in final],
+        )
     if progress is not None:
         for outcome in final:
             progress(outcome)
     return final
 
 
-def _essay_for(session: Session, batch_id: str, doc: Document) -> Essay:
-    """A new essay for ``doc``; or, when the batch holds a removed essay with this text (its
-    hash is unique in the batch, removed rows included), that essay restored with the new
-    text, so nothing judged about it earlier is lost."""
-    key = content_hash(doc.text)
-    removed = session.scalar(
-        select(Essay).where(
-            Essay.batch_id == batch_id, Essay.content_hash == key, Essay.deleted_at.is_not(None)
+def _restore(session: Session, essay_id: str, doc: Document) -> str:
+    """Bring back a removed essay of the batch whose text is imported again (its content hash
+    is unique in the batch, removed rows included), so nothing judged about it is lost."""
+    essay = session.get_one(Essay, essay_id)
+    essay.restore()
+    essay.text = doc.text
+    essay.source_file = doc.source
+    return essay.id
+
+
+def _removed_essays(session: Session, batch_id: str) -> dict[str, str]:
+    """Stored content hash -> id of the batch's removed (soft-deleted) essays."""
+    rows = session.execute(
+        select(Essay.content_hash, Essay.id).where(
+            Essay.batch_id == batch_id, Essay.deleted_at.is_not(None)
         )
     )
-    if removed is not None:
-        removed.restore()
-        removed.text = doc.text
-        removed.source_file = doc.source
-        return removed
-    essay = Essay(
-        id=new_id(), batch_id=batch_id, text=doc.text, source_file=doc.source, content_hash=key
-    )
-    session.add(essay)
-    return essay
+    return {h: i for h, i in rows}
+
+
+def intake_record_values(
+    outcome: FileOutcome,
+    import_id: str,
+    *,
+    batch_id: str | None = None,
+    assignment_id: str | None = None,
+    anchor_id: str | None = None,
+) -> dict[str, Any]:
+    """The column values of the database row keeping ``outcome``."""
+    return {
+        "batch_id": batch_id,
+        "assignment_id": assignment_id,
+        "import_id": import_id,
+        "source": outcome.source[:1000],
+        "outcome": outcome.outcome.value,
+        "reason": outcome.reason.value if outcome.reason else None,
+        "message": outcome.message,
+        "format": outcome.format,
+        "encoding": outcome.encoding,
+        "size_bytes": outcome.size_bytes,
+        "characters": outcome.characters,
+        "grade": outcome.grade,
+        "essay_id": outcome.essay_id,
+        "anchor_id": anchor_id,
+    }
 
 
 def intake_record(
@@ -260,20 +307,9 @@ def intake_record(
 ) -> IntakeRecord:
     """The database row keeping ``outcome``."""
     return IntakeRecord(
-        batch_id=batch_id,
-        assignment_id=assignment_id,
-        import_id=import_id,
-        source=outcome.source[:1000],
-        outcome=outcome.outcome.value,
-        reason=outcome.reason.value if outcome.reason else None,
-        message=outcome.message,
-        format=outcome.format,
-        encoding=outcome.encoding,
-        size_bytes=outcome.size_bytes,
-        characters=outcome.characters,
-        grade=outcome.grade,
-        essay_id=outcome.essay_id,
-        anchor_id=anchor_id,
+        **intake_record_values(
+            outcome, import_id, batch_id=batch_id, assignment_id=assignment_id, anchor_id=anchor_id
+        )
     )
 
 

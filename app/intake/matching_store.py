@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from app.db.engine import Database
@@ -157,9 +157,10 @@ def rematch_batch(session: Session, batch: Batch) -> MatchSummary:
         delete(MatchSuggestion).where(MatchSuggestion.essay_id.in_([e.id for e in open_essays]))
     )
     accepted = 0
+    rows: list[dict[str, Any]] = []
     for essay in open_essays:
         result = results.get(essay.id, MatchResult((), None))
-        _save_suggestions(session, essay, result)
+        rows += _suggestion_rows(essay, result)
         if result.accepted is not None and result.accepted not in taken:
             essay.student_id = result.accepted
             essay.match_confirmed = True
@@ -169,23 +170,26 @@ def rematch_batch(session: Session, batch: Batch) -> MatchSummary:
             accepted += 1
         else:
             essay.student_id = None
+    if rows:
+        session.execute(insert(MatchSuggestion), rows)  # one bulk insert for the whole batch
     session.flush()
     return MatchSummary(accepted, len(open_essays) - accepted)
 
 
-def _save_suggestions(session: Session, essay: Essay, result: MatchResult) -> None:
-    for rank, s in enumerate(result.suggestions, start=1):
-        session.add(
-            MatchSuggestion(
-                essay_id=essay.id,
-                student_id=s.student_id,
-                rank=rank,
-                score=round(s.score, 4),
-                source=s.source,
-                evidence=s.evidence[:500],
-            )
-        )
+def _suggestion_rows(essay: Essay, result: MatchResult) -> list[dict[str, Any]]:
+    """The essay's suggestions as rows to insert; sets its match confidence to the best score."""
     essay.match_confidence = round(result.suggestions[0].score, 4) if result.suggestions else None
+    return [
+        {
+            "essay_id": essay.id,
+            "student_id": s.student_id,
+            "rank": rank,
+            "score": round(s.score, 4),
+            "source": s.source,
+            "evidence": s.evidence[:500],
+        }
+        for rank, s in enumerate(result.suggestions, start=1)
+    ]
 
 
 def rematch(db: Database, batch_id: str) -> MatchSummary:
