@@ -143,6 +143,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--cancel", metavar="RUN_ID", help="cancel a run (results so far are kept and written)"
     )
+    p.add_argument(
+        "--keep-identity",
+        action="store_true",
+        help="show the judge the essays as stored; by default name lines, e-mail addresses and "
+        "the student's full name and code are replaced before an essay is sent",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -326,6 +332,7 @@ def _create_run(db: Database, batch_id: str, n: int, args: argparse.Namespace) -
         model=args.model or ("sim-gpt51-low" if args.provider == "sim" else ""),
         mode=args.mode,
         bundle_size=args.bundle_size,
+        redact_identity=not args.keep_identity,
         extra={"poll_interval_s": args.poll_interval},
     )
     return Orchestrator(db, None).create_run(batch_id, settings)  # type: ignore[arg-type]

@@ -25,7 +25,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.engine import Database
-from app.db.models import BatchStatus, Comparison, ComparisonStatus, Essay, Run, RunStatus
+from app.db.models import (
+    BatchStatus,
+    Comparison,
+    ComparisonStatus,
+    Essay,
+    Run,
+    RunStatus,
+    Student,
+)
 from app.db.store import NewComparison, add_comparisons, load_run_state, mark_comparisons
 from app.llm.batch import run_batch_summary
 from app.llm.dispatcher import Dispatcher, PairOutcome
@@ -35,6 +43,7 @@ from app.runs.finaliser import TERMINAL, finalise
 from core.engine import Refit, Verdict, default_wave_size, refit
 from core.grading import AnchorObservation, grade_essays
 from core.prompt import AssignmentContext
+from core.redact import redact_identity
 from core.scales import get_scale
 from core.scheduler import SchedulerState, plan_wave
 from core.stopping import RunProgress, StoppingRule, decide
@@ -68,6 +77,8 @@ class RunSettings:
     bundle_size: int = 4
     prompt_version: str = "cj-v1"
     seed: int = 0
+    redact_identity: bool = True
+    """Keep the writer's name, e-mail and code from the judge (see :mod:`core.redact`)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def rule(self) -> StoppingRule:
@@ -142,8 +153,21 @@ def _load(session: Session, run: Run) -> _State:
     return _State(state.essay_ids, verdicts, shown, planned, failed, float(cost or 0.0), next_wave)
 
 
-def _texts(session: Session, essay_ids: list[str]) -> list[str]:
-    by_id = dict(session.execute(select(Essay.id, Essay.text).where(Essay.id.in_(essay_ids))).all())
+def _texts(session: Session, essay_ids: list[str], redact: bool = True) -> list[str]:
+    """The texts the judge is shown, in ``essay_ids`` order: with ``redact``, the writer's
+    identity (name lines, e-mail addresses, the student's full name and code) is replaced
+    (:func:`core.redact.redact_identity`); the stored essays are never changed."""
+    rows = session.execute(
+        select(Essay.id, Essay.text, Student.first_name, Student.last_name, Student.code)
+        .outerjoin(Student, Student.id == Essay.student_id)
+        .where(Essay.id.in_(essay_ids))
+    ).all()
+    by_id: dict[str, str] = {}
+    for essay_id, stored, first, last, code in rows:
+        names = [(first, last)] if first and last else []
+        by_id[essay_id] = (
+            redact_identity(stored, names, [code] if code else []) if redact else stored
+        )
     return [by_id[i] for i in essay_ids]
 
 
@@ -239,7 +263,7 @@ class Orchestrator:
                 if run.status in TERMINAL:
                     return run.status  # ended elsewhere (the monitor, a cancel)
                 state = _load(s, run)
-                texts = _texts(s, state.essay_ids)
+                texts = _texts(s, state.essay_ids, settings.redact_identity)
                 n = len(state.essay_ids)
                 todo = list(state.planned)
             if stop is not None and stop.is_set():

@@ -8,15 +8,17 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from app.db.engine import Database, open_database
-from app.db.models import Comparison, ComparisonStatus, Result, Run, RunStatus
+from app.db.models import Comparison, ComparisonStatus, Essay, Result, Run, RunStatus
 from app.demo import load_demo
 from app.llm.dispatcher import Dispatcher, DispatchSettings
 from app.llm.providers.base import ProviderConfig
 from app.llm.providers.factory import make_provider
+from app.paths import resources_dir
 from app.runs.batches import TextItem, create_batch
 from app.runs.finaliser import finalise
 from app.runs.monitor import interrupted_runs, recover_stalled
@@ -24,6 +26,7 @@ from app.runs.orchestrator import Orchestrator, RunSettings
 from app.simserver import running_server
 
 DEMO = load_demo()
+DEMO_ESSAYS = sorted((resources_dir() / "demo" / "essays").glob("*.txt"))
 
 
 def make_db(tmp_path: Path) -> tuple[Database, str]:
@@ -229,3 +232,68 @@ async def test_a_class_batch_waits_for_student_confirmation(tmp_path: Path) -> N
     with db.session() as s:
         b = s.get(Batch, batch)
         assert b is not None and b.status == "completed_successfully"
+
+
+async def test_the_judge_never_sees_who_wrote_an_essay(tmp_path: Path) -> None:
+    from app.intake.essays import import_essays  # noqa: PLC0415
+    from app.intake.matching_store import match_overview  # noqa: PLC0415
+    from app.intake.roster_store import import_roster  # noqa: PLC0415
+    from app.school import create_assignment, create_class  # noqa: PLC0415
+    from app.school import create_batch as new_batch  # noqa: PLC0415
+
+    db = open_database(path=tmp_path / "huleedu.sqlite3")
+    class_id = create_class(db, "9A", "ENG6", "2026/27")
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "first name,last name,code,email\n"
+        + "".join(
+            f"{p.stem.split('_')[0].title()},{p.stem.split('_')[1].title()},C{i:04d},"
+            f"{p.stem.replace('_', '.')}@skolan.se\n"
+            for i, p in enumerate(DEMO_ESSAYS)
+        ),
+        "utf-8",
+    )
+    import_roster(db, class_id, roster)
+    folder = tmp_path / "essays"
+    folder.mkdir()
+    for i, p in enumerate(DEMO_ESSAYS):
+        first, last = (w.title() for w in p.stem.split("_"))
+        text = (
+            f"Namn: {first} {last}\nE-post: {p.stem.replace('_', '.')}@skolan.se\n\n"
+            f"{next(d.text for d in DEMO.items if d.name == p.stem)}\n\n/{first} {last}, C{i:04d}"
+        )
+        (folder / f"{p.stem}.txt").write_text(text, "utf-8")
+    batch = new_batch(db, "9A", create_assignment(db, "Phones", DEMO.scale_id), class_id)
+    import_essays(db, batch, [folder])
+    assert match_overview(db, batch).waiting == []
+    run_id = Orchestrator(db, None).create_run(batch, RunSettings(budget=24))  # type: ignore[arg-type]
+
+    bodies: list[str] = []
+
+    async def capture(request: httpx.Request) -> None:
+        bodies.append(request.content.decode("utf-8"))
+
+    async with running_server("generic", speed=1000.0, seed=9) as url:
+        provider = make_provider(
+            ProviderConfig(
+                kind="openai_compatible",
+                model="sim-generic",
+                base_url=url + "/v1",
+                api_key=SecretStr("sim"),
+            )
+        )
+        provider.client.event_hooks["request"].append(capture)
+        try:
+            orchestrator = Orchestrator(db, Dispatcher(provider, DispatchSettings(bundle_size=4)))
+            assert await orchestrator.run(run_id) == RunStatus.COMPLETE.value
+        finally:
+            await provider.aclose()
+    sent = "\n".join(bodies)
+    assert "[name removed]" in sent  # the essays were sent, without their writers
+    for p in DEMO_ESSAYS:
+        first, last = (w.title() for w in p.stem.split("_"))
+        assert f"{first} {last}" not in sent and f"{p.stem.replace('_', '.')}@" not in sent
+    assert "C0003" not in sent
+    with db.session() as s:  # the stored essays keep every word
+        assert all("Namn: " in e.text and "@skolan.se" in e.text for e in s.scalars(select(Essay)))
+    db.close()
