@@ -270,6 +270,37 @@ def _removed_essays(session: Session, batch_id: str) -> dict[str, str]:
     return {h: i for h, i in rows}
 
 
+def remove_essays(db: Database, essay_ids: Sequence[str]) -> int:
+    """Take student essays out of their batch (a wrong file, a withdrawn essay); returns how many.
+
+    The essays are soft-deleted: kept, hidden, and brought back by importing the same text
+    again. Anchors are removed from the assignment instead, and a batch with a run in progress
+    is refused (:class:`IntakeError`, nothing changed).
+    """
+    with db.session() as s:
+        essays = [s.get(Essay, i) for i in essay_ids]
+        missing = [i for i, e in zip(essay_ids, essays, strict=True) if e is None]
+        if missing:
+            raise IntakeError(f"no essay with id {missing[0]!r}")
+        batches = {e.batch_id: e.batch for e in essays if e is not None}
+        for batch in batches.values():
+            _batch_for_import(s, batch.id)
+        removed = 0
+        for essay in essays:
+            assert essay is not None
+            if essay.is_anchor:
+                raise IntakeError("anchor essays are removed from their assignment, not a batch")
+            if essay.deleted_at is None:
+                essay.soft_delete()
+                essay.match_confirmed = False
+                essay.student_id = None
+                removed += 1
+        s.flush()
+        for batch in batches.values():
+            refresh_batch_status(s, batch)
+        return removed
+
+
 def intake_record_values(
     outcome: FileOutcome,
     import_id: str,

@@ -21,7 +21,7 @@ from app.db.models import (
     Student,
 )
 from app.intake.anchors import grade_from_name, import_anchors
-from app.intake.essays import IntakeError, import_essays, intake_history
+from app.intake.essays import IntakeError, import_essays, intake_history, remove_essays
 from app.intake.matching_store import (
     MatchError,
     accept_top_suggestions,
@@ -449,3 +449,27 @@ def test_a_removed_essay_imported_again_is_restored(
     assert again.outcomes[0].essay_id == first.outcomes[0].essay_id
     with db.session() as s:
         assert s.get_one(Essay, first.outcomes[0].essay_id).deleted_at is None
+
+
+def test_removing_an_essay_frees_its_student_and_settles_the_batch(
+    db: Database, class_batch: tuple[str, str], tmp_path: Path
+) -> None:
+    _, batch = class_batch
+    _class_files(tmp_path / "in")
+    import_essays(db, batch, [tmp_path / "in"])
+    essays = {e.source_file: e.essay_id for e in match_overview(db, batch).essays}
+    ids = _students(db)
+    confirm_student(db, essays["in/andersson.txt"], ids["Erik Andersson"])
+    # "okänd.txt" was a mistake: removing it leaves nothing waiting
+    assert remove_essays(db, [essays["in/okänd.txt"]]) == 1
+    assert remove_essays(db, [essays["in/okänd.txt"]]) == 0  # already removed
+    overview = match_overview(db, batch)
+    assert "in/okänd.txt" not in {e.source_file for e in overview.essays}
+    with db.session() as s:
+        assert s.get_one(Batch, batch).status == BatchStatus.READY.value
+    with pytest.raises(IntakeError, match="no essay"):
+        remove_essays(db, ["no-such-essay"])
+    with db.session() as s:
+        s.get_one(Batch, batch).status = BatchStatus.PROCESSING.value
+    with pytest.raises(IntakeError, match="run in progress"):
+        remove_essays(db, [essays["in/andersson.txt"]])
