@@ -1,11 +1,13 @@
-"""A simulated LLM provider on loopback: OpenAI and Anthropic wire formats, seeded judging.
+"""A simulated LLM provider on loopback: OpenAI, Anthropic and Gemini wire formats, seeded
+judging.
 
 Every test and demo uses it instead of a real LLM. See :mod:`app.simserver.server` for the
-endpoints and how the application is assembled and run, :mod:`app.simserver.openai_wire` and
-:mod:`app.simserver.anthropic_wire` for the two wire formats, :mod:`app.simserver.state` for
-what a running server remembers, :mod:`app.simserver.faults` for error answers and injected
-faults, :mod:`app.simserver.profiles` for the behaviour profiles and
-:mod:`app.simserver.judging` for how essays are judged and what the truth is.
+endpoints and how the application is assembled and run, :mod:`app.simserver.openai_wire`,
+:mod:`app.simserver.anthropic_wire` and :mod:`app.simserver.gemini_wire` for the wire
+formats, :mod:`app.simserver.state` for what a running server remembers,
+:mod:`app.simserver.faults` for error answers and injected faults,
+:mod:`app.simserver.profiles` for the behaviour profiles and :mod:`app.simserver.judging` for
+how essays are judged and what the truth is.
 """
 
 from __future__ import annotations

@@ -17,11 +17,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``sim-server`` command to an ``argparse`` sub-parser collection."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "sim-server",
-        help="run the simulated LLM provider (OpenAI and Anthropic APIs) on this machine",
+        help="run the simulated LLM provider (OpenAI, Anthropic and Gemini APIs) on this machine",
         description=(
-            "Serve a simulated LLM judge speaking the OpenAI (chat completions, files, batches) "
-            "and Anthropic (messages, message batches) APIs. Point a provider at "
-            "http://HOST:PORT/v1 (OpenAI) or http://HOST:PORT (Anthropic), any API key."
+            "Serve a simulated LLM judge speaking the OpenAI (chat completions, files, batches), "
+            "Anthropic (messages, message batches) and Gemini (generateContent) APIs. Point a "
+            "provider at http://HOST:PORT/v1 (OpenAI), http://HOST:PORT (Anthropic) or "
+            "http://HOST:PORT/v1beta (Gemini), any API key."
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -51,7 +52,8 @@ async def _serve(host: str, port: int, profile: str, speed: float, seed: int) ->
         print(url, flush=True)
         print(
             f"simulated provider: profile {profile}, speed {speed:g}, seed {seed}; "
-            f"OpenAI base URL {url}/v1, Anthropic base URL {url}. Ctrl-C stops.",
+            f"OpenAI base URL {url}/v1, Anthropic base URL {url}, "
+            f"Gemini base URL {url}/v1beta. Ctrl-C stops.",
             file=sys.stderr,
             flush=True,
         )

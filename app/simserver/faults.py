@@ -1,8 +1,8 @@
 """Provider error answers and the faults the simulated server injects.
 
-A :class:`FaultError` carries an error answer in the OpenAI or Anthropic shape; an endpoint
-raises it and it is turned into the error response. Here too: the API key check, the faults
-that replace a whole answer (429, 500, timeout, dropped connection), the per-minute rate
+A :class:`FaultError` carries an error answer in the OpenAI, Anthropic or Gemini shape; an
+endpoint raises it and it is turned into the error response. Here too: the API key check, the
+faults that replace a whole answer (429, 500, timeout, dropped connection), the per-minute rate
 limits, and :func:`guarded_endpoint`, the wrapper of the files and batches endpoints.
 """
 
@@ -41,6 +41,31 @@ def openai_error(status: int, message: str, kind: str, code: str | None = None) 
 
 def anthropic_error(status: int, message: str, kind: str) -> FaultError:
     return FaultError(status, {"type": "error", "error": {"type": kind, "message": message}})
+
+
+GOOGLE_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+"""The ``google.rpc.Code`` name Gemini gives with each HTTP status."""
+
+
+def gemini_error(status: int, message: str, details: list[JSONDict] | None = None) -> FaultError:
+    """A Gemini (``google.rpc.Status``) error: ``{"error": {"code", "message", "status"}}``."""
+    error: JSONDict = {
+        "code": status,
+        "message": message,
+        "status": GOOGLE_STATUS.get(status, "UNKNOWN"),
+    }
+    if details:
+        error["details"] = details
+    return FaultError(status, {"error": error})
 
 
 def _seconds_header(seconds: float) -> str:

@@ -1,6 +1,7 @@
-"""The simulated provider server: an aiohttp application speaking the OpenAI and Anthropic APIs.
+"""The simulated provider server: an aiohttp application speaking the OpenAI, Anthropic and
+Gemini APIs.
 
-Endpoints (all under ``/v1``):
+Endpoints (under ``/v1``, Gemini's under ``/v1beta``):
 
 * OpenAI (:mod:`app.simserver.openai_wire`): ``POST /chat/completions``; ``POST /files``,
   ``GET /files/{id}``, ``GET /files/{id}/content``; ``POST /batches``, ``GET /batches``,
@@ -8,14 +9,16 @@ Endpoints (all under ``/v1``):
 * Anthropic (:mod:`app.simserver.anthropic_wire`): ``POST /messages``;
   ``POST /messages/batches``, ``GET /messages/batches``, ``GET /messages/batches/{id}``,
   ``GET /messages/batches/{id}/results``, ``POST /messages/batches/{id}/cancel``.
+* Gemini (:mod:`app.simserver.gemini_wire`): ``POST /v1beta/models/{model}:generateContent``.
 * ``GET /sim/health``, ``GET /sim/stats`` (counters of requests and injected faults) and
   ``GET /sim/ledger`` (every winner stated per ordered pair).
 
 Answers come from :mod:`app.simserver.judging`; latency, token counts, faults and batch timing
 from the profile (:mod:`app.simserver.profiles`), with every duration divided by ``speed``.
 An answer is deterministic for (seed, request body, number of earlier identical requests).
-An API key must be sent (``Authorization: Bearer …`` or ``x-api-key``); a key starting with
-``invalid`` is refused with 401. The server's memory is :class:`~app.simserver.state.SimState`;
+An API key may be sent (``Authorization: Bearer …``, ``x-api-key``, or for Gemini
+``x-goog-api-key`` or ``?key=``); a key starting with ``invalid`` is refused (401; Gemini: 400
+``API_KEY_INVALID``). The server's memory is :class:`~app.simserver.state.SimState`;
 error answers and injected faults are in :mod:`app.simserver.faults`.
 
 This module assembles the application (:func:`build_app`) and runs it
@@ -34,6 +37,7 @@ from aiohttp import web
 
 from app.simserver.anthropic_wire import add_anthropic_routes
 from app.simserver.faults import DroppedError
+from app.simserver.gemini_wire import add_gemini_routes
 from app.simserver.openai_wire import add_openai_routes
 from app.simserver.profiles import SimProfile, get_profile
 from app.simserver.state import STATE_KEY, SimState, request_state
@@ -90,6 +94,7 @@ def build_app(
     app[STATE_KEY] = state
     add_openai_routes(app)
     add_anthropic_routes(app)
+    add_gemini_routes(app)
     app.router.add_get("/sim/health", _health)
     app.router.add_get("/sim/stats", _stats)
     app.router.add_get("/sim/ledger", _ledger)
@@ -130,7 +135,8 @@ async def running_server(
     """Run a simulated provider on ``host`` (a free port by default); yields its base URL.
 
     Example: ``async with running_server("flaky", speed=1000, seed=3) as url: ...`` then
-    use ``url + "/v1"`` as the OpenAI base URL or ``url`` as the Anthropic one.
+    use ``url + "/v1"`` as the OpenAI base URL, ``url`` as the Anthropic one or
+    ``url + "/v1beta"`` as the Gemini one.
     """
     app = build_app(profile, speed=speed, seed=seed, **overrides)
     runner, url = await _start(app, host, port)
