@@ -83,6 +83,7 @@ def test_bench_engine_quick_prints_one_json_object() -> None:
         "ratio_hard_over_soft_n30",
         "ratio_soft_noise_over_hard_n30",
         "reliability_abs_error",
+        "reliability_bias_weak_judge_n30",
         "fit_time_ratio_vs_choix",
         "fit_max_abs_diff_vs_choix",
     ):
