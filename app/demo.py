@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from pydantic import SecretStr
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 
@@ -354,7 +355,7 @@ def _as_dict(result: DemoResult) -> dict[str, Any]:
 def _print(result: DemoResult, console: Console) -> None:
     summary = _as_dict(result)
     batch = result.batch
-    console.print(f"[bold]{batch.context.title}[/bold]")
+    console.print(f"[bold]{escape(batch.context.title)}[/bold]")
     console.print(
         f"{len(batch.items) - len(batch.anchors)} essays and {len(batch.anchors)} anchors; "
         f"judged by {result.judge} in {summary['comparisons']} comparisons, "
@@ -385,7 +386,7 @@ def _print(result: DemoResult, console: Console) -> None:
         )
         table.add_row(
             str(row["rank"]),
-            row["essay"],
+            escape(row["essay"]),
             f"{row['ability']:+.2f}",
             f"{row['se']:.2f}",
             row["grade"],

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import SecretStr
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import func, select
 
@@ -189,7 +190,7 @@ def _show_left_out(outcomes: list[FileOutcome], err: Console) -> None:
     for o in outcomes:
         if not o.ok:
             colour = "red" if o.outcome is Outcome.FAILED else "yellow"
-            err.print(f"[{colour}]{o.outcome.value}: {o.message}[/{colour}]")
+            err.print(f"[{colour}]{o.outcome.value}: {escape(o.message)}[/{colour}]")
 
 
 def _text_option(args: argparse.Namespace, name: str) -> str:
@@ -226,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         db = open_database(args.data_dir)
     except DatabaseError as exc:
-        err.print(f"[red]huleedu grade: {exc}[/red]")
+        err.print(f"[red]huleedu grade: {escape(str(exc))}[/red]")
         return EXIT_DATABASE
     try:
         if args.cancel:
@@ -258,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 run_id = _new_run(db, args, err)
             except (OSError, ValueError, LookupError) as exc:
-                err.print(f"[red]huleedu grade: {exc}[/red]")
+                err.print(f"[red]huleedu grade: {escape(str(exc))}[/red]")
                 return EXIT_INPUT
         err.print(f"run {run_id} (database {db.path})")
         try:
@@ -268,12 +269,12 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_INTERRUPTED
         except JudgeRefusedError as exc:
             err.print(
-                f"[red]huleedu grade: {exc}. The run is paused; fix the judge settings and "
-                f"continue with `huleedu grade --resume {run_id}`.[/red]"
+                f"[red]huleedu grade: {escape(str(exc))}. The run is paused; fix the judge "
+                f"settings and continue with `huleedu grade --resume {run_id}`.[/red]"
             )
             return EXIT_JUDGE
         except ValueError as exc:
-            err.print(f"[red]huleedu grade: {exc}[/red]")
+            err.print(f"[red]huleedu grade: {escape(str(exc))}[/red]")
             return EXIT_USAGE
         return _report(db, run_id, status, args, err)
     finally:
@@ -310,7 +311,7 @@ def _new_run(db: Database, args: argparse.Namespace, err: Console) -> str:
     for item in [*essays, *anchors]:
         if find_injection(item.text):
             err.print(
-                f"[yellow]{item.name}: text addressed to an AI grader; it is judged as "
+                f"[yellow]{escape(item.name)}: text addressed to an AI grader; it is judged as "
                 "writing, never obeyed — check its result.[/yellow]"
             )
     context = AssignmentContext(

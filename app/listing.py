@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import func, select
 
@@ -130,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         db = open_database(args.data_dir)
     except DatabaseError as exc:
-        err.print(f"[red]huleedu list: {exc}[/red]")
+        err.print(f"[red]huleedu list: {escape(str(exc))}[/red]")
         return 5
     lister = {
         "classes": _classes,
@@ -142,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         rows = lister(db, args)
     except LookupError as exc:
-        err.print(f"[red]huleedu list: {exc}[/red]")
+        err.print(f"[red]huleedu list: {escape(str(exc))}[/red]")
         return 2
     finally:
         db.close()
@@ -160,6 +161,6 @@ def run(args: argparse.Namespace) -> int:
         else:
             table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+        table.add_row(*("" if row[c] is None else escape(str(row[c])) for c in columns))
     out.print(table)
     return 0

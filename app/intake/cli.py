@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
@@ -122,9 +123,9 @@ def outcome_table(outcomes: Sequence[FileOutcome], title: str) -> Table:
         if o.ok and o.grade:
             why = f"grade {o.grade}"
         table.add_row(
-            o.source,
+            escape(o.source),
             f"[{_STYLE[o.outcome]}]{o.outcome.value}[/]",
-            why,
+            escape(why),
             "" if o.characters is None else f"{o.characters:,}",
             o.encoding or o.format or "",
         )
@@ -142,7 +143,7 @@ def run_import(args: argparse.Namespace) -> int:
     try:
         db = open_database(args.data_dir)
     except DatabaseError as exc:
-        err.print(f"[red]huleedu import: {exc}[/red]")
+        err.print(f"[red]huleedu import: {escape(str(exc))}[/red]")
         return EXIT_DATABASE
     handler: Callable[[Database, argparse.Namespace, Console], int] = {
         "essays": _essays,
@@ -152,7 +153,7 @@ def run_import(args: argparse.Namespace) -> int:
     try:
         return handler(db, args, out)
     except (LookupError, ValueError, RuntimeError) as exc:
-        err.print(f"[red]huleedu import {args.what}: {exc}[/red]")
+        err.print(f"[red]huleedu import {args.what}: {escape(str(exc))}[/red]")
         return EXIT_USAGE
     finally:
         db.close()
@@ -239,7 +240,12 @@ def _roster(db: Database, args: argparse.Namespace, out: Console) -> int:
             table.add_column(column, overflow="fold")
         for r in report.rows:
             name = f"{r.student.first_name} {r.student.last_name}" if r.student else ""
-            table.add_row(str(r.row), f"[{_STYLE[r.outcome]}]{r.outcome.value}[/]", name, r.message)
+            table.add_row(
+                str(r.row),
+                f"[{_STYLE[r.outcome]}]{r.outcome.value}[/]",
+                escape(name),
+                escape(r.message),
+            )
         out.print(table)
         out.print(
             f"{_summary(report.counts)}; {report.added} new, {report.linked} from other classes"
@@ -278,7 +284,7 @@ def run_match(args: argparse.Namespace) -> int:
     try:
         db = open_database(args.data_dir)
     except DatabaseError as exc:
-        err.print(f"[red]huleedu match: {exc}[/red]")
+        err.print(f"[red]huleedu match: {escape(str(exc))}[/red]")
         return EXIT_DATABASE
     try:
         for essay in args.unassign:
@@ -292,7 +298,7 @@ def run_match(args: argparse.Namespace) -> int:
             err.print(f"settled {accept_top_suggestions(db, args.batch)} essays")
         overview = match_overview(db, args.batch)
     except (LookupError, ValueError, MatchError) as exc:
-        err.print(f"[red]huleedu match: {exc}[/red]")
+        err.print(f"[red]huleedu match: {escape(str(exc))}[/red]")
         return EXIT_USAGE
     finally:
         db.close()
@@ -309,16 +315,22 @@ def run_match(args: argparse.Namespace) -> int:
         settled = f"{e.match_source}" if e.confirmed else "[yellow]waiting[/]"
         table.add_row(
             e.essay_id,
-            e.source_file or "",
-            e.student_name or ("(none)" if e.confirmed else ""),
+            escape(e.source_file or ""),
+            escape(e.student_name or ("(none)" if e.confirmed else "")),
             settled,
-            "; ".join(f"{s.name} {s.score:.2f} ({s.source}) {s.student_id}" for s in e.suggestions),
+            escape(
+                "; ".join(
+                    f"{s.name} {s.score:.2f} ({s.source}) {s.student_id}" for s in e.suggestions
+                )
+            ),
         )
     out.print(table)
     if overview.students_without_essay:
         out.print(
             "Students without an essay: "
-            + ", ".join(f"{s.name} ({s.student_id})" for s in overview.students_without_essay)
+            + escape(
+                ", ".join(f"{s.name} ({s.student_id})" for s in overview.students_without_essay)
+            )
         )
     out.print(f"{len(overview.waiting)} essays waiting for a person")
     return EXIT_OK

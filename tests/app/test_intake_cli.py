@@ -205,3 +205,14 @@ def test_list_shows_the_ids_and_the_kept_outcomes(
     assert len(rows) == 18 and rows[0]["source"] == "roster.csv row 2"
     assert {r["outcome"] for r in rows} == {"imported"}
     assert main(["list", "intake", "no-such-batch", *data]) == 2
+
+
+def test_file_names_with_brackets_are_shown_as_they_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    (tmp_path / "essay [final].txt").write_text("Hösten kom tidigt i år. " * 5, "utf-8")
+    (tmp_path / "kort [b].txt").write_text("Kort.", "utf-8")
+    assert main(["import", "essays", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "essay [final].txt" in out and "kort [b].txt" in out
