@@ -36,6 +36,7 @@ from app.db.models import Anchor, Assignment, Batch, live, new_id
 from app.intake.encodings import decode_text
 from app.intake.essays import count_outcomes, intake_record
 from app.intake.outcomes import FileOutcome, IntakeLimits, Outcome, Reason
+from app.intake.roster import sniff_delimiter
 from app.intake.sources import Document, iter_documents
 from app.intake.validate import check_length, content_hash
 from app.school import find_live, refresh_batch_status, sync_anchor_essays
@@ -103,11 +104,7 @@ def grade_from_name(name: str, scale: GradeScale) -> str | tuple[str, ...] | Non
 def read_mapping(path: Path) -> dict[str, tuple[str, str]]:
     """``{file name (casefolded): (grade, label)}`` from a CSV mapping file."""
     text, _ = decode_text(path.read_bytes())
-    try:
-        dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    reader = csv.DictReader(io.StringIO(text), delimiter=sniff_delimiter(text))
     fields = {(f or "").strip().casefold(): f for f in reader.fieldnames or []}
     file_col = fields.get("file") or fields.get("filename") or fields.get("fil")
     grade_col = fields.get("grade") or fields.get("betyg")

@@ -12,10 +12,10 @@ runs it in a worker thread so the window never freezes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -62,8 +62,13 @@ class ImportReport:
         }
 
 
-def count_outcomes(outcomes: Sequence[FileOutcome]) -> dict[str, int]:
-    """``{"imported": n, "skipped": n, "failed": n}``."""
+class _HasOutcome(Protocol):
+    @property
+    def outcome(self) -> Outcome: ...
+
+
+def count_outcomes(outcomes: Iterable[_HasOutcome]) -> dict[str, int]:
+    """``{"imported": n, "skipped": n, "failed": n}`` for file outcomes or roster rows."""
     counts = {o.value: 0 for o in Outcome}
     for o in outcomes:
         counts[o.outcome.value] += 1
@@ -80,14 +85,19 @@ def screen_documents(
     ``known_hashes`` maps content hashes already in the batch to the file they came from.
     Returns each file's outcome with its document when the outcome is *imported* (so far).
     """
-    seen: dict[str, str] = dict(known_hashes or {})
-    screened: list[tuple[FileOutcome, Document | None]] = []
+    return list(_screened(paths, limits, dict(known_hashes or {})))
+
+
+def _screened(
+    paths: Sequence[Path], limits: IntakeLimits, seen: dict[str, str]
+) -> Iterator[tuple[FileOutcome, Document | None]]:
+    """Each file's outcome so far, with its document while it is still to be imported;
+    ``seen`` (content hash -> source) grows with every document accepted."""
     for item in iter_documents(paths, limits):
         if isinstance(item, FileOutcome):
-            screened.append((item, None))
-            continue
-        screened.append(_screen_one(item, limits, seen))
-    return screened
+            yield item, None
+        else:
+            yield _screen_one(item, limits, seen)
 
 
 def _screen_one(

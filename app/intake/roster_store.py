@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.db.engine import Database
 from app.db.models import Batch, ClassMembership, IntakeRecord, Student, live, new_id
+from app.intake.essays import count_outcomes
 from app.intake.matching import normalise_name
 from app.intake.matching_store import rematch_batch, roster_of
 from app.intake.outcomes import Outcome
@@ -37,10 +38,7 @@ class RosterReport:
 
     @property
     def counts(self) -> dict[str, int]:
-        counts = {o.value: 0 for o in Outcome}
-        for r in self.rows:
-            counts[r.outcome.value] += 1
-        return counts
+        return count_outcomes(self.rows)
 
     def to_json(self) -> dict[str, Any]:
         return {
