@@ -14,6 +14,9 @@ A run stops for exactly one reason, checked in this order:
    being the single high point of a noisy series).
 7. ``precise`` — the root-mean-square standard error fell to ``target_rms_se``.
 
+Neither ``stable`` nor ``precise`` is decided on a fit that did not converge
+(``RunProgress.converged``): its figures are not trusted, so the run goes on.
+
 A run that ran out of budget is therefore never called stable: the reason says what happened.
 """
 
@@ -34,6 +37,11 @@ class StopReason(StrEnum):
     INSUFFICIENT_ESSAYS = "insufficient_essays"
     NO_PAIRS_LEFT = "no_pairs_left"
     TOO_MANY_FAILURES = "too_many_failures"
+    # Ends the application decides, never :func:`decide`: a run that made no progress for too
+    # long (completed with most of its budget done, or failed), and a teacher's cancel.
+    FORCED_RECOVERY = "forced_recovery"
+    STALLED = "stalled"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,8 @@ class RunProgress:
     previous_reliability: float = float("nan")
     rms_se: float = float("nan")
     pairs_available: bool = True
+    converged: bool = True
+    """Whether the fit behind ``reliability`` and ``rms_se`` converged."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,10 @@ def decide(rule: StoppingRule, progress: RunProgress) -> StopDecision:
         )
     if not p.pairs_available:
         return StopDecision(True, StopReason.NO_PAIRS_LEFT, "No new pairs could be proposed.")
+    if not p.converged:
+        return StopDecision(
+            False, StopReason.CONTINUE, "The last fit did not converge; more comparisons needed."
+        )
     if p.min_comparisons < rule.min_comparisons_per_essay:
         return StopDecision(
             False,

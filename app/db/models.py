@@ -42,6 +42,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.sql.elements import ColumnElement
 
+from core.lifecycle import RunStatus as _RunStatus
+from core.stopping import StopReason as _StopReason
+
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -139,28 +142,9 @@ class BatchStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-class RunStatus(StrEnum):
-    """Where a run is in its life; terminal outcomes are told apart by :class:`StopReason`."""
-
-    CREATED = "created"
-    AWAITING_STUDENT_CONFIRMATION = "awaiting_student_confirmation"
-    RUNNING = "running"
-    PAUSED = "paused"
-    COMPLETE = "complete"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-class StopReason(StrEnum):
-    """Why a run stopped."""
-
-    STABLE = "stable"
-    BUDGET = "budget"
-    FORCED_RECOVERY = "forced_recovery"
-    INSUFFICIENT_ESSAYS = "insufficient_essays"
-    ERROR = "error"
-    STALLED = "stalled"
-    CANCELLED = "cancelled"
+# A run's statuses and stop reasons are the engine's own vocabulary (:mod:`core.lifecycle`).
+RunStatus = _RunStatus
+StopReason = _StopReason
 
 
 class ComparisonStatus(StrEnum):
@@ -432,6 +416,12 @@ class Run(Record, Base):
     model_reliability: Mapped[float | None] = mapped_column(Float, default=None)
     ssr: Mapped[float | None] = mapped_column(Float, default=None)
     position_bias: Mapped[float | None] = mapped_column(Float, default=None)
+    fit_converged: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    """Whether the fit behind the results converged (None before results are written)."""
+    lease_holder: Mapped[str | None] = mapped_column(String(200), default=None)
+    """Who drives the run now (``host:pid:token``); None when nobody does."""
+    lease_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    """When the holder last renewed its lease; a lease older than the stale limit is free."""
 
     batch: Mapped[Batch] = relationship(back_populates="runs")
     comparisons: Mapped[list[Comparison]] = relationship(
