@@ -18,48 +18,24 @@ from app.db.engine import Database
 from app.db.models import BatchStatus, Essay, Result, Run, RunStatus
 from core.engine import Refit
 from core.grading import AnchorObservation, GradingError, GradingResult, grade_essays
+from core.lifecycle import TERMINAL, status_for
 from core.reliability import misfit
 from core.scales import get_scale
-from core.stopping import StopDecision
-from core.stopping import StopReason as EngineReason
+from core.stopping import StopReason
 
-TERMINAL = {RunStatus.COMPLETE.value, RunStatus.FAILED.value, RunStatus.CANCELLED.value}
-
-#: Engine stop reasons as stored on the run, and the status each ends in.
-_OUTCOME: dict[EngineReason, tuple[str, RunStatus]] = {
-    EngineReason.STABLE: ("stable", RunStatus.COMPLETE),
-    EngineReason.PRECISE: ("precise", RunStatus.COMPLETE),
-    EngineReason.BUDGET_REACHED: ("budget", RunStatus.COMPLETE),
-    EngineReason.NO_PAIRS_LEFT: ("no_pairs_left", RunStatus.COMPLETE),
-    EngineReason.INSUFFICIENT_ESSAYS: ("insufficient_essays", RunStatus.FAILED),
-    EngineReason.TOO_MANY_FAILURES: ("error", RunStatus.FAILED),
-}
+__all__ = ["TERMINAL", "finalise"]
 
 
-def finalise(
-    db: Database,
-    run_id: str,
-    decision: StopDecision | None,
-    current: Refit | None,
-    *,
-    reason: str | None = None,
-    status: RunStatus | None = None,
-) -> str:
-    """End the run (see the module docstring); returns its final status.
-
-    Either an engine ``decision`` or an explicit ``reason``/``status`` (forced recovery,
-    stalled, cancelled) says why.
-    """
+def finalise(db: Database, run_id: str, reason: StopReason, current: Refit | None) -> str:
+    """End the run for ``reason`` (see the module docstring); returns its final status, which
+    :func:`core.lifecycle.status_for` derives from the reason."""
     with db.session() as s:
         run = s.get(Run, run_id)
         if run is None:
             raise KeyError(f"no run with id {run_id}")
         if run.status in TERMINAL:
             return run.status
-        if decision is not None:
-            stored, final = _OUTCOME.get(decision.reason, (str(decision.reason), RunStatus.FAILED))
-        else:
-            stored, final = reason or "error", status or RunStatus.FAILED
+        final = status_for(reason)
         essays = list(
             s.scalars(
                 select(Essay)
@@ -70,7 +46,9 @@ def finalise(
         s.execute(delete(Result).where(Result.run_id == run_id))
         if current is not None and current.fit.n_items == len(essays):
             _write_results(s, run, essays, current)
-        run.stop_reason = stored
+        run.stop_reason = reason.value
+        run.lease_holder = None
+        run.lease_heartbeat_at = None
         run.status = final.value
         run.completed_at = datetime.now(UTC)
         run.batch.status = {
@@ -110,6 +88,7 @@ def _write_results(s: Session, run: Run, essays: list[Essay], current: Refit) ->
     run.model_reliability = _finite(current.model_reliability)
     run.ssr = _finite(current.ssr)
     run.position_bias = float(fit.position_bias)
+    run.fit_converged = bool(current.fit.converged)
 
 
 def _grades(run: Run, essays: list[Essay], current: Refit) -> GradingResult | None:

@@ -6,23 +6,28 @@ marks it *sent*, dispatches it, and stores every verdict the moment it arrives. 
 process anywhere loses nothing that was answered: on the next start, *planned* pairs are sent,
 pairs left *sent* by the crash are re-sent once (then fail), and the loop continues from the
 stored verdicts.
+
+The loop itself only awaits: database work runs on one database thread and refits, planning and
+grading on a compute thread (:class:`app.runs.workers.Workers`), so an event loop shared with a
+window keeps answering. A :class:`~app.operations.base.CancelToken` pauses the run durably: the
+pairs in flight go back to *planned* without using an attempt, the status becomes *paused*, and
+:meth:`Orchestrator.run` returns ``"paused"``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select, update
 
 from app.db.engine import Database
 from app.db.models import (
@@ -32,22 +37,32 @@ from app.db.models import (
     Essay,
     Run,
     RunStatus,
-    Student,
 )
-from app.db.store import NewComparison, add_comparisons, load_run_state, mark_comparisons
+from app.db.store import NewComparison, add_comparisons, mark_comparisons
 from app.llm.batch import run_batch_summary
+from app.llm.batch.jobs import BatchJob
 from app.llm.dispatcher import Dispatcher, PairOutcome
 from app.llm.providers.base import BaseProvider
 from app.llm.types import FailureCategory, PairTask
+from app.operations.base import CancelToken, OperationCancelledError
 from app.runs.finaliser import TERMINAL, finalise
-from core.engine import Refit, Verdict, default_wave_size, refit
+from app.runs.settings import RunSettings
+from app.runs.state import RunState, judge_texts, load_state
+from app.runs.workers import Workers
+from core.engine import Refit, default_wave_size, refit
 from core.grading import AnchorObservation, grade_essays
 from core.prompt import AssignmentContext
-from core.redact import redact_identity
 from core.scales import get_scale
 from core.scheduler import SchedulerState, plan_wave
-from core.stopping import RunProgress, StoppingRule, decide
+from core.stopping import RunProgress, StopDecision, decide
 from core.verdict import confidence_to_probability
+
+__all__ = [
+    "JudgeRefusedError",
+    "Orchestrator",
+    "ProgressEvent",
+    "RunSettings",
+]
 
 #: A pair left *sent* by a crash is re-sent once; after that it fails.
 MAX_RESENDS_AFTER_CRASH = 1
@@ -63,43 +78,12 @@ def now_utc() -> datetime:
 
 
 @dataclass(frozen=True)
-class RunSettings:
-    """The frozen settings of a run (stored as JSON on the run)."""
-
-    budget: int = 120
-    target_reliability: float | None = 0.80
-    min_comparisons_per_essay: int = 5
-    use_confidence: bool = True
-    wave_size: int | None = None
-    provider: str = "sim"
-    model: str = "sim-gpt51-low"
-    mode: str = "bundle"
-    bundle_size: int = 4
-    prompt_version: str = "cj-v1"
-    seed: int = 0
-    redact_identity: bool = True
-    """Keep the writer's name, e-mail and code from the judge (see :mod:`core.redact`)."""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def rule(self) -> StoppingRule:
-        return StoppingRule(
-            budget=self.budget,
-            target_reliability=self.target_reliability,
-            min_comparisons_per_essay=self.min_comparisons_per_essay,
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RunSettings:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
-
-
-@dataclass(frozen=True)
 class ProgressEvent:
-    """What a progress bar shows after each wave and each verdict."""
+    """What a progress bar shows: after every verdict, every batch poll and every wave.
+
+    ``kind`` is ``"verdict"``, ``"poll"``, ``"wave"`` or ``"status"``; ``status`` is the run's
+    status at that moment (``running``, then ``paused`` or a terminal status).
+    """
 
     run_id: str
     done: int
@@ -110,73 +94,61 @@ class ProgressEvent:
     eta_s: float | None
     wave: int
     status: str
+    kind: str = "wave"
+    detail: str = ""
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
 
 
-@dataclass
-class _State:
-    essay_ids: list[str]
-    verdicts: list[Verdict]
-    shown: list[tuple[int, int]]
-    planned: list[tuple[str, int, int]]
-    failed: int
-    cost_usd: float
-    next_wave: int
+@dataclass(frozen=True)
+class _Setup:
+    settings: RunSettings
+    context: AssignmentContext
+    scale_id: str
+    anchor_grades: dict[str, tuple[str, str]]
+    status: str
+    """``running``, or why the loop must not run (terminal, awaiting confirmation)."""
 
 
-def _load(session: Session, run: Run) -> _State:
-    """The run's state through the bulk store layer (two queries and a sum)."""
-    state = load_run_state(session, run.id)
-    verdicts: list[Verdict] = []
-    shown: list[tuple[int, int]] = []
-    planned: list[tuple[str, int, int]] = []
-    failed = 0
-    for k, status in enumerate(state.status):
-        a, b = int(state.first[k]), int(state.second[k])
-        if status == ComparisonStatus.DONE and state.first_wins[k] >= 0:
-            p = float(state.probability_first[k])
-            verdicts.append(
-                Verdict(a, b, bool(state.first_wins[k]), p if math.isfinite(p) else None)
-            )
-            shown.append((a, b))
-        elif status in (ComparisonStatus.PLANNED, ComparisonStatus.SENT):
-            planned.append((state.comparison_ids[k], a, b))
-            shown.append((a, b))
-        else:
-            failed += 1
-    cost = session.scalar(
-        select(func.coalesce(func.sum(Comparison.cost_usd), 0.0)).where(Comparison.run_id == run.id)
-    )
-    next_wave = int(state.wave.max()) + 1 if len(state.wave) else 0
-    return _State(state.essay_ids, verdicts, shown, planned, failed, float(cost or 0.0), next_wave)
+@dataclass(frozen=True)
+class _Next:
+    """What the compute thread decided after a wave."""
+
+    current: Refit | None
+    decision: StopDecision
+    pairs: list[tuple[int, int]]
 
 
-def _texts(session: Session, essay_ids: list[str], redact: bool = True) -> list[str]:
-    """The texts the judge is shown, in ``essay_ids`` order: with ``redact``, the writer's
-    identity (name lines, e-mail addresses, the student's full name and code) is replaced
-    (:func:`core.redact.redact_identity`); the stored essays are never changed."""
-    rows = session.execute(
-        select(Essay.id, Essay.text, Student.first_name, Student.last_name, Student.code)
-        .outerjoin(Student, Student.id == Essay.student_id)
-        .where(Essay.id.in_(essay_ids))
-    ).all()
-    by_id: dict[str, str] = {}
-    for essay_id, stored, first, last, code in rows:
-        names = [(first, last)] if first and last else []
-        by_id[essay_id] = (
-            redact_identity(stored, names, [code] if code else []) if redact else stored
-        )
-    return [by_id[i] for i in essay_ids]
+class _Counter:
+    """Live counts for progress events during a wave."""
+
+    def __init__(self, state: RunState) -> None:
+        self.done = len(state.verdicts)
+        self.failed = state.failed
+        self.cost = state.cost_usd
 
 
 class Orchestrator:
-    """Drives runs of one database with one dispatcher (one provider)."""
+    """Drives runs of one database with one dispatcher (one provider).
 
-    def __init__(self, db: Database, dispatcher: Dispatcher) -> None:
+    ``holder`` is the lease holder this process drives the run as (see :mod:`app.runs.lease`);
+    the loop then writes a run's status only while the run's lease is still its own.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        dispatcher: Dispatcher,
+        *,
+        workers: Workers | None = None,
+        holder: str | None = None,
+    ) -> None:
         self.db = db
         self.dispatcher = dispatcher
+        self.holder = holder
+        self._workers = workers
+        self._own_workers = workers is None
 
     def create_run(self, batch_id: str, settings: RunSettings) -> str:
         with self.db.session() as s:
@@ -193,29 +165,140 @@ class Orchestrator:
         *,
         on_progress: ProgressCallback | None = None,
         stop: asyncio.Event | None = None,
+        cancel: CancelToken | None = None,
     ) -> str:
-        """Drive the run until it ends (returns its status) or ``stop`` is set (returns
-        "paused"; :meth:`run` again resumes it). Terminal runs are returned untouched."""
+        """Drive the run until it ends (returns its status) or ``cancel`` (or ``stop``) is set
+        (returns ``"paused"``; :meth:`run` again resumes it). Terminal runs are returned
+        untouched. If the task running this is cancelled, the run is paused the same way
+        before the cancellation propagates."""
+        workers = self._workers or Workers()
+        token = cancel or CancelToken()
+        relay = None if stop is None else asyncio.ensure_future(_relay(stop, token))
+        try:
+            return await self._loop(workers, run_id, on_progress, token)
+        finally:
+            if relay is not None:
+                relay.cancel()
+            if self._own_workers:
+                await asyncio.get_running_loop().run_in_executor(None, workers.close)
+
+    async def _loop(
+        self,
+        w: Workers,
+        run_id: str,
+        on_progress: ProgressCallback | None,
+        cancel: CancelToken,
+    ) -> str:
+        setup = await w.db(self._prepare, run_id)
+        if setup.status != RunStatus.RUNNING.value:
+            return setup.status
+        settings = setup.settings
+        current: Refit | None = None
+        previous: Refit | None = None
+        texts: list[str] | None = None
+        wave = 0
+        started = asyncio.get_running_loop().time()
+        while True:
+            if cancel.cancelled:
+                return await w.db(self._pause, run_id, [])
+            status, state = await w.db(self._snapshot, run_id)
+            if status in TERMINAL:
+                return status  # ended elsewhere (a cancel, the monitor)
+            if texts is None:
+                texts = await w.db(self._texts, state.essay_ids, settings.redact_identity)
+            todo = list(state.planned)
+            if not todo:
+                nxt = await w.cpu(
+                    _decide_next, state, current, previous, settings, setup, len(state.shown)
+                )
+                if nxt.current is not current:
+                    previous, current = current, nxt.current
+                if nxt.decision.stop:
+                    final = await w.db(finalise, self.db, run_id, nxt.decision.reason, current)
+                    self._emit(
+                        on_progress,
+                        run_id,
+                        settings,
+                        current,
+                        wave,
+                        started,
+                        "status",
+                        _Counter(state),
+                        final,
+                    )
+                    return final
+                # Wave numbers continue across restarts (provider batches are saved per wave).
+                todo = await w.db(self._store_planned, run_id, state, nxt.pairs, state.next_wave)
+            counter = _Counter(state)
+
+            def progress(
+                kind: str,
+                counter: _Counter = counter,
+                current: Refit | None = current,
+                wave: int = wave,
+            ) -> None:
+                self._emit(
+                    on_progress,
+                    run_id,
+                    settings,
+                    current,
+                    wave,
+                    started,
+                    kind,
+                    counter,
+                    RunStatus.RUNNING.value,
+                )
+
+            try:
+                if settings.mode == "provider_batch":
+                    await self._send_batch(
+                        w, run_id, texts, todo, setup.context, settings, cancel, counter, progress
+                    )
+                else:
+                    await self._send(
+                        w, run_id, texts, todo, setup.context, cancel, counter, progress
+                    )
+            except OperationCancelledError:
+                paused = await w.db(self._pause, run_id, [cid for cid, _, _ in todo])
+                self._emit(
+                    on_progress, run_id, settings, current, wave, started, "status", counter, paused
+                )
+                return paused
+            except asyncio.CancelledError:
+                # The task itself was cancelled (the process is shutting down): pause the run
+                # right here, on this thread, since the workers may no longer be awaited.
+                self._pause(run_id, [cid for cid, _, _ in todo])
+                raise
+            wave += 1
+            progress("wave", wave=wave)
+
+    # ------------------------------------------------------------------ database thread
+
+    def _prepare(self, run_id: str) -> _Setup:
         with self.db.session() as s:
             run = s.get(Run, run_id)
             if run is None:
                 raise KeyError(f"no run with id {run_id}")
-            if run.status in TERMINAL:
-                return run.status
             settings = RunSettings.from_json(run.settings)
             assignment = run.batch.assignment
-            scale_id = assignment.grade_scale
-            anchor_grades = {
-                e.id: (e.anchor.grade, e.anchor.label)
-                for e in run.batch.essays
-                if e.is_anchor and e.anchor is not None and e.deleted_at is None
-            }
-            context = AssignmentContext(
-                assignment.title,
-                assignment.student_prompt,
-                assignment.assessment_criteria,
-                assignment.judge_rubric,
+            setup = _Setup(
+                settings,
+                AssignmentContext(
+                    assignment.title,
+                    assignment.student_prompt,
+                    assignment.assessment_criteria,
+                    assignment.judge_rubric,
+                ),
+                assignment.grade_scale,
+                {
+                    e.id: (e.anchor.grade, e.anchor.label)
+                    for e in run.batch.essays
+                    if e.is_anchor and e.anchor is not None and e.deleted_at is None
+                },
+                run.status,
             )
+            if run.status in TERMINAL:
+                return setup
             if run.batch.school_class_id is not None:
                 unconfirmed = s.scalar(
                     select(func.count())
@@ -231,9 +314,12 @@ class Orchestrator:
                     # A class batch is judged only once a person has confirmed who wrote what.
                     run.status = RunStatus.AWAITING_STUDENT_CONFIRMATION.value
                     run.batch.status = BatchStatus.AWAITING_STUDENT_CONFIRMATION.value
-                    return run.status
+                    return replace(setup, status=run.status)
             run.status = RunStatus.RUNNING.value
             run.started_at = run.started_at or now_utc()
+            # Starting (or resuming) is activity: a stall is measured from here, not from the
+            # last verdict before an interruption.
+            run.last_progress_at = now_utc()
             run.batch.status = BatchStatus.PROCESSING.value
             # Pairs a crash left in flight are sent once more; after that they fail. A provider
             # batch wave without a saved job is sent through the same path, which first looks
@@ -243,7 +329,7 @@ class Orchestrator:
                     Comparison.run_id == run_id, Comparison.status == ComparisonStatus.SENT
                 )
             ):
-                if settings.mode == "provider_batch" and self._batch_state(run_id, c.wave).exists():
+                if settings.mode == "provider_batch" and self._batch_saved(run_id, c.wave):
                     continue  # its provider batch is fetched by id, never submitted again
                 if c.attempts > MAX_RESENDS_AFTER_CRASH:
                     c.status = ComparisonStatus.FAILED.value
@@ -251,75 +337,20 @@ class Orchestrator:
                     c.error_message = "sent before an interruption and again after it, unanswered"
                 else:
                     c.status = ComparisonStatus.PLANNED.value
-        rule = settings.rule()
-        current: Refit | None = None
-        previous: Refit | None = None
-        wave = 0
-        started = asyncio.get_running_loop().time()
-        while True:
-            with self.db.session() as s:
-                run = s.get(Run, run_id)
-                assert run is not None
-                if run.status in TERMINAL:
-                    return run.status  # ended elsewhere (the monitor, a cancel)
-                state = _load(s, run)
-                texts = _texts(s, state.essay_ids, settings.redact_identity)
-                n = len(state.essay_ids)
-                todo = list(state.planned)
-            if stop is not None and stop.is_set():
-                self._set_status(run_id, RunStatus.PAUSED)
-                return RunStatus.PAUSED.value
-            if not todo:
-                if state.verdicts and (current is None or current.data.size != len(state.verdicts)):
-                    previous, current = (
-                        current,
-                        refit(
-                            n,
-                            state.verdicts,
-                            use_confidence=settings.use_confidence,
-                            previous=None if current is None else current.fit,
-                            seed=settings.seed,
-                        ),
-                    )
-                progress = _progress(n, state, current, previous)
-                decision = decide(rule, progress)
-                if not decision.stop:
-                    size = min(
-                        settings.wave_size or default_wave_size(n),
-                        rule.budget - len(state.verdicts),
-                    )
-                    pairs = plan_wave(
-                        SchedulerState(
-                            n_items=n,
-                            shown=state.shown,
-                            abilities=None if current is None else current.fit.abilities,
-                            se=None if current is None else current.fit.se,
-                            boundary_uncertainty=_boundary_uncertainty(
-                                current, state.essay_ids, anchor_grades, scale_id
-                            ),
-                            soft_evidence=current is not None and current.soft_model == "logit",
-                            min_comparisons=rule.min_comparisons_per_essay,
-                        ),
-                        size,
-                        seed=settings.seed,
-                        wave=len(state.shown),
-                    )
-                    if not pairs:
-                        decision = decide(rule, replace(progress, pairs_available=False))
-                if decision.stop:
-                    return finalise(self.db, run_id, decision, current)
-                # Wave numbers continue across restarts (provider batches are saved per wave).
-                todo = self._store_planned(run_id, state, pairs, state.next_wave)
-            if settings.mode == "provider_batch":
-                await self._send_batch(run_id, texts, todo, context, settings)
-            else:
-                await self._send(run_id, texts, todo, context)
-            wave += 1
-            if on_progress is not None:
-                on_progress(self._event(run_id, settings, current, wave, started))
+            return replace(setup, status=RunStatus.RUNNING.value)
+
+    def _snapshot(self, run_id: str) -> tuple[str, RunState]:
+        with self.db.session() as s:
+            run = s.get(Run, run_id)
+            assert run is not None
+            return run.status, load_state(s, run_id)
+
+    def _texts(self, essay_ids: list[str], redact: bool) -> list[str]:
+        with self.db.session() as s:
+            return judge_texts(s, essay_ids, redact)
 
     def _store_planned(
-        self, run_id: str, state: _State, pairs: list[tuple[int, int]], wave: int
+        self, run_id: str, state: RunState, pairs: list[tuple[int, int]], wave: int
     ) -> list[tuple[str, int, int]]:
         with self.db.session() as s:
             ids = add_comparisons(
@@ -332,47 +363,17 @@ class Orchestrator:
             )
             return [(cid, a, b) for cid, (a, b) in zip(ids, pairs, strict=True)]
 
-    async def _send(
-        self,
-        run_id: str,
-        texts: list[str],
-        todo: list[tuple[str, int, int]],
-        context: AssignmentContext,
-    ) -> None:
+    def _mark_sent(self, ids: list[str], count_attempt: bool) -> None:
         with self.db.session() as s:
-            mark_comparisons(
-                s, [cid for cid, _, _ in todo], ComparisonStatus.SENT.value, count_attempt=True
-            )
-        tasks = [PairTask(cid, texts[a], texts[b]) for cid, a, b in todo]
+            mark_comparisons(s, ids, ComparisonStatus.SENT.value, count_attempt=count_attempt)
 
-        def store(outcome: PairOutcome) -> None:
-            # Every verdict is written the moment it arrives.
-            with self.db.session() as s:
-                self._recorder(s, run_id)(outcome)
-
-        summary = await self.dispatcher.run(context, tasks, store)
-        refused = [
-            o
-            for o in summary.outcomes
-            if o.category in (FailureCategory.AUTH, FailureCategory.BAD_REQUEST)
-        ]
-        if refused and summary.verdicts == 0:
-            # Every request was refused (key, model, request): pause rather than burn the budget.
-            self._set_status(run_id, RunStatus.PAUSED)
-            raise JudgeRefusedError(f"the judge refused the requests: {refused[0].message}")
-        if summary.calls and summary.cost_usd:
-            share = summary.cost_usd / max(1, len(todo))
-            with self.db.session() as s:
-                for cid, _, _ in todo:
-                    c = s.get(Comparison, cid)
-                    if c is not None:
-                        c.cost_usd = share
-
-    @staticmethod
-    def _recorder(s: Session, run_id: str) -> Callable[[PairOutcome], None]:
-        def record(outcome: PairOutcome) -> None:
+    def _record(self, run_id: str, outcome: PairOutcome) -> None:
+        """Store one verdict or failure the moment it arrives."""
+        with self.db.session() as s:
             c = s.get(Comparison, outcome.pair_id)
             assert c is not None
+            if c.status != ComparisonStatus.SENT.value:
+                return  # answered already (a batch fetched twice), or given up on
             c.answered_at = now_utc()
             c.place_in_bundle = outcome.place_in_bundle
             c.bundle_size = outcome.bundle_size
@@ -393,11 +394,117 @@ class Orchestrator:
                 c.status = ComparisonStatus.FAILED.value
                 c.error_category = None if outcome.category is None else str(outcome.category)
                 c.error_message = outcome.message
-            run = s.get(Run, run_id)
-            assert run is not None
-            run.last_progress_at = now_utc()
+            self._touch(s, run_id)
 
-        return record
+    def _touch(self, s: Any, run_id: str) -> None:
+        s.execute(
+            update(Run)
+            .where(Run.id == run_id)
+            .values(last_progress_at=now_utc())
+            .execution_options(synchronize_session=False)
+        )
+
+    def _touch_run(self, run_id: str) -> None:
+        with self.db.session() as s:
+            self._touch(s, run_id)
+
+    def _share_cost(self, ids: list[str], total: float, batch_id: str | None = None) -> None:
+        share = total / max(1, len(ids))
+        with self.db.session() as s:
+            values: dict[str, Any] = {"cost_usd": share}
+            if batch_id is not None:
+                values["provider_batch_id"] = batch_id
+            s.execute(
+                update(Comparison)
+                .where(Comparison.id.in_(ids))
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+
+    def _pause(self, run_id: str, in_flight: list[str]) -> str:
+        """Pause the run: pairs of ``in_flight`` still *sent* go back to *planned* and get
+        their attempt back (they were interrupted, not unanswered)."""
+        with self.db.session() as s:
+            run = s.get(Run, run_id)
+            if run is None:
+                return RunStatus.PAUSED.value
+            if run.status in TERMINAL:
+                return run.status
+            if in_flight and not self._batch_wave_saved(s, run_id, in_flight):
+                s.execute(
+                    update(Comparison)
+                    .where(
+                        Comparison.id.in_(in_flight),
+                        Comparison.status == ComparisonStatus.SENT.value,
+                    )
+                    .values(
+                        status=ComparisonStatus.PLANNED.value,
+                        attempts=func.max(Comparison.attempts - 1, 0),
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            if self.holder is None or run.lease_holder in (None, self.holder):
+                run.status = RunStatus.PAUSED.value
+                run.batch.status = BatchStatus.PAUSED.value
+            return run.status
+
+    def _set_status(self, run_id: str, status: RunStatus) -> None:
+        with self.db.session() as s:
+            run = s.get(Run, run_id)
+            if run is not None and run.status not in TERMINAL:
+                run.status = status.value
+                if status is RunStatus.PAUSED:
+                    run.batch.status = BatchStatus.PAUSED.value
+
+    # ------------------------------------------------------------------ sending
+
+    async def _send(
+        self,
+        w: Workers,
+        run_id: str,
+        texts: list[str],
+        todo: list[tuple[str, int, int]],
+        context: AssignmentContext,
+        cancel: CancelToken,
+        counter: _Counter,
+        progress: Callable[[str], None],
+    ) -> None:
+        ids = [cid for cid, _, _ in todo]
+        await w.db(self._mark_sent, ids, True)
+        tasks = [PairTask(cid, texts[a], texts[b]) for cid, a, b in todo]
+
+        async def store(outcome: PairOutcome) -> None:
+            await w.db(self._record, run_id, outcome)
+            if outcome.verdict is not None:
+                counter.done += 1
+            else:
+                counter.failed += 1
+            progress("verdict")
+
+        summary = await _until_cancelled(self.dispatcher.run(context, tasks, store), cancel)
+        refused = [
+            o
+            for o in summary.outcomes
+            if o.category in (FailureCategory.AUTH, FailureCategory.BAD_REQUEST)
+        ]
+        if refused and summary.verdicts == 0:
+            # Every request was refused (key, model, request): pause rather than burn the budget.
+            await w.db(self._set_status, run_id, RunStatus.PAUSED)
+            raise JudgeRefusedError(f"the judge refused the requests: {refused[0].message}")
+        if summary.calls and summary.cost_usd:
+            counter.cost += summary.cost_usd
+            await w.db(self._share_cost, ids, summary.cost_usd)
+
+    def _batch_saved(self, run_id: str, wave: int) -> bool:
+        return self._batch_state(run_id, wave).exists()
+
+    def _batch_wave_saved(self, s: Any, run_id: str, ids: list[str]) -> bool:
+        waves = set(s.scalars(select(Comparison.wave).where(Comparison.id.in_(ids))))
+        run = s.get(Run, run_id)
+        settings = RunSettings.from_json(run.settings if run is not None else {})
+        return settings.mode == "provider_batch" and any(
+            self._batch_saved(run_id, wv) for wv in waves
+        )
 
     def _batch_state(self, run_id: str, wave: int) -> Path:
         """Where the provider batch of one wave is saved (beside the database)."""
@@ -408,85 +515,177 @@ class Orchestrator:
         """The key a wave's provider batch is marked with (stable across restarts)."""
         return hashlib.sha256(f"{run_id}:{wave}".encode()).hexdigest()[:20]
 
+    def _wave_of(self, ids: list[str]) -> int:
+        with self.db.session() as s:
+            waves = set(s.scalars(select(Comparison.wave).where(Comparison.id.in_(ids))))
+        return max(waves) if waves else 0
+
     async def _send_batch(
         self,
+        w: Workers,
         run_id: str,
         texts: list[str],
         todo: list[tuple[str, int, int]],
         context: AssignmentContext,
         settings: RunSettings,
+        cancel: CancelToken,
+        counter: _Counter,
+        progress: Callable[[str], None],
     ) -> None:
         """Send a wave as one provider batch (OpenAI Batch API / Anthropic Message Batches).
 
-        The batch job is saved before anything else happens, so after a crash the same batch
-        is polled and fetched by its id instead of being submitted again. A crash between the
-        provider creating the batch and the job being saved leaves the wave's intent file: the
-        next attempt finds the batch at the provider and adopts it (see
-        :func:`app.llm.batch.find_submitted`) rather than paying for the wave twice.
+        The batch job is saved before anything else happens, so after a crash or a pause the
+        same batch is polled and fetched by its id instead of being submitted again. A crash
+        between the provider creating the batch and the job being saved leaves the wave's
+        intent: the next attempt finds the batch at the provider and adopts it (see
+        :func:`app.llm.batch.find_submitted`) rather than paying for the wave twice. Every poll
+        counts as progress, so a batch slower than the stall timeout is not taken for a stall.
         """
-        with self.db.session() as s:
-            waves = set(
-                s.scalars(select(Comparison.wave).where(Comparison.id.in_([c for c, _, _ in todo])))
-            )
-            mark_comparisons(s, [cid for cid, _, _ in todo], ComparisonStatus.SENT.value)
-        wave = max(waves) if waves else 0
+        ids = [cid for cid, _, _ in todo]
+        wave = await w.db(self._wave_of, ids)
+        await w.db(self._mark_sent, ids, False)
         tasks = [PairTask(cid, texts[a], texts[b]) for cid, a, b in todo]
         provider = self.dispatcher.provider
         assert isinstance(provider, BaseProvider), "provider batches need an HTTP provider"
-        summary = await run_batch_summary(
-            provider,
-            context,
-            tasks,
-            state_path=self._batch_state(run_id, wave),
-            poll_interval_s=settings.extra.get("poll_interval_s", 30.0),
-            pairs_per_request=settings.bundle_size,
-            seed=settings.seed,
-            wave_key=self._wave_key(run_id, wave),
+
+        def polled(_job: BatchJob) -> None:
+            w.db_soon(self._touch_run, run_id)
+            progress("poll")
+
+        summary = await _until_cancelled(
+            run_batch_summary(
+                provider,
+                context,
+                tasks,
+                state_path=self._batch_state(run_id, wave),
+                poll_interval_s=settings.poll_interval_s,
+                pairs_per_request=settings.bundle_size,
+                seed=settings.seed,
+                wave_key=self._wave_key(run_id, wave),
+                on_poll=polled,
+            ),
+            cancel,
         )
-        with self.db.session() as s:
-            record = self._recorder(s, run_id)
-            for outcome in summary.outcomes:
-                record(outcome)
-            for cid, _, _ in todo:
-                c = s.get(Comparison, cid)
-                if c is not None:
-                    c.provider_batch_id = summary.job.batch_id
-                    c.cost_usd = summary.cost_usd / max(1, len(todo))
+        for outcome in summary.outcomes:
+            await w.db(self._record, run_id, outcome)
+            if outcome.verdict is not None:
+                counter.done += 1
+            else:
+                counter.failed += 1
+        counter.cost += summary.cost_usd
+        await w.db(self._share_cost, ids, summary.cost_usd, summary.job.batch_id)
 
-    def _set_status(self, run_id: str, status: RunStatus) -> None:
-        with self.db.session() as s:
-            run = s.get(Run, run_id)
-            if run is not None and run.status not in TERMINAL:
-                run.status = status.value
-                if status is RunStatus.PAUSED:
-                    run.batch.status = BatchStatus.PAUSED.value
+    # ------------------------------------------------------------------ progress
 
-    def _event(
+    def _emit(
         self,
+        on_progress: ProgressCallback | None,
         run_id: str,
         settings: RunSettings,
         current: Refit | None,
         wave: int,
         started: float,
-    ) -> ProgressEvent:
-        with self.db.session() as s:
-            run = s.get(Run, run_id)
-            assert run is not None
-            state = _load(s, run)
-        done = len(state.verdicts)
+        kind: str,
+        counter: _Counter,
+        status: str,
+    ) -> None:
+        if on_progress is None:
+            return
         elapsed = asyncio.get_running_loop().time() - started
-        eta = elapsed / done * (settings.budget - done) if done else None
-        return ProgressEvent(
-            run_id,
-            done,
-            settings.budget,
-            state.failed,
-            state.cost_usd,
-            float("nan") if current is None else current.reliability,
-            eta,
-            wave,
-            RunStatus.RUNNING.value,
+        done = counter.done
+        eta = elapsed / done * max(0, settings.budget - done) if done else None
+        on_progress(
+            ProgressEvent(
+                run_id,
+                done,
+                settings.budget,
+                counter.failed,
+                counter.cost,
+                float("nan") if current is None else current.reliability,
+                eta,
+                wave,
+                status,
+                kind,
+            )
         )
+
+
+async def _relay(stop: asyncio.Event, token: CancelToken) -> None:
+    await stop.wait()
+    token.cancel("paused")
+
+
+async def _until_cancelled(work: Any, cancel: CancelToken) -> Any:
+    """Await ``work`` unless ``cancel`` is set first: then the work is cancelled and
+    :class:`OperationCancelledError` is raised. Cancelling the caller cancels the work too."""
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(cancel.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        raise
+    finally:
+        waiter.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    raise OperationCancelledError(cancel.reason)
+
+
+# ---------------------------------------------------------------------- compute thread
+
+
+def _decide_next(
+    state: RunState,
+    current: Refit | None,
+    previous: Refit | None,
+    settings: RunSettings,
+    setup: _Setup,
+    wave_seed: int,
+) -> _Next:
+    """Refit when there are new verdicts, apply the stopping rule, and plan the next wave."""
+    n = len(state.essay_ids)
+    rule = settings.rule()
+    if state.verdicts and (current is None or current.data.size != len(state.verdicts)):
+        previous, current = (
+            current,
+            refit(
+                n,
+                state.verdicts,
+                use_confidence=settings.use_confidence,
+                previous=None if current is None else current.fit,
+                seed=settings.seed,
+            ),
+        )
+    progress = _progress(n, state, current, previous)
+    decision = decide(rule, progress)
+    if decision.stop:
+        return _Next(current, decision, [])
+    size = min(settings.wave_size or default_wave_size(n), rule.budget - len(state.verdicts))
+    pairs = plan_wave(
+        SchedulerState(
+            n_items=n,
+            shown=state.shown,
+            abilities=None if current is None else current.fit.abilities,
+            se=None if current is None else current.fit.se,
+            boundary_uncertainty=_boundary_uncertainty(
+                current, state.essay_ids, setup.anchor_grades, setup.scale_id
+            ),
+            soft_evidence=current is not None and current.soft_model == "logit",
+            min_comparisons=rule.min_comparisons_per_essay,
+        ),
+        size,
+        seed=settings.seed,
+        wave=wave_seed,
+    )
+    if not pairs:
+        decision = decide(rule, replace(progress, pairs_available=False))
+    return _Next(current, decision, pairs)
 
 
 def _boundary_uncertainty(
@@ -512,28 +711,9 @@ def _boundary_uncertainty(
     return np.array([1.0 - max(g.probabilities.values()) for g in grading.essays])
 
 
-def cancel_run(db: Database, run_id: str) -> str | None:
-    """Cancel a run that has not ended: results from the verdicts so far are written, the
-    status becomes *cancelled*. Returns the final status (None for an unknown run)."""
-    from app.runs.monitor import refit_stored  # noqa: PLC0415
-
-    with db.session() as s:
-        run = s.get(Run, run_id)
-        if run is None:
-            return None
-        if run.status in TERMINAL:
-            return run.status
-    return finalise(
-        db,
-        run_id,
-        None,
-        refit_stored(db, run_id),
-        reason="cancelled",
-        status=RunStatus.CANCELLED,
-    )
-
-
-def _progress(n: int, state: _State, current: Refit | None, previous: Refit | None) -> RunProgress:
+def _progress(
+    n: int, state: RunState, current: Refit | None, previous: Refit | None
+) -> RunProgress:
     counts = np.zeros(n, dtype=np.intp)
     for v in state.verdicts:
         counts[v.first] += 1
@@ -545,4 +725,6 @@ def _progress(n: int, state: _State, current: Refit | None, previous: Refit | No
         min_comparisons=int(counts.min()) if n else 0,
         reliability=float("nan") if current is None else current.reliability,
         previous_reliability=float("nan") if previous is None else previous.reliability,
+        rms_se=float("nan") if current is None else current.rms_se,
+        converged=True if current is None else bool(current.fit.converged),
     )

@@ -24,6 +24,7 @@ from app.runs.finaliser import finalise
 from app.runs.monitor import interrupted_runs, recover_stalled
 from app.runs.orchestrator import Orchestrator, RunSettings
 from app.simserver import running_server
+from core.stopping import StopReason
 
 DEMO = load_demo()
 DEMO_ESSAYS = sorted((resources_dir() / "demo" / "essays").glob("*.txt"))
@@ -71,7 +72,7 @@ async def test_a_run_completes_with_results_and_grades(tmp_path: Path) -> None:
     with db.session() as s:
         run = s.get(Run, run_id)
         assert run is not None and run.completed_at is not None
-        assert run.stop_reason in {"stable", "budget"}
+        assert run.stop_reason in {"stable", "budget_reached"}
         assert run.reliability is not None and run.reliability > 0.5
         results = list(s.scalars(select(Result).where(Result.run_id == run_id)))
         assert len(results) == len(DEMO.items)
@@ -81,7 +82,7 @@ async def test_a_run_completes_with_results_and_grades(tmp_path: Path) -> None:
     done = count(db, run_id, ComparisonStatus.DONE)
     assert 0 < done <= 150
     # Finalising again changes nothing.
-    assert finalise(db, run_id, None, None) == RunStatus.COMPLETE.value
+    assert finalise(db, run_id, StopReason.CANCELLED, None) == RunStatus.COMPLETE.value
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Result)) == len(DEMO.items)
 
@@ -102,7 +103,7 @@ async def test_pause_and_resume_keeps_every_verdict(tmp_path: Path) -> None:
     assert count(db, run_id, ComparisonStatus.DONE) == 120 >= before
     with db.session() as s:
         run = s.get(Run, run_id)
-        assert run is not None and run.stop_reason == "budget"
+        assert run is not None and run.stop_reason == "budget_reached"
 
 
 async def test_pairs_left_in_flight_by_a_crash_are_resent_once(tmp_path: Path) -> None:
@@ -157,7 +158,7 @@ async def test_monitor_recovers_stalled_runs(tmp_path: Path) -> None:
             assert run is not None
             run.status = RunStatus.RUNNING.value
             run.last_progress_at = long_ago
-    touched = recover_stalled(db, timedelta(hours=4))
+    touched = recover_stalled(db, [enough, short], timedelta(hours=4))
     assert set(touched) == {enough, short}
     with db.session() as s:
         a, b = s.get(Run, enough), s.get(Run, short)

@@ -1,0 +1,1 @@
+"""The use cases the command line and the desktop window both call (see :mod:`.base`)."""
