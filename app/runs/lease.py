@@ -91,7 +91,37 @@ def acquire(
         run = s.get(Run, run_id)
         if run is None:
             raise KeyError(f"no run with id {run_id}")
-        raise RunBusyError(run_id, Holder(run.lease_holder or "?", run.lease_heartbeat_at))
+        other = run.lease_holder or "?"
+        if _dead_here(other):
+            # Its holder was a process on this machine that no longer exists (killed): the
+            # lease is free at once rather than after it goes stale.
+            taken = s.execute(
+                update(Run)
+                .where(Run.id == run_id, Run.lease_holder == other)
+                .values(lease_holder=holder, lease_heartbeat_at=moment)
+                .execution_options(synchronize_session=False)
+            )
+            if taken.rowcount == 1:  # type: ignore[attr-defined]
+                return
+        raise RunBusyError(run_id, Holder(other, run.lease_heartbeat_at))
+
+
+def _dead_here(holder: str) -> bool:
+    """Whether ``holder`` names a process of this machine that has ended."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    return False
 
 
 def renew(db: Database, run_id: str, holder: str, now: datetime | None = None) -> bool:
