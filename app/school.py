@@ -43,14 +43,19 @@ def ensure_course(session: Session, code: str, name: str | None = None) -> Cours
 
 def create_class(db: Database, name: str, course_code: str, school_year: str) -> str:
     """A new class in the course ``course_code`` (created if needed); returns its id."""
+    with db.session() as s:
+        return add_class(s, name, course_code, school_year).id
+
+
+def add_class(session: Session, name: str, course_code: str, school_year: str) -> SchoolClass:
+    """:func:`create_class` inside the caller's transaction."""
     if not name.strip():
         raise ValueError("a class needs a name")
-    with db.session() as s:
-        course = ensure_course(s, course_code)
-        school_class = SchoolClass(name=name.strip(), course_id=course.id, school_year=school_year)
-        s.add(school_class)
-        s.flush()
-        return school_class.id
+    course = ensure_course(session, course_code)
+    school_class = SchoolClass(name=name.strip(), course_id=course.id, school_year=school_year)
+    session.add(school_class)
+    session.flush()
+    return school_class
 
 
 def find_class(session: Session, id_or_name: str) -> SchoolClass:
@@ -82,16 +87,37 @@ def create_assignment(
     """A new assignment on the grade scale ``scale_id`` (checked); returns its id."""
     get_scale(scale_id)
     with db.session() as s:
-        assignment = Assignment(
-            title=title,
-            grade_scale=scale_id,
+        return add_assignment(
+            s,
+            title,
+            scale_id,
             student_prompt=student_prompt,
             assessment_criteria=assessment_criteria,
             judge_rubric=judge_rubric,
-        )
-        s.add(assignment)
-        s.flush()
-        return assignment.id
+        ).id
+
+
+def add_assignment(
+    session: Session,
+    title: str,
+    scale_id: str,
+    *,
+    student_prompt: str = "",
+    assessment_criteria: str = "",
+    judge_rubric: str = "",
+) -> Assignment:
+    """:func:`create_assignment` inside the caller's transaction."""
+    get_scale(scale_id)
+    assignment = Assignment(
+        title=title,
+        grade_scale=scale_id,
+        student_prompt=student_prompt,
+        assessment_criteria=assessment_criteria,
+        judge_rubric=judge_rubric,
+    )
+    session.add(assignment)
+    session.flush()
+    return assignment
 
 
 _Found = TypeVar("_Found", Assignment, Batch, SchoolClass)
@@ -111,14 +137,20 @@ def create_batch(db: Database, title: str, assignment_id: str, class_id: str | N
     The assignment's anchors join it at once (see :func:`sync_anchor_essays`).
     """
     with db.session() as s:
-        assignment = find_live(s, Assignment, assignment_id)
-        if class_id is not None:
-            class_id = find_class(s, class_id).id
-        batch = Batch(title=title, assignment_id=assignment.id, school_class_id=class_id)
-        s.add(batch)
-        s.flush()
-        sync_anchor_essays(s, batch)
-        return batch.id
+        return add_batch(s, title, assignment_id, class_id).id
+
+
+def add_batch(session: Session, title: str, assignment_id: str, class_id: str | None) -> Batch:
+    """:func:`create_batch` inside the caller's transaction (``class_id``: an id or a unique
+    class name)."""
+    assignment = find_live(session, Assignment, assignment_id)
+    if class_id is not None:
+        class_id = find_class(session, class_id).id
+    batch = Batch(title=title, assignment_id=assignment.id, school_class_id=class_id)
+    session.add(batch)
+    session.flush()
+    sync_anchor_essays(session, batch)
+    return batch
 
 
 def sync_anchor_essays(session: Session, batch: Batch) -> int:

@@ -20,11 +20,12 @@ as F, cannot be anchored). Each file ends in one outcome like essays do, with it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -34,11 +35,12 @@ from sqlalchemy import select
 from app.db.engine import Database
 from app.db.models import Anchor, Assignment, Batch, live, new_id
 from app.intake.encodings import decode_text
-from app.intake.essays import count_outcomes, intake_record
+from app.intake.essays import COMMIT_EVERY, count_outcomes, intake_record
 from app.intake.outcomes import FileOutcome, IntakeLimits, Outcome, Reason
 from app.intake.roster import sniff_delimiter
-from app.intake.sources import Document, iter_documents
+from app.intake.sources import Document, FileEntry, iter_entries
 from app.intake.validate import check_length, content_hash
+from app.operations.base import CancelToken, Progress, ProgressSink
 from app.school import find_live, refresh_batch_status, sync_anchor_essays
 from core.scales import GradeScale, get_scale
 
@@ -133,36 +135,97 @@ def screen_anchor_files(
     """Read anchor files and decide each one's outcome and grade, without a database."""
     limits = limits or IntakeLimits()
     mapping = read_mapping(mapping_file) if mapping_file is not None else {}
-    used: set[str] = set()
-    seen = dict(known_hashes or {})
-    screened: list[AnchorFile] = []
-    for item in iter_documents(paths, limits):
-        if isinstance(item, FileOutcome):
-            if mapping_file is not None and item.source.endswith(mapping_file.name):
+    return list(
+        _screened_anchors(paths, scale, mapping_file, mapping, limits, dict(known_hashes or {}))
+    )
+
+
+def _anchor_entries(
+    paths: Sequence[Path], limits: IntakeLimits, mapping_file: Path | None
+) -> Generator[FileEntry, None, None]:
+    """The files offered as anchors, less the mapping file itself when it lies among them."""
+    with contextlib.closing(iter_entries(paths, limits)) as entries:
+        for entry in entries:
+            if (
+                mapping_file is not None
+                and entry.decided is not None
+                and entry.source.endswith(mapping_file.name)
+            ):
                 continue  # the mapping file itself, found in the folder
-            screened.append(AnchorFile(item, None))
-            continue
-        screened.append(_screen_anchor(item, scale, mapping, used, seen, limits))
-    for name in sorted(set(mapping) - used):
-        screened.append(
-            AnchorFile(
-                FileOutcome(
-                    f"{mapping_file.name if mapping_file else 'mapping'}: {name}",
-                    Outcome.FAILED,
-                    Reason.NOT_FOUND,
-                    f"The mapping file names '{name}', but no such file was offered.",
-                ),
-                None,
-            )
+            yield entry
+
+
+def _mapping_key(source: str, mapping: dict[str, tuple[str, str]]) -> str | None:
+    """The mapping's name for the file at ``source`` (its path as shown, else its name)."""
+    base = source.rsplit("/", 1)[-1]
+    return next((k for k in (source.casefold(), base.casefold()) if k in mapping), None)
+
+
+def _unmatched(
+    mapping_file: Path | None, mapping: dict[str, tuple[str, str]], offered: set[str]
+) -> list[AnchorFile]:
+    """A failed outcome for every name in the mapping file that no offered file has."""
+    return [
+        AnchorFile(
+            FileOutcome(
+                f"{mapping_file.name if mapping_file else 'mapping'}: {name}",
+                Outcome.FAILED,
+                Reason.NOT_FOUND,
+                f"The mapping file names '{name}', but no such file was offered.",
+            ),
+            None,
         )
-    return screened
+        for name in sorted(set(mapping) - offered)
+    ]
+
+
+def _planned(
+    paths: Sequence[Path],
+    limits: IntakeLimits,
+    mapping_file: Path | None,
+    mapping: dict[str, tuple[str, str]],
+) -> int:
+    """How many outcomes screening will give: the files found (a walk that reads nothing)
+    and the mapping's names without a file."""
+    files = 0
+    offered: set[str] = set()
+    for entry in _anchor_entries(paths, limits, mapping_file):
+        files += 1
+        key = _mapping_key(entry.source, mapping)
+        if key is not None:
+            offered.add(key)
+    return files + len(_unmatched(mapping_file, mapping, offered))
+
+
+def _screened_anchors(
+    paths: Sequence[Path],
+    scale: GradeScale,
+    mapping_file: Path | None,
+    mapping: dict[str, tuple[str, str]],
+    limits: IntakeLimits,
+    seen: dict[str, str],
+) -> Generator[AnchorFile, None, None]:
+    """Each offered file screened as an anchor, in walk order, then the mapping's names that
+    no file had (a file offered under a mapped name is never among those, even when it could
+    not be read)."""
+    offered: set[str] = set()
+    for entry in _anchor_entries(paths, limits, mapping_file):
+        key = _mapping_key(entry.source, mapping)
+        if key is not None:
+            offered.add(key)
+        item = entry.read()
+        if isinstance(item, FileOutcome):
+            yield AnchorFile(item, None)
+        else:
+            yield _screen_anchor(item, scale, mapping, key, seen, limits)
+    yield from _unmatched(mapping_file, mapping, offered)
 
 
 def _screen_anchor(
     doc: Document,
     scale: GradeScale,
     mapping: dict[str, tuple[str, str]],
-    used: set[str],
+    key: str | None,
     seen: dict[str, str],
     limits: IntakeLimits,
 ) -> AnchorFile:
@@ -173,10 +236,8 @@ def _screen_anchor(
         "size_bytes": doc.size_bytes,
         "characters": len(doc.text),
     }
-    key = next((k for k in (doc.source.casefold(), base.casefold()) if k in mapping), None)
     label = base.rsplit(".", 1)[0]
     if key is not None:
-        used.add(key)
         grade_found: str | tuple[str, ...] | None = mapping[key][0] or None
         label = mapping[key][1] or label
     else:
@@ -234,6 +295,10 @@ class AnchorImportReport:
     assignment_id: str
     import_id: str
     outcomes: list[FileOutcome]
+    cancelled: bool = False
+    """The import was cancelled: ``outcomes`` are the files done (stored and recorded)."""
+    found: int | None = None
+    """Outcomes planned before reading (None when not counted: no progress sink)."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -244,6 +309,7 @@ class AnchorImportReport:
             "assignment_id": self.assignment_id,
             "import_id": self.import_id,
             "counts": self.counts,
+            "cancelled": self.cancelled,
             "files": [o.to_json() for o in self.outcomes],
         }
 
@@ -254,8 +320,17 @@ def import_anchors(
     paths: Sequence[Path],
     mapping_file: Path | None = None,
     limits: IntakeLimits | None = None,
+    progress: ProgressSink | None = None,
+    cancel: CancelToken | None = None,
 ) -> AnchorImportReport:
-    """Add anchor files to an assignment (and to its batches that are not running)."""
+    """Add anchor files to an assignment (and to its batches that are not running).
+
+    Anchors are committed in groups of :data:`~app.intake.essays.COMMIT_EVERY` files with
+    their outcome records. ``progress`` gets a ``"file"`` event per outcome; ``cancel`` is
+    checked before each file: a cancelled import keeps the anchors it stored (and adds them to
+    the batches) and records only the files it reached.
+    """
+    limits = limits or IntakeLimits()
     import_id = new_id()
     with db.session() as s:
         assignment = find_live(s, Assignment, assignment_id)
@@ -266,8 +341,46 @@ def import_anchors(
                 select(Anchor).where(Anchor.assignment_id == assignment.id, live(Anchor))
             )
         }
-    screened = screen_anchor_files(paths, scale, mapping_file, limits, known)
+    mapping = read_mapping(mapping_file) if mapping_file is not None else {}
+    total = _planned(paths, limits, mapping_file, mapping) if progress is not None else None
     outcomes: list[FileOutcome] = []
+    pending: list[AnchorFile] = []
+    cancelled = False
+    with contextlib.closing(
+        _screened_anchors(paths, scale, mapping_file, mapping, limits, known)
+    ) as screened:
+        while True:
+            if cancel is not None and cancel.cancelled:
+                cancelled = True
+                break
+            item = next(screened, None)
+            if item is None:
+                break
+            pending.append(item)
+            if progress is not None:
+                done = len(outcomes) + len(pending)
+                progress(
+                    Progress("file", done, max(total or 0, done), item.outcome.source, item.outcome)
+                )
+            if len(pending) >= COMMIT_EVERY:
+                outcomes += _store_anchors(db, assignment_id, import_id, pending)
+                pending = []
+    outcomes += _store_anchors(db, assignment_id, import_id, pending)
+    with db.session() as s:
+        for batch in s.scalars(
+            select(Batch).where(Batch.assignment_id == assignment_id, live(Batch))
+        ):
+            sync_anchor_essays(s, batch)
+            refresh_batch_status(s, batch)
+    return AnchorImportReport(assignment_id, import_id, outcomes, cancelled, total)
+
+
+def _store_anchors(
+    db: Database, assignment_id: str, import_id: str, screened: list[AnchorFile]
+) -> list[FileOutcome]:
+    """Store one group of screened anchor files (anchors and records) in one transaction."""
+    if not screened:
+        return []
     with db.session() as s:
         for item in screened:
             anchor_id = None
@@ -288,14 +401,7 @@ def import_anchors(
                     item.outcome, import_id, assignment_id=assignment_id, anchor_id=anchor_id
                 )
             )
-            outcomes.append(item.outcome)
-        s.flush()
-        for batch in s.scalars(
-            select(Batch).where(Batch.assignment_id == assignment_id, live(Batch))
-        ):
-            sync_anchor_essays(s, batch)
-            refresh_batch_status(s, batch)
-    return AnchorImportReport(assignment_id, import_id, outcomes)
+    return [item.outcome for item in screened]
 
 
 async def import_anchors_async(

@@ -2,28 +2,51 @@
 
 Exit codes: 0 every file or row was imported or skipped; 1 some failed (the good ones were
 imported; the table says why each failed); 2 usage error or nothing could be imported (unknown
-batch, class or assignment; a file that is not a roster); 5 the database cannot be used.
+batch, class or assignment; a file that is not a roster); 5 the database cannot be used;
+130 interrupted (Ctrl-C: the files done so far are kept and listed; import the same files again
+to add the rest).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
+from rich import progress as bars
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from app.db.engine import Database, open_database
 from app.db.migrate import DatabaseError
 from app.intake.outcomes import FileOutcome, IntakeLimits, Outcome
+from app.operations.base import CancelToken, FailureKind, OperationError, Progress, ProgressSink
+from app.operations.intake import (
+    AnchorImportResult,
+    Counts,
+    EssayImportResult,
+    MatchDecision,
+    RosterImportResult,
+    check_essays,
+    confirm_match,
+    import_anchors,
+    import_essays,
+    import_roster,
+    match_overview,
+)
+from app.operations.school import NewAssignment, NewBatch, NewClass
 from core.scales import BUILTIN_SCALES
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_DATABASE = 0, 1, 2, 5
+EXIT_INTERRUPTED = 130
+_EXIT_FOR = {FailureKind.INPUT: EXIT_USAGE, FailureKind.DATABASE: EXIT_DATABASE}
 _STYLE = {Outcome.IMPORTED: "green", Outcome.SKIPPED: "yellow", Outcome.FAILED: "red"}
 
 
@@ -113,9 +136,12 @@ def _limits(args: argparse.Namespace) -> IntakeLimits:
     )
 
 
+# ---------------------------------------------------------------------------------- rendering
+
+
 def outcome_table(outcomes: Sequence[FileOutcome], title: str) -> Table:
     """The table of file outcomes shown to the user."""
-    table = Table(title=title, show_lines=False)
+    table = Table(title=escape(title), show_lines=False)
     for column in ("file", "outcome", "why", "characters", "encoding"):
         table.add_column(column, overflow="fold")
     for o in outcomes:
@@ -132,174 +158,265 @@ def outcome_table(outcomes: Sequence[FileOutcome], title: str) -> Table:
     return table
 
 
-def _summary(counts: dict[str, int]) -> str:
-    return ", ".join(f"{n} {k}" for k, n in counts.items())
+def _summary(counts: Counts, imported: str = "imported") -> str:
+    return f"{counts.imported} {imported}, {counts.skipped} skipped, {counts.failed} failed"
+
+
+def _interrupted(err: Console, done: int, found: int, unit: str, again: str) -> int:
+    message = f"Interrupted: {done} of {found} {unit} done and kept; {found - done} not reached."
+    err.print(f"[yellow]{escape(f'{message} {again}'.strip())}[/yellow]")
+    return EXIT_INTERRUPTED
+
+
+def _exit_for(counts: Counts) -> int:
+    return EXIT_SOME_FAILED if counts.failed else EXIT_OK
+
+
+@contextmanager
+def _cancel_on_ctrl_c(token: CancelToken) -> Iterator[None]:
+    """Ctrl-C sets ``token`` (the work stops between two files); a second one interrupts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        if token.cancelled:
+            raise KeyboardInterrupt
+        token.cancel("interrupted")
+
+    previous = signal.signal(signal.SIGINT, on_signal)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def _working(show: bool, unit: str) -> Iterator[tuple[ProgressSink, CancelToken]]:
+    """A progress bar on stderr fed by the operation's sink, and a token Ctrl-C sets."""
+    token = CancelToken()
+    console = Console(stderr=True)
+    with bars.Progress(
+        bars.SpinnerColumn(),
+        bars.TextColumn("{task.description}"),
+        bars.BarColumn(),
+        bars.MofNCompleteColumn(),
+        bars.TextColumn(unit),
+        bars.TextColumn("{task.fields[detail]}"),
+        console=console,
+        transient=True,
+        disable=not (show and console.is_terminal),
+    ) as bar:
+        task = bar.add_task("importing", total=None, detail="")
+
+        def sink(event: Progress) -> None:
+            if event.kind in ("file", "row"):
+                detail = event.detail if len(event.detail) <= 50 else "…" + event.detail[-49:]
+                bar.update(task, completed=event.done, total=event.total, detail=escape(detail))
+            elif event.kind == "status":
+                bar.update(task, description=escape(event.detail), detail="")
+
+        with _cancel_on_ctrl_c(token):
+            yield sink, token
+
+
+# ---------------------------------------------------------------------------------- import
 
 
 def run_import(args: argparse.Namespace) -> int:
     out, err = Console(), Console(stderr=True)
+    try:
+        limits = _limits(args) if args.what in ("essays", "anchors") else IntakeLimits()
+        if args.what == "roster" and bool(args.class_id) == bool(args.new_class):
+            raise ValueError("give either --class or --new-class")
+        if args.what == "anchors" and bool(args.assignment) == bool(args.assignment_title):
+            raise ValueError("give either --assignment or --assignment-title")
+    except ValueError as exc:
+        err.print(f"[red]huleedu import {args.what}: {escape(str(exc))}[/red]")
+        return EXIT_USAGE
     if args.what == "essays" and not (args.batch or args.new_batch):
-        return _check_only(args, out)
+        return _check_only(args, limits, out, err)
     try:
         db = open_database(args.data_dir)
     except DatabaseError as exc:
         err.print(f"[red]huleedu import: {escape(str(exc))}[/red]")
         return EXIT_DATABASE
-    handler: Callable[[Database, argparse.Namespace, Console], int] = {
+    handler: Callable[[Database, argparse.Namespace, IntakeLimits, Console, Console], int] = {
         "essays": _essays,
         "roster": _roster,
         "anchors": _anchors,
     }[args.what]
     try:
-        return handler(db, args, out)
-    except (LookupError, ValueError, RuntimeError) as exc:
-        err.print(f"[red]huleedu import {args.what}: {escape(str(exc))}[/red]")
-        return EXIT_USAGE
+        return handler(db, args, limits, out, err)
+    except OperationError as exc:
+        err.print(f"[red]huleedu import {args.what}: {escape(exc.message)}[/red]")
+        return _EXIT_FOR.get(exc.kind, EXIT_USAGE)
     finally:
         db.close()
 
 
-def _check_only(args: argparse.Namespace, out: Console) -> int:
-    from app.intake.essays import count_outcomes, screen_documents  # noqa: PLC0415
-
-    outcomes = [o for o, _ in screen_documents(args.paths, _limits(args))]
-    counts = count_outcomes(outcomes)
+def _check_only(args: argparse.Namespace, limits: IntakeLimits, out: Console, err: Console) -> int:
+    with _working(not args.json, "files") as (sink, token):
+        try:
+            result = check_essays(args.paths, limits, sink, token)
+        except OperationError as exc:
+            err.print(f"[red]huleedu import essays: {escape(exc.message)}[/red]")
+            return _EXIT_FOR.get(exc.kind, EXIT_USAGE)
     if args.json:
-        out.print_json(
-            json.dumps(
-                {"stored": False, "counts": counts, "files": [o.to_json() for o in outcomes]}
-            )
-        )
+        out.print_json(json.dumps(result.to_json()))
     else:
-        out.print(outcome_table(outcomes, "Checked (nothing stored: give --batch or --new-batch)"))
         out.print(
-            _summary({"would import" if k == "imported" else k: n for k, n in counts.items()})
+            outcome_table(result.outcomes, "Checked (nothing stored: give --batch or --new-batch)")
         )
-    return EXIT_SOME_FAILED if counts["failed"] else EXIT_OK
+        out.print(_summary(result.counts, "would import"))
+    if result.cancelled:
+        return _interrupted(err, len(result.outcomes), result.found, "files", "")
+    return _exit_for(result.counts)
 
 
-def _essays(db: Database, args: argparse.Namespace, out: Console) -> int:
-    from app.db.models import Assignment  # noqa: PLC0415
-    from app.intake.essays import import_essays  # noqa: PLC0415
-    from app.school import create_assignment, create_batch, find_class, find_live  # noqa: PLC0415
-
-    batch_id = args.batch
-    if batch_id is None:
-        class_id = None
-        with db.session() as s:  # look everything up before creating anything
-            if args.class_id:
-                class_id = find_class(s, args.class_id).id
-            if args.assignment:
-                find_live(s, Assignment, args.assignment)
-        assignment_id = args.assignment or create_assignment(
-            db, args.assignment_title or args.new_batch, args.scale
+def _essays(
+    db: Database, args: argparse.Namespace, limits: IntakeLimits, out: Console, err: Console
+) -> int:
+    batch: str | NewBatch = args.batch
+    if batch is None:
+        assignment = args.assignment or NewAssignment(
+            args.assignment_title or args.new_batch, args.scale
         )
-        batch_id = create_batch(db, args.new_batch, assignment_id, class_id)
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TextColumn("{task.completed} files"),
-        console=Console(stderr=True),
-        transient=True,
-        disable=args.json,
-    ) as bar:
-        task = bar.add_task("importing", total=None)
-        report = import_essays(
-            db, batch_id, args.paths, _limits(args), progress=lambda _: bar.advance(task)
-        )
+        batch = NewBatch(args.new_batch, assignment, args.class_id)
+    with _working(not args.json, "files") as (sink, token):
+        result = import_essays(db, args.paths, batch, limits, sink, token)
     if args.json:
-        out.print_json(json.dumps(report.to_json()))
+        out.print_json(json.dumps(result.to_json()))
     else:
-        out.print(outcome_table(report.outcomes, f"Essays into batch {batch_id}"))
-        out.print(_summary(report.counts))
-        out.print(f"batch {batch_id}: {report.batch_status}")
-        if report.auto_matched or report.awaiting_confirmation:
-            out.print(
-                f"students: {report.auto_matched} matched automatically, "
-                f"{report.awaiting_confirmation} waiting for you (`huleedu match {batch_id}`)"
-            )
-    return EXIT_SOME_FAILED if report.counts["failed"] else EXIT_OK
+        _show_essays(result, out)
+    if result.cancelled:
+        return _interrupted(
+            err,
+            len(result.outcomes),
+            result.found,
+            "files",
+            f"Import the same files into batch {result.batch_id} again to add the rest.",
+        )
+    return _exit_for(result.counts)
 
 
-def _roster(db: Database, args: argparse.Namespace, out: Console) -> int:
-    from app.intake.roster import read_roster  # noqa: PLC0415
-    from app.intake.roster_store import import_roster  # noqa: PLC0415
-    from app.school import create_class  # noqa: PLC0415
-
-    if bool(args.class_id) == bool(args.new_class):
-        raise ValueError("give either --class or --new-class")
-    if args.new_class:
-        read_roster(args.file)  # a file that is no roster creates no class
-    class_id = args.class_id or create_class(db, args.new_class, args.course, args.year)
-    report = import_roster(db, class_id, args.file)
-    if args.json:
-        out.print_json(json.dumps(report.to_json()))
-    else:
-        table = Table(title=f"Roster {args.file} into class {report.class_id}")
-        for column in ("row", "outcome", "student", "why"):
-            table.add_column(column, overflow="fold")
-        for r in report.rows:
-            name = f"{r.student.first_name} {r.student.last_name}" if r.student else ""
-            table.add_row(
-                str(r.row),
-                f"[{_STYLE[r.outcome]}]{r.outcome.value}[/]",
-                escape(name),
-                escape(r.message),
-            )
-        out.print(table)
+def _show_essays(result: EssayImportResult, out: Console) -> None:
+    out.print(outcome_table(result.outcomes, f"Essays into batch {result.batch_id}"))
+    out.print(_summary(result.counts))
+    out.print(f"batch {result.batch_id}: {result.batch_status}")
+    if result.auto_matched or result.awaiting_confirmation:
         out.print(
-            f"{_summary(report.counts)}; {report.added} new, {report.linked} from other classes"
+            f"students: {result.auto_matched} matched automatically, "
+            f"{result.awaiting_confirmation} waiting for you "
+            f"(`huleedu match {result.batch_id}`)"
         )
-        out.print(f"class {report.class_id}")
-    return EXIT_SOME_FAILED if report.counts["failed"] else EXIT_OK
 
 
-def _anchors(db: Database, args: argparse.Namespace, out: Console) -> int:
-    from app.intake.anchors import import_anchors  # noqa: PLC0415
-    from app.school import create_assignment  # noqa: PLC0415
-
-    if bool(args.assignment) == bool(args.assignment_title):
-        raise ValueError("give either --assignment or --assignment-title")
-    assignment_id = args.assignment or create_assignment(db, args.assignment_title, args.scale)
-    report = import_anchors(db, assignment_id, args.paths, args.grades, _limits(args))
+def _roster(
+    db: Database, args: argparse.Namespace, _limits: IntakeLimits, out: Console, err: Console
+) -> int:
+    target: str | NewClass = args.class_id or NewClass(args.new_class, args.course, args.year)
+    with _working(not args.json, "rows") as (sink, token):
+        result = import_roster(db, args.file, target, sink, token)
     if args.json:
-        out.print_json(json.dumps(report.to_json()))
+        out.print_json(json.dumps(result.to_json()))
     else:
-        out.print(outcome_table(report.outcomes, f"Anchors into assignment {assignment_id}"))
-        out.print(_summary(report.counts))
-        out.print(f"assignment {assignment_id}")
-    return EXIT_SOME_FAILED if report.counts["failed"] else EXIT_OK
+        _show_roster(result, args.file, out)
+    if result.cancelled:
+        return _interrupted(
+            err,
+            len(result.rows),
+            result.found,
+            "rows",
+            "Import the roster again: rows already in the class are skipped.",
+        )
+    return _exit_for(result.counts)
+
+
+def _show_roster(result: RosterImportResult, file: Path, out: Console) -> None:
+    table = Table(title=escape(f"Roster {file} into class {result.class_id}"))
+    for column in ("row", "outcome", "student", "why"):
+        table.add_column(column, overflow="fold")
+    for r in result.rows:
+        name = f"{r.student.first_name} {r.student.last_name}" if r.student else ""
+        table.add_row(
+            str(r.row),
+            f"[{_STYLE[r.outcome]}]{r.outcome.value}[/]",
+            escape(name),
+            escape(r.message),
+        )
+    out.print(table)
+    out.print(f"{_summary(result.counts)}; {result.added} new, {result.linked} from other classes")
+    out.print(f"class {result.class_id}")
+
+
+def _anchors(
+    db: Database, args: argparse.Namespace, limits: IntakeLimits, out: Console, err: Console
+) -> int:
+    target: str | NewAssignment = args.assignment or NewAssignment(
+        args.assignment_title, args.scale
+    )
+    with _working(not args.json, "files") as (sink, token):
+        result = import_anchors(db, args.paths, target, args.grades, limits, sink, token)
+    if args.json:
+        out.print_json(json.dumps(result.to_json()))
+    else:
+        _show_anchors(result, out)
+    if result.cancelled:
+        return _interrupted(
+            err,
+            len(result.outcomes),
+            result.found,
+            "files",
+            f"Import the same files into assignment {result.assignment_id} again to add the rest.",
+        )
+    return _exit_for(result.counts)
+
+
+def _show_anchors(result: AnchorImportResult, out: Console) -> None:
+    out.print(outcome_table(result.outcomes, f"Anchors into assignment {result.assignment_id}"))
+    out.print(_summary(result.counts))
+    out.print(f"assignment {result.assignment_id}")
+
+
+# ---------------------------------------------------------------------------------- match
+
+
+def _decisions(pairs: Sequence[str]) -> list[MatchDecision]:
+    decisions = []
+    for pair in pairs:
+        essay, sep, student = pair.partition("=")
+        if not sep or not essay or not student:
+            raise ValueError(f"--confirm takes ESSAY=STUDENT, got {pair!r}")
+        decisions.append(MatchDecision(essay, None if student.lower() == "none" else student))
+    return decisions
 
 
 def run_match(args: argparse.Namespace) -> int:
-    from app.intake.matching_store import (  # noqa: PLC0415
-        MatchError,
-        accept_top_suggestions,
-        confirm_student,
-        match_overview,
-        unconfirm,
-    )
-
     out, err = Console(), Console(stderr=True)
+    try:
+        decisions = _decisions(args.confirm)
+    except ValueError as exc:
+        err.print(f"[red]huleedu match: {escape(str(exc))}[/red]")
+        return EXIT_USAGE
     try:
         db = open_database(args.data_dir)
     except DatabaseError as exc:
         err.print(f"[red]huleedu match: {escape(str(exc))}[/red]")
         return EXIT_DATABASE
     try:
-        for essay in args.unassign:
-            unconfirm(db, essay)
-        for pair in args.confirm:
-            essay, sep, student = pair.partition("=")
-            if not sep:
-                raise ValueError(f"--confirm takes ESSAY=STUDENT, got {pair!r}")
-            confirm_student(db, essay, None if student.lower() == "none" else student)
-        if args.accept_top:
-            err.print(f"settled {accept_top_suggestions(db, args.batch)} essays")
-        overview = match_overview(db, args.batch)
-    except (LookupError, ValueError, MatchError) as exc:
-        err.print(f"[red]huleedu match: {escape(str(exc))}[/red]")
-        return EXIT_USAGE
+        if decisions or args.unassign or args.accept_top:
+            update = confirm_match(
+                db, args.batch, decisions, unassign=args.unassign, accept_top=args.accept_top
+            )
+            if args.accept_top:
+                err.print(f"settled {update.accepted_top} essays")
+            overview = update.overview
+        else:
+            overview = match_overview(db, args.batch)
+    except OperationError as exc:
+        err.print(f"[red]huleedu match: {escape(exc.message)}[/red]")
+        return _EXIT_FOR.get(exc.kind, EXIT_USAGE)
     finally:
         db.close()
     if args.json:
@@ -308,7 +425,7 @@ def run_match(args: argparse.Namespace) -> int:
     if overview.guest:
         out.print("A guest batch: its essays are known by file name, no matching needed.")
         return EXIT_OK
-    table = Table(title=f"Students of batch {args.batch}")
+    table = Table(title=escape(f"Students of batch {args.batch}"))
     for column in ("essay", "file", "student", "settled", "suggestions"):
         table.add_column(column, overflow="fold")
     for e in overview.essays:

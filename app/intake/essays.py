@@ -5,14 +5,21 @@ caller and kept with the batch as an :class:`~app.db.models.IntakeRecord`. Essay
 in small groups, so a killed import keeps what it had stored; importing the same files again then
 skips those as duplicates and carries on with the rest.
 
-The work is blocking (file parsing, SQLite): the desktop calls :func:`import_essays_async`, which
-runs it in a worker thread so the window never freezes.
+Progress is reported per file (``Progress("file", done, total, source)``, the files counted
+first by a walk that reads nothing) and a :class:`~app.operations.base.CancelToken` is checked
+between files: a cancelled import stores the files it has read, records their outcomes, and
+returns a report with ``cancelled`` set; the files it did not reach are neither stored nor
+recorded.
+
+The work is blocking (file parsing, SQLite): the desktop runs it in a worker thread (see
+:mod:`app.operations.intake`, or :func:`import_essays_async`) so the window never freezes.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import contextlib
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,14 +31,13 @@ from app.db.engine import Database
 from app.db.models import Batch, BatchStatus, Essay, IntakeRecord, new_id
 from app.intake.matching_store import rematch_batch
 from app.intake.outcomes import FileOutcome, IntakeLimits, Outcome, Reason
-from app.intake.sources import Document, iter_documents
+from app.intake.sources import Document, count_files, iter_entries
 from app.intake.validate import check_length, content_hash
+from app.operations.base import CancelToken, Progress, ProgressSink
 from app.school import RecordNotFoundError, find_live, refresh_batch_status, sync_anchor_essays
 
 COMMIT_EVERY = 25
 """Files per transaction: a crash loses at most this many files' work (they import again)."""
-
-ProgressCallback = Callable[[FileOutcome], None]
 
 
 class IntakeError(RuntimeError):
@@ -49,6 +55,10 @@ class ImportReport:
     auto_matched: int = 0
     awaiting_confirmation: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    cancelled: bool = False
+    """The import was cancelled: ``outcomes`` are the files done (stored and recorded)."""
+    found: int | None = None
+    """Files found before reading (None when they were not counted: no progress sink)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +68,7 @@ class ImportReport:
             "counts": self.counts,
             "auto_matched": self.auto_matched,
             "awaiting_confirmation": self.awaiting_confirmation,
+            "cancelled": self.cancelled,
             "files": [o.to_json() for o in self.outcomes],
         }
 
@@ -85,19 +96,74 @@ def screen_documents(
     ``known_hashes`` maps content hashes already in the batch to the file they came from.
     Returns each file's outcome with its document when the outcome is *imported* (so far).
     """
-    return list(_screened(paths, limits, dict(known_hashes or {})))
+    return list(_walk(paths, limits, dict(known_hashes or {}), _Walk()))
 
 
-def _screened(
-    paths: Sequence[Path], limits: IntakeLimits, seen: dict[str, str]
-) -> Iterator[tuple[FileOutcome, Document | None]]:
+@dataclass(frozen=True)
+class CheckReport:
+    """What a check of files (nothing stored) found: every file's outcome if it were imported."""
+
+    outcomes: list[FileOutcome]
+    cancelled: bool = False
+    found: int | None = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return count_outcomes(self.outcomes)
+
+
+def check_documents(
+    paths: Sequence[Path],
+    limits: IntakeLimits | None = None,
+    progress: ProgressSink | None = None,
+    cancel: CancelToken | None = None,
+) -> CheckReport:
+    """:func:`screen_documents` with per-file progress and a cancel token checked between
+    files (a cancelled check lists the files it reached)."""
+    walk = _Walk()
+    outcomes = [o for o, _ in _walk(paths, limits or IntakeLimits(), {}, walk, progress, cancel)]
+    return CheckReport(outcomes, walk.cancelled, walk.total)
+
+
+@dataclass
+class _Walk:
+    """How a walk over the files went: whether it was cancelled, and how many files it
+    counted first (None when it did not count them)."""
+
+    cancelled: bool = False
+    total: int | None = None
+
+
+def _walk(
+    paths: Sequence[Path],
+    limits: IntakeLimits,
+    seen: dict[str, str],
+    state: _Walk,
+    progress: ProgressSink | None = None,
+    cancel: CancelToken | None = None,
+) -> Generator[tuple[FileOutcome, Document | None], None, None]:
     """Each file's outcome so far, with its document while it is still to be imported;
-    ``seen`` (content hash -> source) grows with every document accepted."""
-    for item in iter_documents(paths, limits):
-        if isinstance(item, FileOutcome):
-            yield item, None
-        else:
-            yield _screen_one(item, limits, seen)
+    ``seen`` (content hash -> source) grows with every document accepted.
+
+    With ``progress``, the files are counted first and a ``"file"`` event follows each file;
+    with ``cancel``, the walk ends before the next file once the token is set (``state``
+    then says so)."""
+    state.total = count_files(paths, limits) if progress is not None else None
+    done = 0
+    with contextlib.closing(iter_entries(paths, limits)) as entries:
+        for entry in entries:
+            if cancel is not None and cancel.cancelled:
+                state.cancelled = True
+                return
+            item = entry.read()
+            screened = (
+                (item, None) if isinstance(item, FileOutcome) else _screen_one(item, limits, seen)
+            )
+            done += 1
+            if progress is not None:
+                total = max(state.total or 0, done)
+                progress(Progress("file", done, total, entry.source, screened[0]))
+            yield screened
 
 
 def _screen_one(
@@ -135,13 +201,16 @@ def import_essays(
     batch_id: str,
     paths: Sequence[Path],
     limits: IntakeLimits | None = None,
-    progress: ProgressCallback | None = None,
+    progress: ProgressSink | None = None,
+    cancel: CancelToken | None = None,
 ) -> ImportReport:
     """Import essay files and folders (and zip archives) into a batch.
 
     Refuses (``IntakeError``, nothing changed) an unknown batch or one with a run in progress.
     In a class batch, new essays are matched against the roster (see
     :mod:`app.intake.matching`); suggestions are saved and only sure matches are accepted.
+    ``progress`` gets a ``"file"`` event per file read, then a ``"status"`` event while
+    students are matched; ``cancel`` is checked before each file (see the module docs).
     """
     limits = limits or IntakeLimits()
     import_id = new_id()
@@ -151,16 +220,15 @@ def import_essays(
         removed = _removed_essays(s, batch.id)
     outcomes: list[FileOutcome] = []
     pending: list[tuple[FileOutcome, Document | None]] = []
-    seen = dict(known)
-    for item in iter_documents(paths, limits):
-        screened = (
-            (item, None) if isinstance(item, FileOutcome) else _screen_one(item, limits, seen)
-        )
+    walk = _Walk()
+    for screened in _walk(paths, limits, dict(known), walk, progress, cancel):
         pending.append(screened)
         if len(pending) >= COMMIT_EVERY:
-            outcomes += _store(db, batch_id, import_id, pending, progress, removed)
+            outcomes += _store(db, batch_id, import_id, pending, removed)
             pending = []
-    outcomes += _store(db, batch_id, import_id, pending, progress, removed)
+    outcomes += _store(db, batch_id, import_id, pending, removed)
+    if progress is not None:
+        progress(Progress("status", len(outcomes), len(outcomes), "matching students"))
     with db.session() as s:
         batch = s.get_one(Batch, batch_id)
         summary = rematch_batch(s, batch)
@@ -174,6 +242,8 @@ def import_essays(
         auto_matched=summary.auto_accepted,
         awaiting_confirmation=summary.awaiting,
         counts=count_outcomes(outcomes),
+        cancelled=walk.cancelled,
+        found=walk.total,
     )
 
 
@@ -182,10 +252,11 @@ async def import_essays_async(
     batch_id: str,
     paths: Sequence[Path],
     limits: IntakeLimits | None = None,
-    progress: ProgressCallback | None = None,
+    progress: ProgressSink | None = None,
+    cancel: CancelToken | None = None,
 ) -> ImportReport:
     """:func:`import_essays` in a worker thread (``progress`` is called from that thread)."""
-    return await asyncio.to_thread(import_essays, db, batch_id, paths, limits, progress)
+    return await asyncio.to_thread(import_essays, db, batch_id, paths, limits, progress, cancel)
 
 
 def _batch_for_import(session: Session, batch_id: str) -> Batch:
@@ -219,7 +290,6 @@ def _store(
     batch_id: str,
     import_id: str,
     screened: list[tuple[FileOutcome, Document | None]],
-    progress: ProgressCallback | None,
     removed: dict[str, str],
 ) -> list[FileOutcome]:
     """Store one group of screened files (essays and their records) in one transaction."""
@@ -254,9 +324,6 @@ def _store(
             insert(IntakeRecord),
             [intake_record_values(o, import_id, batch_id=batch_id) for o in final],
         )
-    if progress is not None:
-        for outcome in final:
-            progress(outcome)
     return final
 
 

@@ -15,6 +15,7 @@ essays and its class roster and keeps a person's decisions:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,73 +209,110 @@ def confirm_student(db: Database, essay_id: str, student_id: str | None) -> None
     or a student already settled for another essay of the batch (unassign that one first).
     """
     with db.session() as s:
-        essay = s.get(Essay, essay_id)
-        if essay is None or essay.deleted_at is not None:
-            raise MatchError(f"no essay with id {essay_id!r}")
-        if essay.is_anchor:
-            raise MatchError("anchor essays belong to no student")
-        batch = essay.batch
-        if batch.school_class_id is None:
-            raise MatchError("a guest batch has no roster; its essays are known by file name")
-        if student_id is not None:
-            roster = {st.id: st for st in roster_of(s, batch.school_class_id)}
-            if student_id not in roster:
-                raise MatchError(f"student {student_id!r} is not in the batch's class")
-            for other in _student_essays(s, batch.id):
-                if (
-                    other.id != essay.id
-                    and other.match_confirmed
-                    and other.student_id == student_id
-                ):
-                    raise MatchError(
-                        f"{roster[student_id].full_name} is already settled for "
-                        f"'{other.source_file}'; unassign that essay first"
-                    )
-            scores = {sg.student_id: sg.score for sg in essay.suggestions}
-            essay.match_confidence = scores.get(student_id)
-        essay.student_id = student_id
-        essay.match_confirmed = True
-        essay.match_source = "teacher"
-        essay.match_confirmed_at = utcnow()
-        refresh_batch_status(s, batch)
+        _confirm(s, essay_id, student_id)
 
 
 def unconfirm(db: Database, essay_id: str) -> None:
     """Undo a settlement: the essay waits for a person again (its suggestions stay)."""
     with db.session() as s:
-        essay = s.get(Essay, essay_id)
-        if essay is None or essay.deleted_at is not None:
-            raise MatchError(f"no essay with id {essay_id!r}")
-        essay.student_id = None
-        essay.match_confirmed = False
-        essay.match_source = None
-        essay.match_confirmed_at = None
-        refresh_batch_status(s, essay.batch)
+        _unconfirm(s, essay_id)
 
 
 def accept_top_suggestions(db: Database, batch_id: str) -> int:
     """A person's bulk decision: settle every waiting essay on its best suggestion, when that
     student is free. Returns the number settled; essays without a free suggestion keep waiting.
     """
-    settled = 0
+    with db.session() as s:
+        return _accept_top(s, find_live(s, Batch, batch_id))
+
+
+def settle(
+    db: Database,
+    batch_id: str,
+    *,
+    unassign: Sequence[str] = (),
+    confirm: Sequence[tuple[str, str | None]] = (),
+    accept_top: bool = False,
+) -> int:
+    """A person's decisions on one batch, all or none (one transaction): first ``unassign``
+    (essay ids), then ``confirm`` (essay id, student id or None), then, with ``accept_top``,
+    :func:`accept_top_suggestions`. Every essay must belong to the batch. Returns the number
+    of essays settled by ``accept_top``; raises :class:`MatchError` (nothing saved) for the
+    first decision that cannot be saved, and ``RecordNotFoundError`` for an unknown batch."""
     with db.session() as s:
         batch = find_live(s, Batch, batch_id)
-        essays = _student_essays(s, batch.id)
-        taken = {e.student_id for e in essays if e.match_confirmed and e.student_id}
-        for essay in essays:
-            if essay.match_confirmed:
-                continue
-            top = next((sg for sg in essay.suggestions if sg.student_id not in taken), None)
-            if top is None:
-                continue
-            essay.student_id = top.student_id
-            essay.match_confirmed = True
-            essay.match_source = "teacher"
-            essay.match_confirmed_at = utcnow()
-            essay.match_confidence = top.score
-            taken.add(top.student_id)
-            settled += 1
-        refresh_batch_status(s, batch)
+        for essay_id in [*unassign, *(e for e, _ in confirm)]:
+            _essay_of(s, essay_id, batch.id)
+        for essay_id in unassign:
+            _unconfirm(s, essay_id)
+        for essay_id, student_id in confirm:
+            _confirm(s, essay_id, student_id)
+            s.flush()
+        return _accept_top(s, batch) if accept_top else 0
+
+
+def _essay_of(session: Session, essay_id: str, batch_id: str | None = None) -> Essay:
+    essay = session.get(Essay, essay_id)
+    if essay is None or essay.deleted_at is not None:
+        raise MatchError(f"no essay with id {essay_id!r}")
+    if batch_id is not None and essay.batch_id != batch_id:
+        raise MatchError(f"essay {essay_id!r} is not in batch {batch_id!r}")
+    return essay
+
+
+def _confirm(session: Session, essay_id: str, student_id: str | None) -> None:
+    essay = _essay_of(session, essay_id)
+    if essay.is_anchor:
+        raise MatchError("anchor essays belong to no student")
+    batch = essay.batch
+    if batch.school_class_id is None:
+        raise MatchError("a guest batch has no roster; its essays are known by file name")
+    if student_id is not None:
+        roster = {st.id: st for st in roster_of(session, batch.school_class_id)}
+        if student_id not in roster:
+            raise MatchError(f"student {student_id!r} is not in the batch's class")
+        for other in _student_essays(session, batch.id):
+            if other.id != essay.id and other.match_confirmed and other.student_id == student_id:
+                raise MatchError(
+                    f"{roster[student_id].full_name} is already settled for "
+                    f"'{other.source_file}'; unassign that essay first"
+                )
+        scores = {sg.student_id: sg.score for sg in essay.suggestions}
+        essay.match_confidence = scores.get(student_id)
+    essay.student_id = student_id
+    essay.match_confirmed = True
+    essay.match_source = "teacher"
+    essay.match_confirmed_at = utcnow()
+    refresh_batch_status(session, batch)
+
+
+def _unconfirm(session: Session, essay_id: str) -> None:
+    essay = _essay_of(session, essay_id)
+    essay.student_id = None
+    essay.match_confirmed = False
+    essay.match_source = None
+    essay.match_confirmed_at = None
+    refresh_batch_status(session, essay.batch)
+
+
+def _accept_top(session: Session, batch: Batch) -> int:
+    settled = 0
+    essays = _student_essays(session, batch.id)
+    taken = {e.student_id for e in essays if e.match_confirmed and e.student_id}
+    for essay in essays:
+        if essay.match_confirmed:
+            continue
+        top = next((sg for sg in essay.suggestions if sg.student_id not in taken), None)
+        if top is None:
+            continue
+        essay.student_id = top.student_id
+        essay.match_confirmed = True
+        essay.match_source = "teacher"
+        essay.match_confirmed_at = utcnow()
+        essay.match_confidence = top.score
+        taken.add(top.student_id)
+        settled += 1
+    refresh_batch_status(session, batch)
     return settled
 
 

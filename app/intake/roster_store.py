@@ -6,6 +6,10 @@ same name and e-mail): then it is *skipped* as ``already_in_class``. A student w
 in another class is the same person (a student may be in several classes): that student is
 added to this class rather than created twice. After the import, every open batch of the class
 is matched again, so essays imported before the roster find their students.
+
+Progress is reported per row (``Progress("row", done, total, "row N")``) and a
+:class:`~app.operations.base.CancelToken` is checked between rows: a cancelled import keeps the
+rows it reached (students and records, in one transaction) and leaves the rest unrecorded.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from app.intake.matching import normalise_name
 from app.intake.matching_store import rematch_batch, roster_of
 from app.intake.outcomes import Outcome
 from app.intake.roster import RosterRow, RowOutcome, read_roster
+from app.operations.base import CancelToken, Progress, ProgressSink
 from app.school import find_class, refresh_batch_status
 
 
@@ -35,6 +40,11 @@ class RosterReport:
     added: int
     linked: int
     """Students who already existed (same code, in another class) and joined this class."""
+    import_id: str = ""
+    cancelled: bool = False
+    """The import was cancelled: ``rows`` are the rows done (stored and recorded)."""
+    found: int = 0
+    """Rows read from the file (``len(rows)`` unless cancelled)."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -43,9 +53,11 @@ class RosterReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "class_id": self.class_id,
+            "import_id": self.import_id,
             "counts": self.counts,
             "added": self.added,
             "linked": self.linked,
+            "cancelled": self.cancelled,
             "rows": [
                 {
                     "row": r.row,
@@ -72,7 +84,13 @@ def _same(student: Student, row: RosterRow) -> bool:
     return not (student.email and row.email) or student.email.casefold() == row.email.casefold()
 
 
-def import_roster(db: Database, class_id: str, path: Path) -> RosterReport:
+def import_roster(
+    db: Database,
+    class_id: str,
+    path: Path,
+    progress: ProgressSink | None = None,
+    cancel: CancelToken | None = None,
+) -> RosterReport:
     """Read ``path`` (CSV/XLSX, see :func:`app.intake.roster.read_roster`) into a class.
 
     A file that is no roster at all raises :class:`~app.intake.roster.RosterError` before
@@ -81,10 +99,18 @@ def import_roster(db: Database, class_id: str, path: Path) -> RosterReport:
     rows = read_roster(path)
     added = linked = 0
     final: list[RowOutcome] = []
+    cancelled = False
+    import_id = new_id()
     with db.session() as s:
         school_class = find_class(s, class_id)
         members = roster_of(s, school_class.id)
+        by_code = _students_by_code(s)
         for outcome in rows:
+            if cancel is not None and cancel.cancelled:
+                cancelled = True
+                break
+            if progress is not None:
+                progress(Progress("row", len(final) + 1, len(rows), f"row {outcome.row}", outcome))
             row = outcome.student
             if outcome.outcome is not Outcome.IMPORTED or row is None:
                 final.append(outcome)
@@ -100,7 +126,7 @@ def import_roster(db: Database, class_id: str, path: Path) -> RosterReport:
                     )
                 )
                 continue
-            student = _student_with_code(s, row.code) if row.code else None
+            student = by_code.get(row.code.casefold()) if row.code else None
             if student is None:
                 student = Student(
                     first_name=row.first_name,
@@ -110,13 +136,14 @@ def import_roster(db: Database, class_id: str, path: Path) -> RosterReport:
                 )
                 s.add(student)
                 s.flush()
+                if row.code:
+                    by_code[row.code.casefold()] = student
                 added += 1
             else:
                 linked += 1
             s.add(ClassMembership(school_class_id=school_class.id, student_id=student.id))
             members.append(student)
             final.append(outcome)
-        import_id = new_id()
         for r in final:
             s.add(
                 IntakeRecord(
@@ -134,7 +161,9 @@ def import_roster(db: Database, class_id: str, path: Path) -> RosterReport:
         ):
             rematch_batch(s, batch)
             refresh_batch_status(s, batch)
-        return RosterReport(school_class.id, final, added, linked)
+        return RosterReport(
+            school_class.id, final, added, linked, import_id, cancelled, found=len(rows)
+        )
 
 
 def roster_history(db: Database, class_id: str) -> list[dict[str, Any]]:
@@ -157,8 +186,12 @@ async def import_roster_async(db: Database, class_id: str, path: Path) -> Roster
     return await asyncio.to_thread(import_roster, db, class_id, path)
 
 
-def _student_with_code(session: Session, code: str) -> Student | None:
-    for student in session.scalars(select(Student).where(live(Student), Student.code.is_not(None))):
-        if student.code and student.code.casefold() == code.casefold():
-            return student
-    return None
+def _students_by_code(session: Session) -> dict[str, Student]:
+    """Live students with a code, by their code case-folded (the first one wins)."""
+    found: dict[str, Student] = {}
+    for student in session.scalars(
+        select(Student).where(live(Student), Student.code.is_not(None)).order_by(Student.created_at)
+    ):
+        if student.code:
+            found.setdefault(student.code.casefold(), student)
+    return found

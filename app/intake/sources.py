@@ -4,6 +4,9 @@
 item: a :class:`Document` with the extracted text, or a :class:`~app.intake.outcomes.FileOutcome`
 saying why the file was skipped or failed. A bad file never stops the others and nothing raises
 for one. Whether a text is long enough, too long or a duplicate is decided by the caller.
+:func:`iter_entries` is the same walk one step earlier: a :class:`FileEntry` per file, read
+only when asked, so an import can count the files first (:func:`count_files`) and stop between
+two files.
 
 Sizes are checked before anything is read: files larger than the limit are refused from their
 size alone, and zip archives are refused when their declared sizes, member count or compression
@@ -20,8 +23,9 @@ import os
 import re
 import stat
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import IO
 
@@ -51,6 +55,32 @@ class Document:
     size_bytes: int
 
 
+@dataclass(frozen=True)
+class FileEntry:
+    """One file found under the given paths, before it is read.
+
+    ``decided`` is its outcome when that is known without reading it (skipped by name, too
+    large, an unsafe archive member, ...); otherwise :meth:`read` reads and extracts it. An
+    archive member can only be read while the walk that found it is still inside the archive:
+    call :meth:`read` before taking the next entry. Entries that are never read cost nothing
+    beyond the walk (which is how :func:`count_files` counts).
+    """
+
+    source: str
+    decided: FileOutcome | None = None
+    reader: Callable[[], Document | FileOutcome] | None = None
+
+    def read(self) -> Document | FileOutcome:
+        if self.decided is not None:
+            return self.decided
+        assert self.reader is not None
+        return self.reader()
+
+
+def _decided(outcome: FileOutcome) -> FileEntry:
+    return FileEntry(outcome.source, decided=outcome)
+
+
 def iter_documents(
     paths: Sequence[Path], limits: IntakeLimits = DEFAULT_LIMITS
 ) -> Iterator[Document | FileOutcome]:
@@ -60,22 +90,45 @@ def iter_documents(
     ``.zip`` archive (its members are read, never written to disk). Items come out in the order
     of ``paths``, then of the walk.
     """
+    for entry in iter_entries(paths, limits):
+        yield entry.read()
+
+
+def iter_entries(
+    paths: Sequence[Path], limits: IntakeLimits = DEFAULT_LIMITS
+) -> Generator[FileEntry, None, None]:
+    """The files :func:`iter_documents` would read, one :class:`FileEntry` each, in the same
+    order, without reading them (archives are opened to list their members)."""
     for path in paths:
         yield from _iter_given(Path(path), limits)
 
 
-def _iter_given(path: Path, limits: IntakeLimits) -> Iterator[Document | FileOutcome]:
+def count_files(paths: Sequence[Path], limits: IntakeLimits = DEFAULT_LIMITS) -> int:
+    """How many items :func:`iter_documents` will yield for ``paths``: a walk without reading.
+
+    Exact unless the files change in between, or an archive expands beyond what it declared
+    (then it yields fewer).
+    """
+    return sum(1 for _ in iter_entries(paths, limits))
+
+
+def _iter_given(path: Path, limits: IntakeLimits) -> Iterator[FileEntry]:
     """One path as given by the user: its name is shown exactly as given."""
     source = str(path)
     try:
         is_dir = path.is_dir()
         exists = is_dir or path.exists()
     except OSError as exc:
-        yield _unreadable(source, exc)
+        yield _decided(_unreadable(source, exc))
         return
     if not exists:
-        yield FileOutcome(
-            source, Outcome.FAILED, Reason.NOT_FOUND, f"File or folder '{source}' does not exist"
+        yield _decided(
+            FileOutcome(
+                source,
+                Outcome.FAILED,
+                Reason.NOT_FOUND,
+                f"File or folder '{source}' does not exist",
+            )
         )
     elif is_dir:
         root_name = path.name or path.resolve().name or source
@@ -89,7 +142,7 @@ def _iter_given(path: Path, limits: IntakeLimits) -> Iterator[Document | FileOut
 
 def _iter_folder(
     folder: Path, source: str, limits: IntakeLimits, visited: set[Path]
-) -> Iterator[Document | FileOutcome]:
+) -> Iterator[FileEntry]:
     """Walk ``folder`` depth-first in case-insensitive name order; hidden sub-folders are one
     skipped outcome each and are not entered. Symbolic links to folders already on the way are
     not followed again, so a link loop ends."""
@@ -100,7 +153,7 @@ def _iter_folder(
         with os.scandir(folder) as scan:
             entries = sorted(scan, key=lambda entry: (entry.name.casefold(), entry.name))
     except OSError as exc:
-        yield _unreadable(source, exc, kind="Folder")
+        yield _decided(_unreadable(source, exc, kind="Folder"))
         return
     visited = visited | {real}
     for entry in entries:
@@ -108,12 +161,12 @@ def _iter_folder(
         try:
             is_dir = entry.is_dir()
         except OSError as exc:
-            yield _unreadable(child, exc)
+            yield _decided(_unreadable(child, exc))
             continue
         if not is_dir:
             yield from _iter_file(Path(entry.path), child, limits)
         elif entry.name.startswith("."):
-            yield _hidden_folder(child)
+            yield _decided(_hidden_folder(child))
         else:
             yield from _iter_folder(Path(entry.path), child, limits, visited)
 
@@ -121,43 +174,50 @@ def _iter_folder(
 # -- single files -------------------------------------------------------------------------------
 
 
-def _iter_file(path: Path, source: str, limits: IntakeLimits) -> Iterator[Document | FileOutcome]:
-    """A file on disk: skipped by name, refused by size, read, then extracted (or an archive)."""
+def _iter_file(path: Path, source: str, limits: IntakeLimits) -> Iterator[FileEntry]:
+    """A file on disk: skipped by name, refused by size, an archive, or a file to read."""
     skipped = _skip_by_name(path.name, source, in_archive=False)
     if skipped is not None:
-        yield skipped
+        yield _decided(skipped)
         return
     fmt = _format_of(path.name)
     try:
         info = path.stat()
     except OSError as exc:
-        yield _unreadable(source, exc, fmt=fmt)
+        yield _decided(_unreadable(source, exc, fmt=fmt))
         return
     if not stat.S_ISREG(info.st_mode):
-        yield FileOutcome(
-            source,
-            Outcome.FAILED,
-            Reason.UNREADABLE,
-            f"File '{source}' is not a regular file (a device, pipe or socket); it was not read",
-            format=fmt,
+        yield _decided(
+            FileOutcome(
+                source,
+                Outcome.FAILED,
+                Reason.UNREADABLE,
+                f"File '{source}' is not a regular file (a device, pipe or socket); it was not "
+                "read",
+                format=fmt,
+            )
         )
         return
     if path.suffix.lower() == ARCHIVE_SUFFIX:
         yield from _iter_archive(path, source, limits)
         return
     if info.st_size > limits.max_file_bytes:
-        yield _too_large(source, info.st_size, limits, fmt)
+        yield _decided(_too_large(source, info.st_size, limits, fmt))
         return
+    yield FileEntry(source, reader=partial(_read_file, path, source, limits, info.st_size))
+
+
+def _read_file(path: Path, source: str, limits: IntakeLimits, size: int) -> Document | FileOutcome:
+    """Read a file of at most the size limit and extract its text."""
+    fmt = _format_of(path.name)
     try:
         with path.open("rb") as stream:
             data = _read_limited(stream, limits.max_file_bytes)
     except OSError as exc:
-        yield _unreadable(source, exc, fmt=fmt, size=info.st_size)
-        return
+        return _unreadable(source, exc, fmt=fmt, size=size)
     if data is None:  # it grew past the limit since stat()
-        yield _too_large(source, limits.max_file_bytes + 1, limits, fmt, while_reading=True)
-        return
-    yield _extract(source, path.name, data)
+        return _too_large(source, limits.max_file_bytes + 1, limits, fmt, while_reading=True)
+    return _extract(source, path.name, data)
 
 
 def _read_limited(stream: IO[bytes], limit: int) -> bytes | None:
@@ -197,68 +257,97 @@ def _extract(source: str, name: str, data: bytes) -> Document | FileOutcome:
 # -- zip archives -------------------------------------------------------------------------------
 
 
-def _iter_archive(
-    path: Path, source: str, limits: IntakeLimits
-) -> Iterator[Document | FileOutcome]:
+def _iter_archive(path: Path, source: str, limits: IntakeLimits) -> Iterator[FileEntry]:
     """The members of the zip archive at ``path``, or one outcome for the whole archive when it
     cannot be opened or is too big as a whole. The archive's own size is not limited by
     ``max_file_bytes``: only what it expands to counts."""
     try:
         stream = path.open("rb")
     except OSError as exc:
-        yield _unreadable(source, exc, fmt="zip")
+        yield _decided(_unreadable(source, exc, fmt="zip"))
         return
     with stream:
         try:
             archive = zipfile.ZipFile(stream)
         except Exception:  # BadZipFile, but also EOFError/ValueError/OSError on mangled headers
-            yield FileOutcome(
-                source,
-                Outcome.FAILED,
-                Reason.CORRUPT,
-                f"Archive '{source}' is not a valid zip file (it does not open as an archive)",
-                format="zip",
+            yield _decided(
+                FileOutcome(
+                    source,
+                    Outcome.FAILED,
+                    Reason.CORRUPT,
+                    f"Archive '{source}' is not a valid zip file (it does not open as an archive)",
+                    format="zip",
+                )
             )
             return
         with archive:
             yield from _iter_members(archive, source, limits)
 
 
+@dataclass
+class _Expansion:
+    """What the members of one archive read so far expanded to."""
+
+    bytes: int = 0
+    overflowed: bool = False
+
+
 def _iter_members(
     archive: zipfile.ZipFile, source: str, limits: IntakeLimits
-) -> Iterator[Document | FileOutcome]:
+) -> Iterator[FileEntry]:
     """Check the archive as a whole, then each member in case-insensitive path order."""
     members = [info for info in archive.infolist() if not info.is_dir()]
     refused = _refuse_archive(members, source, limits)
     if refused is not None:
-        yield refused
+        yield _decided(refused)
         return
     hidden_reported: set[str] = set()
-    expanded = 0
+    expansion = _Expansion()
     for info in sorted(members, key=_member_sort_key):
         member = member_name(info)
         member_source = f"{source}/{member}"
         if _is_unsafe_member(member):
-            yield _unsafe_member(member_source, info)
+            yield _decided(_unsafe_member(member_source, info))
             continue
         parts = PurePosixPath(member).parts
         hidden = _hidden_member_folder(parts)
         if hidden is not None:
             if hidden not in hidden_reported:
                 hidden_reported.add(hidden)
-                yield _hidden_folder(f"{source}/{hidden}")
+                yield _decided(_hidden_folder(f"{source}/{hidden}"))
             continue
         checked = _check_member(info, member_source, parts[-1], limits)
         if checked is not None:
-            yield checked
+            yield _decided(checked)
             continue
-        item = _read_member(archive, info, member_source, parts[-1], limits)
-        if isinstance(item, Document):
-            expanded += item.size_bytes
-            if expanded > limits.max_archive_total_bytes:
-                yield _archive_overflow(source, expanded, limits)
-                return
-        yield item
+        yield FileEntry(
+            member_source,
+            reader=partial(
+                _read_counted, archive, info, member_source, parts[-1], limits, source, expansion
+            ),
+        )
+        if expansion.overflowed:
+            return
+
+
+def _read_counted(
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    member_source: str,
+    name: str,
+    limits: IntakeLimits,
+    source: str,
+    expansion: _Expansion,
+) -> Document | FileOutcome:
+    """Read a member, counting what the archive expanded to; past the archive's limit the
+    archive's overflow outcome replaces the member (and the walk leaves the archive)."""
+    item = _read_member(archive, info, member_source, name, limits)
+    if isinstance(item, Document):
+        expansion.bytes += item.size_bytes
+        if expansion.bytes > limits.max_archive_total_bytes:
+            expansion.overflowed = True
+            return _archive_overflow(source, expansion.bytes, limits)
+    return item
 
 
 _ZIP_UTF8_FLAG = 0x800

@@ -113,7 +113,8 @@ def test_a_class_batch_from_roster_to_grades(
     }
 
     assert main(grade) == 0
-    with (out_dir / "results.csv").open(encoding="utf-8") as fh:
+    (results,) = out_dir.glob("**/results.csv")  # OUT/results.csv or OUT/RUN_ID/results.csv
+    with results.open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 22
     students = {r["student"] for r in rows if r["is_anchor"] == "False"}

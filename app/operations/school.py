@@ -1,0 +1,169 @@
+"""Creating and finding a teacher's classes, assignments and batches, as operations.
+
+Inputs are frozen dataclasses (:class:`NewClass`, :class:`NewAssignment`, :class:`NewBatch`),
+checked completely before anything is stored: a bad name, an unknown scale, class or
+assignment raises :class:`~app.operations.base.OperationError` with
+:attr:`~app.operations.base.FailureKind.INPUT` and leaves the database as it was. A batch and
+the assignment created with it are stored in one transaction. Results are the read models of
+:mod:`app.operations.queries`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from app import school as store
+from app.db.engine import Database
+from app.db.models import Assignment
+from app.operations.base import FailureKind, OperationError
+from app.operations.queries import (
+    AssignmentDetail,
+    BatchRow,
+    ClassRow,
+    get_assignment,
+    get_batch,
+    get_class,
+    translated_errors,
+)
+from core.scales import UnknownScaleError, get_scale
+
+DEFAULT_SCALE = "swedish_8_anchor"
+DEFAULT_COURSE = "ENG5"
+
+_NAME_MAX = 200
+_TITLE_MAX = 300
+_CODE_MAX = 32
+
+
+@dataclass(frozen=True)
+class NewClass:
+    name: str
+    course: str = DEFAULT_COURSE
+    """The course code (a course is created the first time its code is used)."""
+    school_year: str = ""
+    """E.g. ``2026/27``."""
+
+
+@dataclass(frozen=True)
+class NewAssignment:
+    title: str
+    scale: str = DEFAULT_SCALE
+    """A built-in grade scale's id (:data:`core.scales.BUILTIN_SCALES`)."""
+    prompt: str = ""
+    """What the students were asked to write."""
+    criteria: str = ""
+    """The assessment criteria."""
+    rubric: str = ""
+    """Instructions for the judge."""
+
+
+@dataclass(frozen=True)
+class NewBatch:
+    title: str
+    assignment: str | NewAssignment
+    """An existing assignment's id, or a new assignment stored with the batch."""
+    school_class: str | None = None
+    """A class id or unique class name; None for a guest batch (no roster, essays known by
+    file name)."""
+
+
+def _bad(message: str) -> OperationError:
+    return OperationError(FailureKind.INPUT, message)
+
+
+def _text(value: str, what: str, longest: int, *, required: bool = True) -> str:
+    value = value.strip()
+    if required and not value:
+        raise _bad(f"A {what} is needed.")
+    if len(value) > longest:
+        raise _bad(f"The {what} is too long ({len(value)} characters; at most {longest}).")
+    return value
+
+
+def check_class(new: NewClass) -> NewClass:
+    """``new`` with surrounding blanks trimmed, or ``OperationError(INPUT)``."""
+    return NewClass(
+        _text(new.name, "class name", _NAME_MAX),
+        _text(new.course, "course code", _CODE_MAX),
+        _text(new.school_year, "school year", _CODE_MAX, required=False),
+    )
+
+
+def check_assignment(new: NewAssignment) -> NewAssignment:
+    """``new`` with its title trimmed and its scale checked, or ``OperationError(INPUT)``."""
+    try:
+        get_scale(new.scale)
+    except UnknownScaleError as exc:
+        raise _bad(str(exc)) from exc
+    return NewAssignment(
+        _text(new.title, "assignment title", _TITLE_MAX),
+        new.scale,
+        new.prompt,
+        new.criteria,
+        new.rubric,
+    )
+
+
+def create_class(db: Database, new: NewClass) -> ClassRow:
+    """Store a new class (in its course, created if needed)."""
+    new = check_class(new)
+    with translated_errors():
+        with db.session() as s:
+            class_id = store.add_class(s, new.name, new.course, new.school_year).id
+        return get_class(db, class_id)
+
+
+def create_assignment(db: Database, new: NewAssignment) -> AssignmentDetail:
+    """Store a new assignment."""
+    new = check_assignment(new)
+    with translated_errors():
+        with db.session() as s:
+            assignment_id = _add_assignment(s, new)
+        return get_assignment(db, assignment_id)
+
+
+def create_batch(db: Database, new: NewBatch) -> BatchRow:
+    """Store a new, empty batch (and its new assignment, if it comes with one); the
+    assignment's anchors join it at once. The class and assignment are looked up first."""
+    title = _text(new.title, "batch title", _TITLE_MAX)
+    assignment = new.assignment
+    if isinstance(assignment, NewAssignment):
+        assignment = check_assignment(assignment)
+    with translated_errors():
+        with db.session() as s:
+            if new.school_class is not None:
+                store.find_class(s, new.school_class)
+            if isinstance(assignment, NewAssignment):
+                assignment_id = _add_assignment(s, assignment)
+            else:
+                assignment_id = store.find_live(s, Assignment, assignment).id
+            batch_id = store.add_batch(s, title, assignment_id, new.school_class).id
+        return get_batch(db, batch_id)
+
+
+def _add_assignment(session: Session, new: NewAssignment) -> str:
+    return store.add_assignment(
+        session,
+        new.title,
+        new.scale,
+        student_prompt=new.prompt,
+        assessment_criteria=new.criteria,
+        judge_rubric=new.rubric,
+    ).id
+
+
+def find_class(db: Database, id_or_name: str) -> ClassRow:
+    """A live class by id, or by its name when no other class has it."""
+    return get_class(db, id_or_name)
+
+
+def find_assignment(db: Database, assignment_id: str) -> AssignmentDetail:
+    """A live assignment by id."""
+    return get_assignment(db, assignment_id)
+
+
+def find_batch(db: Database, batch_id: str) -> BatchRow:
+    """A live batch by id."""
+    return get_batch(db, batch_id)

@@ -1,0 +1,305 @@
+"""Results export: the documented columns, byte for byte as before, written atomically."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from app.db.engine import Database, open_database
+from app.db.models import Anchor, Essay, Result, Run, Student
+from app.operations import export
+from app.operations.base import FailureKind, OperationError
+from app.operations.export import RESULT_COLUMNS, ResultRow, export_results, result_rows
+from app.school import create_assignment, create_batch, create_class
+
+# The schema as documented in README "Results" (and as app/grade.py wrote it before the move).
+DOCUMENTED_COLUMNS = [
+    "rank",
+    "file",
+    "student",
+    "student_code",
+    "is_anchor",
+    "anchor_grade",
+    "ability",
+    "se",
+    "grade",
+    "grade_probability",
+    "confidence",
+    "comparisons",
+    "infit",
+    "outfit",
+    "misfit",
+]
+RUN_KEYS = [
+    "run_id",
+    "status",
+    "stop_reason",
+    "reliability",
+    "model_reliability",
+    "ssr",
+    "position_bias",
+    "settings",
+    "completed_at",
+]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    with open_database(tmp_path / "data") as database:
+        yield database
+
+
+def _graded_run(db: Database) -> str:
+    """A class batch with a student essay, an essay without a student and an anchor, graded."""
+    class_id = create_class(db, "9A", "ENG5", "2026/27")
+    assignment = create_assignment(db, "Hösten", "swedish_8_anchor")
+    batch = create_batch(db, "Hösten 9A", assignment, class_id)
+    with db.session() as s:
+        student = Student(first_name="Åsa", last_name="Öberg", code="ASOB0003")
+        anchor = Anchor(
+            assignment_id=assignment, text="ankare", grade="C", label="C", content_hash="a"
+        )
+        s.add_all([student, anchor])
+        s.flush()
+        essays = [
+            Essay(batch_id=batch, text="ett", source_file="in/åsa.txt", content_hash="1"),
+            Essay(batch_id=batch, text="två", source_file="in/[okänd].txt", content_hash="2"),
+            Essay(
+                batch_id=batch,
+                text="ankare",
+                source_file="anchors/C.txt",
+                content_hash="3",
+                is_anchor=True,
+                anchor_id=anchor.id,
+            ),
+        ]
+        essays[0].student_id = student.id
+        s.add_all(essays)
+        run = Run(
+            batch_id=batch,
+            status="complete",
+            stop_reason="stable",
+            reliability=0.91234,
+            model_reliability=0.9,
+            ssr=0.88,
+            position_bias=0.01,
+            settings={"budget": 24, "model": "sim-gpt51-low"},
+        )
+        s.add(run)
+        s.flush()
+        s.add_all(
+            [
+                Result(
+                    run_id=run.id,
+                    essay_id=essays[0].id,
+                    ability=1.234567,
+                    se=0.456789,
+                    rank=1,
+                    comparisons=8,
+                    grade="B+",
+                    grade_probabilities={"A": 0.1, "B": 0.7123456, "C": 0.1876544},
+                    confidence="medium",
+                    infit=0.95,
+                    outfit=1.05,
+                ),
+                Result(
+                    run_id=run.id,
+                    essay_id=essays[2].id,
+                    ability=0.1,
+                    se=None,
+                    rank=2,
+                    comparisons=7,
+                    grade="C",
+                    grade_probabilities=None,
+                    confidence=None,
+                ),
+                Result(
+                    run_id=run.id,
+                    essay_id=essays[1].id,
+                    ability=-1.334567,
+                    se=0.5,
+                    rank=3,
+                    comparisons=6,
+                    grade="E",
+                    grade_probabilities={"E": 0.8, "F": 0.2},
+                    confidence="high",
+                    misfit=True,
+                ),
+            ]
+        )
+        return run.id
+
+
+# -- the implementation as it was in app/grade.py before the move, kept as the reference --------
+
+
+def _reference_rows(db: Database, run_id: str) -> list[dict[str, Any]]:
+    with db.session() as s:
+        pairs = s.execute(
+            select(Result, Essay)
+            .join(Essay, Essay.id == Result.essay_id)
+            .where(Result.run_id == run_id)
+            .order_by(Result.rank)
+        ).all()
+        rows = []
+        for r, e in pairs:
+            probs = r.grade_probabilities or {}
+            bare = (r.grade or "").rstrip("+-") if r.grade not in probs else r.grade
+            rows.append(
+                {
+                    "rank": r.rank,
+                    "file": e.source_file,
+                    "student": e.student.full_name if e.student is not None else None,
+                    "student_code": e.student.code if e.student is not None else None,
+                    "is_anchor": e.is_anchor,
+                    "anchor_grade": e.anchor.grade if e.anchor is not None else None,
+                    "ability": round(r.ability, 4),
+                    "se": None if r.se is None else round(r.se, 4),
+                    "grade": r.grade,
+                    "grade_probability": round(probs.get(bare or "", 0.0), 4) if probs else None,
+                    "grade_probabilities": probs,
+                    "confidence": r.confidence,
+                    "comparisons": r.comparisons,
+                    "infit": r.infit,
+                    "outfit": r.outfit,
+                    "misfit": r.misfit,
+                }
+            )
+        return rows
+
+
+def _reference_files(out: Path, summary: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "results.csv").open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=DOCUMENTED_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / "results.json").write_text(
+        json.dumps({"run": summary, "results": rows}, indent=2, ensure_ascii=False),
+        encoding="utf-8",
+    )
+
+
+def _reference_summary(db: Database, run_id: str) -> dict[str, Any]:
+    with db.session() as s:
+        run = s.get_one(Run, run_id)
+        return {
+            "run_id": run_id,
+            "status": run.status,
+            "stop_reason": run.stop_reason,
+            "reliability": run.reliability,
+            "model_reliability": run.model_reliability,
+            "ssr": run.ssr,
+            "position_bias": run.position_bias,
+            "settings": run.settings,
+            "completed_at": None if run.completed_at is None else run.completed_at.isoformat(),
+        }
+
+
+# -------------------------------------------------------------------------------------- tests
+
+
+def test_rows_are_typed_and_equal_to_the_rows_written_before(db: Database) -> None:
+    run_id = _graded_run(db)
+    rows = result_rows(db, run_id)
+    assert all(isinstance(r, ResultRow) for r in rows)
+    assert [r.to_json() for r in rows] == _reference_rows(db, run_id)
+    first, anchor, unknown = rows
+    assert (first.student, first.student_code, first.grade_probability) == (
+        "Åsa Öberg",
+        "ASOB0003",
+        0.7123,  # the probability of "B", the letter of "B+"
+    )
+    assert (anchor.is_anchor, anchor.anchor_grade, anchor.grade_probability) == (True, "C", None)
+    assert (unknown.student, unknown.misfit) == (None, True)
+    assert list(RESULT_COLUMNS) == DOCUMENTED_COLUMNS
+
+
+def test_files_are_byte_for_byte_what_was_written_before(db: Database, tmp_path: Path) -> None:
+    run_id = _graded_run(db)
+    done = export_results(db, run_id, tmp_path / "new" / "nested")
+    assert done.rows == 3
+    assert [p.name for p in done.files] == ["results.csv", "results.json", "results.xlsx"]
+    _reference_files(tmp_path / "old", _reference_summary(db, run_id), _reference_rows(db, run_id))
+    for name in ("results.csv", "results.json"):
+        assert (done.folder / name).read_bytes() == (tmp_path / "old" / name).read_bytes(), name
+    data = json.loads((done.folder / "results.json").read_text("utf-8"))
+    assert list(data["run"]) == RUN_KEYS
+    assert data["results"][0]["grade_probabilities"] == {"A": 0.1, "B": 0.7123456, "C": 0.1876544}
+
+    sheet = load_workbook(done.folder / "results.xlsx").active
+    assert sheet is not None and sheet.title == "Results"
+    values = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert values[0] == DOCUMENTED_COLUMNS
+    assert values[1][:3] == [1, "in/åsa.txt", "Åsa Öberg"]
+    assert len(values) == 4
+
+
+def test_a_summary_can_be_given(db: Database, tmp_path: Path) -> None:
+    run_id = _graded_run(db)
+    export_results(db, run_id, tmp_path / "out", summary={"run_id": run_id, "ok": True})
+    data = json.loads((tmp_path / "out" / "results.json").read_text("utf-8"))
+    assert data["run"] == {"run_id": run_id, "ok": True}
+
+
+def test_a_run_without_results_exports_the_header_only(db: Database, tmp_path: Path) -> None:
+    batch = create_batch(db, "B", create_assignment(db, "A", "swedish_8_anchor"), None)
+    with db.session() as s:
+        run = Run(batch_id=batch)
+        s.add(run)
+        s.flush()
+        run_id = run.id
+    export_results(db, run_id, tmp_path / "out")
+    assert (tmp_path / "out" / "results.csv").read_text("utf-8").splitlines() == [
+        ",".join(DOCUMENTED_COLUMNS)
+    ]
+
+
+def test_an_unknown_run_is_refused(db: Database, tmp_path: Path) -> None:
+    with pytest.raises(OperationError) as caught:
+        export_results(db, "no-such-run", tmp_path / "out")
+    assert caught.value.kind is FailureKind.INPUT
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_interrupted_export_leaves_the_earlier_files_whole(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = _graded_run(db)
+    out = tmp_path / "out"
+    export_results(db, run_id, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with db.session() as s:  # the next export would write other rows
+        s.get_one(Run, run_id).reliability = 0.5
+
+    def disk_full(path: Path, rows: list[ResultRow]) -> None:
+        path.write_bytes(b"PK\x03\x04 half a workbook")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export, "_write_xlsx", disk_full)
+    with pytest.raises(OperationError, match="No space left") as caught:
+        export_results(db, run_id, out)
+    assert caught.value.kind is FailureKind.INPUT
+    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert after == before  # the earlier files, whole; no temporary file left behind
+
+
+def test_a_failed_replace_leaves_no_temporary_files(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = _graded_run(db)
+
+    def refuse(_src: object, _dst: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(export.os, "replace", refuse)
+    with pytest.raises(OperationError):
+        export_results(db, run_id, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
