@@ -1,61 +1,98 @@
 """`huleedu grade`: grade a folder (or files) of essays headless, resumably.
 
-Exit codes: 0 the run completed (stable, precise, budget reached or no pairs left); 1 bad input
-(no essays, unreadable files, a bad anchor grade, an unknown run); 2 usage error; 3 the run
-failed (too few essays, too many failed comparisons); 4 the judge refused the requests (key,
-model or request rejected); 5 the database cannot be used (locked, corrupt, newer than this
-app); 130 interrupted (Ctrl-C: the run is paused and ``--resume RUN_ID`` continues it).
+A thin renderer over :mod:`app.operations.runs`: it parses options, calls the operations, draws
+their progress and writes each run's results into a folder of its own (``--out/RUN_ID/``).
+
+Exit codes: 0 the run completed (stable, precise, budget reached, no pairs left, forced recovery)
+or was cancelled (its results so far are written); 1 bad input (no essays, unreadable files, a
+bad anchor grade, an unknown run, essays waiting for their student); 2 usage error (invalid
+settings, a different judge on resume: nothing is stored); 3 the run failed (too few essays, too
+many failed comparisons, stalled); 4 the judge refused the requests (key, model, request); 5 the
+database cannot be used (locked, corrupt, newer than this app); 6 another process is driving the
+run; 130 interrupted (Ctrl-C or SIGTERM: the run is paused and ``--resume RUN_ID`` continues it;
+no results are written, none are overwritten).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import json
 import math
+import signal
 import sys
-from contextlib import asynccontextmanager
-from datetime import timedelta
+import threading
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import func, select
 
 from app.db.engine import Database, open_database
 from app.db.migrate import DatabaseError
-from app.db.models import Essay, Result, Run, RunStatus, live
-from app.intake.anchors import screen_anchor_files
 from app.intake.encodings import decode_text
-from app.intake.essays import screen_documents
-from app.intake.matching_store import match_overview
-from app.intake.outcomes import FileOutcome, IntakeLimits, Outcome
-from app.llm.catalogue import load_catalogue
-from app.llm.dispatcher import Dispatcher, DispatchSettings
-from app.llm.providers.base import ProviderConfig
-from app.llm.providers.factory import make_provider
-from app.llm.types import Usage
-from app.runs.batches import TextItem, create_batch
-from app.runs.monitor import interrupted_runs, recover_stalled
-from app.runs.orchestrator import (
-    JudgeRefusedError,
-    Orchestrator,
-    ProgressEvent,
-    RunSettings,
-    cancel_run,
+from app.intake.outcomes import FileOutcome, Outcome
+from app.operations.base import (
+    Cancelled,
+    CancelToken,
+    Completed,
+    Failed,
+    FailureKind,
+    OperationError,
+    Paused,
 )
-from app.secrets import find_api_key
-from app.simserver import running_server
-from core.injection import find_injection
+from app.operations.base import Progress as OpProgress
+from app.operations.export import export_results
+from app.operations.runs import (
+    DEFAULT_STALL_TIMEOUT_S,
+    FolderRunRequest,
+    RunReport,
+    cancel_run,
+    check_settings,
+    drive_run,
+    find_interrupted,
+    frozen_settings,
+    judge_mismatch,
+    prepare_batch_run,
+    prepare_folder_run,
+    run_report,
+)
+from app.runs.orchestrator import ProgressEvent
 from core.prompt import AssignmentContext
-from core.scales import BUILTIN_SCALES, get_scale
+from core.scales import BUILTIN_SCALES
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_FAILED, EXIT_JUDGE, EXIT_DATABASE = 0, 1, 2, 3, 4, 5
+EXIT_BUSY = 6
 EXIT_INTERRUPTED = 130
+
+_EXIT_FOR = {
+    FailureKind.INPUT: EXIT_INPUT,
+    FailureKind.RUN_FAILED: EXIT_FAILED,
+    FailureKind.JUDGE_REFUSED: EXIT_JUDGE,
+    FailureKind.DATABASE: EXIT_DATABASE,
+    FailureKind.BUSY: EXIT_BUSY,
+    FailureKind.INTERNAL: EXIT_INPUT,
+}
+
+#: Options that are frozen with a run: given with --resume they must match it.
+_FROZEN_OPTIONS = {
+    "provider": "provider",
+    "model": "model",
+    "base_url": "base_url",
+    "mode": "mode",
+    "bundle_size": "bundle_size",
+    "budget": "budget",
+    "target_reliability": "target_reliability",
+    "target_se": "target_rms_se",
+    "min_per_essay": "min_comparisons_per_essay",
+    "api_key_env": "api_key_env",
+}
+#: Options that may differ on each drive.
+_OPERATIONAL_OPTIONS = {
+    "concurrency": "concurrency",
+    "poll_interval": "poll_interval_s",
+    "sim_speed": "sim_speed",
+}
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -88,12 +125,19 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--scale", default="swedish_8_anchor", choices=sorted(BUILTIN_SCALES))
     p.add_argument("--budget", type=int, help="most comparisons (default 8 per essay)")
-    p.add_argument("--target-reliability", type=float, default=0.85)
-    p.add_argument("--min-per-essay", type=int, default=5)
+    p.add_argument(
+        "--target-reliability", type=float, help="stop once this reliability holds (0.85)"
+    )
+    p.add_argument(
+        "--target-se",
+        type=float,
+        help="also stop once the root-mean-square standard error is this small (logits)",
+    )
+    p.add_argument("--min-per-essay", type=int, help="comparisons every essay gets first (5)")
     p.add_argument(
         "--provider",
-        default="sim",
         choices=["sim", "openai", "anthropic", "gemini", "openai_compatible"],
+        help="who judges (default: the built-in simulated judge)",
     )
     p.add_argument("--model", help="model name (default for sim: sim-gpt51-low)")
     p.add_argument("--base-url", help="API base URL (required for openai_compatible)")
@@ -106,38 +150,34 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--mode",
         choices=["per_request", "bundle", "provider_batch"],
-        default="bundle",
         help="provider_batch: each wave is one OpenAI/Anthropic batch (half price, may take "
         "hours; resumable)",
     )
-    p.add_argument(
-        "--poll-interval", type=float, default=60.0, help="seconds between batch status checks"
-    )
-    p.add_argument("--bundle-size", type=int, default=4)
-    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--poll-interval", type=float, help="seconds between batch status checks (60)")
+    p.add_argument("--bundle-size", type=int, help="pairs per call, 1-10 (4)")
+    p.add_argument("--concurrency", type=int, help="calls in flight (4)")
     p.add_argument(
         "--sim-speed",
         type=float,
-        default=25.0,
-        help="the simulated judge's latency is divided by this",
+        help="the simulated judge's latency is divided by this (25)",
     )
     p.add_argument("--data-dir", type=Path, help="where the database lives (or HULEEDU_DATA_DIR)")
     p.add_argument(
         "--out",
         type=Path,
         default=Path("huleedu-results"),
-        help="folder for results.csv, results.json and results.xlsx",
+        help="results go to OUT/RUN_ID/ (results.csv, results.json, results.xlsx)",
     )
     p.add_argument("--resume", metavar="RUN_ID", help="continue an interrupted run")
     p.add_argument(
         "--resume-interrupted",
         action="store_true",
-        help="continue every run a crash or kill left running",
+        help="continue every run a crash or kill left running (nobody else driving it)",
     )
     p.add_argument(
         "--stall-timeout",
         type=float,
-        default=4 * 3600.0,
+        default=None,
         help="seconds without progress after which the run is recovered: completed as forced "
         "recovery with >= 80%% of the budget done, otherwise failed (default 4 h)",
     )
@@ -147,6 +187,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--keep-identity",
         action="store_true",
+        default=None,
         help="show the judge the essays as stored; by default name lines, e-mail addresses and "
         "the student's full name and code are replaced before an essay is sent",
     )
@@ -159,67 +200,33 @@ def _read_text(path: Path) -> str:
     return decode_text(path.read_bytes())[0]
 
 
-def _essays(paths: list[Path], err: Console) -> list[TextItem]:
-    """The essays to grade: every file read through intake; the others listed and left out."""
-    screened = screen_documents(paths, IntakeLimits())
-    _show_left_out([o for o, _ in screened], err)
-    return [TextItem(d.source, d.text) for _, d in screened if d is not None]
-
-
-def _anchors(folder: Path, scale_id: str, err: Console) -> list[TextItem]:
-    """Anchors from a folder: ``anchors.csv`` (file,grade,label) or grades in the file names.
-
-    Any anchor that cannot be used stops the run before it starts: grades rest on anchors.
-    """
-    mapping = folder / "anchors.csv"
-    screened = screen_anchor_files(
-        [folder], get_scale(scale_id), mapping if mapping.exists() else None
-    )
-    _show_left_out([a.outcome for a in screened], err)
-    failed = [a.outcome for a in screened if a.outcome.outcome is Outcome.FAILED]
-    if failed:
-        raise ValueError(failed[0].message)
-    return [
-        TextItem(a.document.source, a.document.text, a.outcome.grade, a.label)
-        for a in screened
-        if a.document is not None
-    ]
-
-
-def _show_left_out(outcomes: list[FileOutcome], err: Console) -> None:
-    for o in outcomes:
-        if not o.ok:
-            colour = "red" if o.outcome is Outcome.FAILED else "yellow"
-            err.print(f"[{colour}]{o.outcome.value}: {escape(o.message)}[/{colour}]")
-
-
 def _text_option(args: argparse.Namespace, name: str) -> str:
     path: Path | None = getattr(args, f"{name}_file")
     return _read_text(path) if path is not None else str(getattr(args, name))
 
 
-@asynccontextmanager
-async def _judge(args: argparse.Namespace) -> Any:
-    if args.provider == "sim":
-        async with running_server("gpt51-low", speed=args.sim_speed, seed=0) as url:
-            yield ProviderConfig(
-                kind="openai_compatible",
-                model=args.model or "sim-gpt51-low",
-                base_url=url + "/v1",
-                api_key=SecretStr("sim"),
-                max_connections=max(1, args.concurrency),
-            )
-        return
-    if not args.model:
-        raise ValueError(f"--model is required with --provider {args.provider}")
-    key = find_api_key(args.provider, args.api_key_env)
-    yield ProviderConfig(
-        kind=args.provider,
-        model=args.model,
-        base_url=args.base_url,
-        api_key=SecretStr(key),
-        max_connections=max(1, args.concurrency),
+def _new_run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings of a new run from the options (defaults filled in by the operation)."""
+    options: dict[str, Any] = {
+        setting: getattr(args, option) for option, setting in _FROZEN_OPTIONS.items()
+    }
+    options.update(
+        {setting: getattr(args, option) for option, setting in _OPERATIONAL_OPTIONS.items()}
     )
+    options["provider"] = args.provider or "sim"
+    if options["target_reliability"] is None:
+        options["target_reliability"] = 0.85
+    if args.keep_identity:
+        options["redact_identity"] = False
+    return options
+
+
+def _given(args: argparse.Namespace, table: dict[str, str]) -> dict[str, Any]:
+    return {
+        setting: getattr(args, option)
+        for option, setting in table.items()
+        if getattr(args, option) is not None
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -230,290 +237,220 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"[red]huleedu grade: {escape(str(exc))}[/red]")
         return EXIT_DATABASE
     try:
-        if args.cancel:
-            status = cancel_run(db, args.cancel)
-            if status is None:
-                err.print(f"[red]huleedu grade: no run {args.cancel} in {db.path}[/red]")
-                return EXIT_INPUT
-            err.print(f"run {args.cancel}: {status}")
-            return _report(db, args.cancel, status, args, err) if status else EXIT_INPUT
-        if args.resume_interrupted:
-            runs = interrupted_runs(db)
-            if not runs:
-                err.print("No interrupted runs.")
-                return EXIT_OK
-            codes = []
-            for rid in runs:
-                err.print(f"resuming run {rid}")
-                status = asyncio.run(_drive(db, rid, args, err))
-                codes.append(_report(db, rid, status, args, err))
-            return max(codes)
-        if args.resume:
-            with db.session() as s:
-                found = s.get(Run, args.resume)
-                if found is None:
-                    err.print(f"[red]huleedu grade: no run {args.resume} in {db.path}[/red]")
-                    return EXIT_INPUT
-            run_id = args.resume
-        else:
-            try:
-                run_id = _new_run(db, args, err)
-            except (OSError, ValueError, LookupError) as exc:
-                err.print(f"[red]huleedu grade: {escape(str(exc))}[/red]")
-                return EXIT_INPUT
-        err.print(f"run {run_id} (database {db.path})")
-        try:
-            status = asyncio.run(_drive(db, run_id, args, err))
-        except KeyboardInterrupt:
-            err.print(f"Interrupted: continue with `huleedu grade --resume {run_id}`.")
-            return EXIT_INTERRUPTED
-        except JudgeRefusedError as exc:
-            err.print(
-                f"[red]huleedu grade: {escape(str(exc))}. The run is paused; fix the judge "
-                f"settings and continue with `huleedu grade --resume {run_id}`.[/red]"
-            )
-            return EXIT_JUDGE
-        except ValueError as exc:
-            err.print(f"[red]huleedu grade: {escape(str(exc))}[/red]")
-            return EXIT_USAGE
-        return _report(db, run_id, status, args, err)
+        return _run(db, args, err)
     finally:
         db.close()
 
 
-def _existing_batch(db: Database, batch_id: str) -> int:
-    """The number of essays (anchors included) of a stored batch that is ready to be graded."""
-    overview = match_overview(db, batch_id)  # raises LookupError for an unknown batch
-    if overview.waiting and not overview.guest:
-        raise ValueError(
-            f"{len(overview.waiting)} essays of batch {batch_id} wait for a person to confirm "
-            f"their student: see `huleedu match {batch_id}`"
-        )
-    with db.session() as s:
-        count = s.scalar(
-            select(func.count()).select_from(Essay).where(live(Essay), Essay.batch_id == batch_id)
-        )
-    return int(count or 0)
-
-
-def _new_run(db: Database, args: argparse.Namespace, err: Console) -> str:
-    if args.batch:
-        if args.paths or args.anchors:
-            raise ValueError("--batch grades a stored batch; give no files or --anchors with it")
-        batch_id = args.batch
-        return _create_run(db, batch_id, _existing_batch(db, batch_id), args)
-    essays = _essays(list(args.paths), err)
-    if not essays:
-        raise ValueError(
-            "no essays found (give files or folders of .txt, .md, .docx, .odt, .rtf or .pdf)"
-        )
-    anchors = _anchors(args.anchors, args.scale, err) if args.anchors else []
-    for item in [*essays, *anchors]:
-        if find_injection(item.text):
-            err.print(
-                f"[yellow]{escape(item.name)}: text addressed to an AI grader; it is judged as "
-                "writing, never obeyed — check its result.[/yellow]"
+def _run(db: Database, args: argparse.Namespace, err: Console) -> int:
+    if args.cancel:
+        cancelled = cancel_run(db, args.cancel)
+        if isinstance(cancelled, Failed):
+            return _failed(cancelled, err)
+        return _finish(db, args.cancel, cancelled, args, err)
+    if args.resume_interrupted:
+        runs = find_interrupted(db)
+        if not runs:
+            err.print("No interrupted runs.")
+            return EXIT_OK
+        codes = []
+        for run_id in runs:
+            err.print(f"resuming run {run_id}")
+            code = _drive(db, run_id, args, err, resume=True)
+            codes.append(code)
+            if code == EXIT_INTERRUPTED:
+                break  # Ctrl-C pauses this run and leaves the others for later
+        return max(codes)
+    if args.resume:
+        return _drive(db, args.resume, args, err, resume=True)
+    options = _new_run_options(args)
+    try:
+        check_settings(**options)
+    except OperationError as exc:
+        err.print(f"[red]huleedu grade: {escape(exc.message)}[/red]")
+        return EXIT_USAGE
+    try:
+        if args.batch:
+            if args.paths or args.anchors:
+                raise OperationError(
+                    FailureKind.INPUT,
+                    "--batch grades a stored batch; give no files or --anchors with it",
+                )
+            prepared = prepare_batch_run(db, args.batch, options)
+        else:
+            context = AssignmentContext(
+                args.title,
+                _text_option(args, "prompt"),
+                _text_option(args, "criteria"),
+                _text_option(args, "rubric"),
             )
-    context = AssignmentContext(
-        args.title,
-        _text_option(args, "prompt"),
-        _text_option(args, "criteria"),
-        _text_option(args, "rubric"),
-    )
-    batch_id = create_batch(db, args.title, context, args.scale, essays, anchors)
-    return _create_run(db, batch_id, len(essays) + len(anchors), args)
-
-
-def _create_run(db: Database, batch_id: str, n: int, args: argparse.Namespace) -> str:
-    settings = RunSettings(
-        budget=args.budget or 8 * n,
-        target_reliability=args.target_reliability,
-        min_comparisons_per_essay=args.min_per_essay,
-        provider=args.provider,
-        model=args.model or ("sim-gpt51-low" if args.provider == "sim" else ""),
-        mode=args.mode,
-        bundle_size=args.bundle_size,
-        redact_identity=not args.keep_identity,
-        extra={"poll_interval_s": args.poll_interval},
-    )
-    return Orchestrator(db, None).create_run(batch_id, settings)  # type: ignore[arg-type]
-
-
-async def _drive(db: Database, run_id: str, args: argparse.Namespace, err: Console) -> str:
-    async with _judge(args) as config:
-        provider = make_provider(config)
-        catalogue = load_catalogue()
-
-        def price(usage: Usage) -> float:
-            return catalogue.cost_usd(config.model, usage) if catalogue.find(config.model) else 0.0
-
-        dispatcher = Dispatcher(
-            provider,
-            DispatchSettings(
-                mode="bundle" if args.mode == "provider_batch" else args.mode,
-                bundle_size=args.bundle_size,
-                concurrency=args.concurrency,
-            ),
-            cost=price,
+            prepared = prepare_folder_run(
+                db,
+                FolderRunRequest(
+                    list(args.paths),
+                    title=args.title,
+                    context=context,
+                    scale=args.scale,
+                    anchors=args.anchors,
+                ),
+                options,
+            )
+    except OSError as exc:
+        err.print(f"[red]huleedu grade: {escape(str(exc))}[/red]")
+        return EXIT_INPUT
+    except OperationError as exc:
+        return _failed(exc.failed(), err)
+    except DatabaseError as exc:
+        err.print(f"[red]huleedu grade: {escape(str(exc))}[/red]")
+        return EXIT_DATABASE
+    _show_left_out(prepared.left_out, err)
+    for name in prepared.addressed_to_grader:
+        err.print(
+            f"[yellow]{escape(name)}: text addressed to an AI grader; it is judged as "
+            "writing, never obeyed — check its result.[/yellow]"
         )
+    err.print(f"run {prepared.run_id} (database {db.path})")
+    return _drive(db, prepared.run_id, args, err, resume=False)
+
+
+def _drive(
+    db: Database, run_id: str, args: argparse.Namespace, err: Console, *, resume: bool
+) -> int:
+    judge = _given(args, _FROZEN_OPTIONS) if resume else None
+    if resume and args.keep_identity:
+        judge = {**(judge or {}), "redact_identity": False}
+    if judge:
         try:
-            orchestrator = Orchestrator(db, dispatcher)
-            work = asyncio.create_task(_run_with_progress(orchestrator, run_id, args, err))
-            watchdog = asyncio.create_task(_watch(db, run_id, args.stall_timeout, work))
-            try:
-                return await work
-            except asyncio.CancelledError:
-                with db.session() as s:
-                    run = s.get(Run, run_id)
-                    assert run is not None
-                    err.print(
-                        f"[yellow]No progress for {args.stall_timeout:.0f} s: "
-                        f"run {run.status} ({run.stop_reason}).[/yellow]"
-                    )
-                    return run.status
-            finally:
-                watchdog.cancel()
-        finally:
-            await provider.aclose()
-
-
-async def _run_with_progress(
-    orchestrator: Orchestrator, run_id: str, args: argparse.Namespace, err: Console
-) -> str:
-    if args.quiet:
-        return await orchestrator.run(run_id)
-    with Progress(
-        TextColumn("[bold]grading"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} comparisons"),
-        TextColumn("{task.fields[extra]}"),
-        TimeRemainingColumn(),
-        console=err,
-    ) as bar:
-        task = bar.add_task("grade", total=None, extra="")
-
-        def show(e: ProgressEvent) -> None:
-            rel = f"reliability {e.reliability:.2f}" if math.isfinite(e.reliability) else ""
-            bar.update(task, completed=e.done, total=e.budget, extra=f"{rel}  ${e.cost_usd:.4f}")
-
-        return await orchestrator.run(run_id, on_progress=show)
-
-
-async def _watch(db: Database, run_id: str, timeout_s: float, work: asyncio.Task[str]) -> None:
-    """The monitor during a run: recover it when it makes no progress for ``timeout_s``."""
-    period = max(0.05, min(60.0, timeout_s / 4))
-    while not work.done():
-        await asyncio.sleep(period)
-        if run_id in recover_stalled(db, timedelta(seconds=timeout_s)):
-            work.cancel()
-            return
-
-
-def _report(db: Database, run_id: str, status: str, args: argparse.Namespace, err: Console) -> int:
-    rows = results_rows(db, run_id)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    with db.session() as s:
-        run = s.get(Run, run_id)
-        assert run is not None
-        summary = {
-            "run_id": run_id,
-            "status": run.status,
-            "stop_reason": run.stop_reason,
-            "reliability": run.reliability,
-            "model_reliability": run.model_reliability,
-            "ssr": run.ssr,
-            "position_bias": run.position_bias,
-            "settings": run.settings,
-            "completed_at": None if run.completed_at is None else run.completed_at.isoformat(),
-        }
-    write_results(out, summary, rows)
-    rel = summary["reliability"]
-    err.print(
-        f"{status}: {summary['stop_reason']}, reliability "
-        f"{'n/a' if rel is None else f'{rel:.2f}'}; results in {out}/results.csv, .json, .xlsx"
-    )
-    if status in (RunStatus.COMPLETE.value, RunStatus.CANCELLED.value):
-        return EXIT_OK
-    if status == RunStatus.PAUSED.value:
-        return EXIT_INTERRUPTED
-    return EXIT_FAILED
-
-
-RESULT_COLUMNS = [
-    "rank",
-    "file",
-    "student",
-    "student_code",
-    "is_anchor",
-    "anchor_grade",
-    "ability",
-    "se",
-    "grade",
-    "grade_probability",
-    "confidence",
-    "comparisons",
-    "infit",
-    "outfit",
-    "misfit",
-]
-
-
-def results_rows(db: Database, run_id: str) -> list[dict[str, Any]]:
-    """One row per essay, best first (the documented CSV/JSON/XLSX schema)."""
-    with db.session() as s:
-        pairs = s.execute(
-            select(Result, Essay)
-            .join(Essay, Essay.id == Result.essay_id)
-            .where(Result.run_id == run_id)
-            .order_by(Result.rank)
-        ).all()
-        rows = []
-        for r, e in pairs:
-            probs = r.grade_probabilities or {}
-            bare = (r.grade or "").rstrip("+-") if r.grade not in probs else r.grade
-            rows.append(
-                {
-                    "rank": r.rank,
-                    "file": e.source_file,
-                    "student": e.student.full_name if e.student is not None else None,
-                    "student_code": e.student.code if e.student is not None else None,
-                    "is_anchor": e.is_anchor,
-                    "anchor_grade": e.anchor.grade if e.anchor is not None else None,
-                    "ability": round(r.ability, 4),
-                    "se": None if r.se is None else round(r.se, 4),
-                    "grade": r.grade,
-                    "grade_probability": round(probs.get(bare or "", 0.0), 4) if probs else None,
-                    "grade_probabilities": probs,
-                    "confidence": r.confidence,
-                    "comparisons": r.comparisons,
-                    "infit": r.infit,
-                    "outfit": r.outfit,
-                    "misfit": r.misfit,
-                }
+            wrong = judge_mismatch(frozen_settings(db, run_id), judge)
+        except OperationError as exc:
+            return _failed(exc.failed(), err)
+        if wrong:
+            err.print(
+                f"[red]huleedu grade: run {run_id} keeps the settings it started with; asked "
+                f"for {escape('; '.join(wrong))}. To grade with another judge or rule, start a "
+                "new run (e.g. `huleedu grade --batch BATCH_ID ...`).[/red]"
             )
-        return rows
+            return EXIT_USAGE
+    operational = _given(args, _OPERATIONAL_OPTIONS)
+    stall = args.stall_timeout if args.stall_timeout is not None else DEFAULT_STALL_TIMEOUT_S
+    outcome = asyncio.run(_drive_async(db, run_id, args, err, judge, operational, stall))
+    return _finish(db, run_id, outcome, args, err)
 
 
-def write_results(out: Path, summary: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-    with (out / "results.csv").open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=RESULT_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    (out / "results.json").write_text(
-        json.dumps({"run": summary, "results": rows}, indent=2, ensure_ascii=False),
-        encoding="utf-8",
+async def _drive_async(
+    db: Database,
+    run_id: str,
+    args: argparse.Namespace,
+    err: Console,
+    judge: dict[str, Any] | None,
+    operational: dict[str, Any],
+    stall: float,
+) -> Completed[RunReport] | Paused | Cancelled | Failed:
+    token = CancelToken()
+    loop = asyncio.get_running_loop()
+
+    def interrupt(name: str) -> None:
+        # The first Ctrl-C (or SIGTERM) pauses the run cleanly; a second one is not caught.
+        token.cancel(f"interrupted ({name})")
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    handled = threading.current_thread() is threading.main_thread()
+    if handled:  # signals reach only the main thread
+        for sig, name in ((signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")):
+            loop.add_signal_handler(sig, interrupt, name)
+    try:
+        if args.quiet:
+            return await drive_run(
+                db,
+                run_id,
+                cancel=token,
+                stall_timeout_s=stall,
+                judge=judge,
+                operational=operational,
+            )
+        with Progress(
+            TextColumn("[bold]grading"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} comparisons"),
+            TextColumn("{task.fields[extra]}"),
+            TimeRemainingColumn(),
+            console=err,
+        ) as bar:
+            task = bar.add_task("grade", total=None, extra="")
+
+            def show(p: OpProgress) -> None:
+                e = p.data
+                if not isinstance(e, ProgressEvent):
+                    return
+                rel = f"reliability {e.reliability:.2f}" if math.isfinite(e.reliability) else ""
+                waiting = "  waiting for the batch" if e.kind == "poll" else ""
+                bar.update(
+                    task,
+                    completed=e.done,
+                    total=e.budget,
+                    extra=f"{rel}  ${e.cost_usd:.4f}{waiting}",
+                )
+
+            return await drive_run(
+                db,
+                run_id,
+                progress=show,
+                cancel=token,
+                stall_timeout_s=stall,
+                judge=judge,
+                operational=operational,
+            )
+    finally:
+        if handled:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+
+def _finish(
+    db: Database,
+    run_id: str,
+    outcome: Completed[RunReport] | Paused | Cancelled | Failed,
+    args: argparse.Namespace,
+    err: Console,
+) -> int:
+    """Say how the run ended, write its results (when it ended) and pick the exit code."""
+    if isinstance(outcome, Paused):
+        err.print(
+            f"[yellow]{escape(outcome.message)} Continue with `{outcome.resume_hint}`.[/yellow]"
+        )
+        return EXIT_INTERRUPTED
+    if isinstance(outcome, Failed) and outcome.kind is not FailureKind.RUN_FAILED:
+        return _failed(outcome, err)
+    report = run_report(db, run_id)
+    folder: Path = args.out / run_id
+    try:
+        export_results(db, run_id, folder, summary=report.summary())
+    except OperationError as exc:
+        return _failed(exc.failed(), err)
+    rel = report.reliability
+    err.print(
+        f"{report.status}: {report.stop_reason} ({report.stop_text}), reliability "
+        f"{'n/a' if rel is None else f'{rel:.2f}'}; results in {folder}/results.csv, .json, .xlsx"
     )
-    from openpyxl import Workbook  # noqa: PLC0415
+    if report.fit_converged is False:
+        err.print(
+            "[yellow]The last fit did not converge: treat abilities and grades with care.[/yellow]"
+        )
+    return EXIT_FAILED if isinstance(outcome, Failed) else EXIT_OK
 
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "Results"
-    ws.append(RESULT_COLUMNS)
-    for row in rows:
-        ws.append([row.get(c) for c in RESULT_COLUMNS])
-    wb.save(out / "results.xlsx")
+
+def _failed(failed: Failed, err: Console) -> int:
+    err.print(f"[red]huleedu grade: {escape(failed.message)}[/red]")
+    return _EXIT_FOR[failed.kind]
+
+
+def _show_left_out(outcomes: list[FileOutcome], err: Console) -> None:
+    for o in outcomes:
+        if not o.ok:
+            colour = "red" if o.outcome is Outcome.FAILED else "yellow"
+            err.print(f"[{colour}]{o.outcome.value}: {escape(o.message)}[/{colour}]")
 
 
 def main(argv: list[str] | None = None) -> int:  # pragma: no cover - convenience

@@ -201,6 +201,9 @@ class PreparedRun:
     """Names of essays (and anchors) with text addressed to an AI grader."""
 
 
+_NULLABLE = {"target_reliability", "target_rms_se", "wave_size", "base_url", "api_key_env"}
+
+
 def settings_for(n_essays: int, **options: Any) -> RunSettings:
     """Run settings with the defaults of a run over ``n_essays`` (budget: 8 per essay).
 
@@ -210,7 +213,8 @@ def settings_for(n_essays: int, **options: Any) -> RunSettings:
         options["budget"] = max(1, DEFAULT_COMPARISONS_PER_ESSAY * n_essays)
     if options.get("model") in (None, "") and options.get("provider", "sim") == "sim":
         options["model"] = RunSettings.model
-    clean = {k: v for k, v in options.items() if v is not None}
+    # None switches a target off; for every other setting it means "the default".
+    clean = {k: v for k, v in options.items() if v is not None or k in _NULLABLE}
     try:
         return RunSettings(**clean)
     except SettingsError as exc:

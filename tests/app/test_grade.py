@@ -37,16 +37,23 @@ def grade_args(tmp_path: Path, *extra: str) -> list[str]:
     ]
 
 
+def results_of(out: Path) -> Path:
+    """The one run folder under ``out`` (results are written to OUT/RUN_ID/)."""
+    folders = [p for p in out.iterdir() if p.is_dir()]
+    assert len(folders) == 1, folders
+    return folders[0]
+
+
 def test_grade_writes_results_in_three_formats(tmp_path: Path) -> None:
     assert main(grade_args(tmp_path, "--sim-speed", "1000")) == 0
-    out = tmp_path / "out"
+    out = results_of(tmp_path / "out")
     rows = list(csv.DictReader((out / "results.csv").open(encoding="utf-8")))
     assert len(rows) == 22
     assert [int(r["rank"]) for r in rows] == list(range(1, 23))
     assert sum(r["is_anchor"] == "True" for r in rows) == 6
     data = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert data["run"]["status"] == "complete"
-    assert data["run"]["stop_reason"] in {"stable", "budget"}
+    assert data["run"]["stop_reason"] in {"stable", "budget_reached"}
     assert abs(sum(data["results"][0]["grade_probabilities"].values()) - 1) < 1e-6
     assert (out / "results.xlsx").stat().st_size > 0
 
