@@ -91,32 +91,22 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _judge_config(args: argparse.Namespace) -> tuple[Any, Any]:
-    """ProviderConfig and DispatchSettings from the demo's judge options (None: simulated)."""
-    from pydantic import SecretStr  # noqa: PLC0415
-
-    from app.llm.dispatcher import DispatchSettings  # noqa: PLC0415
-    from app.llm.providers.base import ProviderConfig  # noqa: PLC0415
-
-    settings = DispatchSettings(
-        mode=args.mode, bundle_size=args.bundle_size, concurrency=args.concurrency, seed=args.seed
-    )
-    if args.provider == "sim":
-        return None, settings
-    if not args.model:
-        raise ValueError("--model is required with --provider " + args.provider)
-    from app.secrets import find_api_key  # noqa: PLC0415
-
-    key = find_api_key(args.provider, args.api_key_env)
-    config = ProviderConfig(
-        kind=args.provider,
-        model=args.model,
-        base_url=args.base_url,
-        api_key=SecretStr(key),
-        strict_schema=not args.no_strict_schema,
-        max_connections=max(args.concurrency, 1),
-    )
-    return config, settings
+def _judge_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The demo's judge options as run settings (checked by the demo before it runs)."""
+    options: dict[str, Any] = {
+        "provider": args.provider,
+        "mode": args.mode,
+        "bundle_size": args.bundle_size,
+        "concurrency": args.concurrency,
+        "strict_schema": not args.no_strict_schema,
+    }
+    if args.provider != "sim":
+        if not args.model:
+            raise ValueError("--model is required with --provider " + args.provider)
+        options.update(model=args.model, base_url=args.base_url, api_key_env=args.api_key_env)
+    elif args.model:
+        options["model"] = args.model
+    return options
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -126,16 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.demo import run_demo  # noqa: PLC0415  (keeps `--version` instant)
 
         try:
-            config, settings = _judge_config(args)
+            judge = _judge_options(args)
         except ValueError as exc:
             parser.error(str(exc))
-        return run_demo(
-            seed=args.seed,
-            demo_dir=args.demo_dir,
-            as_json=args.json,
-            config=config,
-            settings=settings,
-        )
+        return run_demo(seed=args.seed, demo_dir=args.demo_dir, as_json=args.json, judge=judge)
     if args.command == "grade":
         from app.grade import run as run_grade  # noqa: PLC0415
 

@@ -1,12 +1,13 @@
 """`huleedu demo`: grade the bundled demo batch with the simulated judge, headless.
 
 The batch (essays, anchors with known grades, the assignment) lives in ``resources/demo``. It is
-graded exactly as ``huleedu grade`` grades a folder: a run in a throw-away database, driven by
-the orchestrator (:mod:`app.runs`). The judge is the project's simulated provider server
-(``huleedu sim-server``), started in-process on 127.0.0.1: it reads the essays' text, errs like
-an LLM, and answers over the OpenAI wire format, reached through the real provider client,
-dispatcher, prompt rendering and strict verdict parsing. No account, key or network is needed.
-Anchors are shown to it exactly like student essays.
+graded exactly as ``huleedu grade`` grades a folder, through the same operations
+(:mod:`app.operations.runs`): a run in a throw-away database, and the ranking, grades and
+figures shown are the run's stored results, read back as any screen reads them. The judge is the
+project's simulated provider server (``huleedu sim-server``), started on 127.0.0.1: it reads the
+essays' text, errs like an LLM, and answers over the OpenAI wire format, reached through the real
+provider client, dispatcher, prompt rendering and strict verdict parsing. No account, key or
+network is needed. Anchors are shown to it exactly like student essays.
 """
 
 from __future__ import annotations
@@ -19,37 +20,32 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import numpy as np
-from pydantic import SecretStr
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import select
 
 from app.db.engine import open_database
-from app.db.models import Comparison, Essay, Run
 from app.intake.anchors import screen_anchor_files
 from app.intake.essays import screen_documents
 from app.intake.outcomes import IntakeLimits
 from app.llm.catalogue import load_catalogue
-from app.llm.dispatcher import Dispatcher, DispatchSettings
 from app.llm.estimate import estimate_run
-from app.llm.providers.base import ProviderConfig
-from app.llm.providers.factory import make_provider
-from app.llm.types import Usage
+from app.operations.base import Completed, OperationError
+from app.operations.export import ResultRow, result_rows
+from app.operations.runs import (
+    FolderRunRequest,
+    RunReport,
+    drive_run,
+    prepare_folder_run,
+    settings_for,
+)
 from app.paths import resources_dir
-from app.runs.batches import TextItem, create_batch
-from app.runs.monitor import refit_stored
-from app.runs.orchestrator import JudgeRefusedError, Orchestrator, RunSettings
-from app.simserver import running_server
-from core.engine import SimulatedRun, default_wave_size
-from core.grading import AnchorObservation, GradingResult, grade_essays
+from app.runs.settings import RunSettings
+from core.engine import default_wave_size
+from core.grading import anchor_order
 from core.injection import find_injection
 from core.prompt import AssignmentContext
-from core.reliability import misfit
 from core.scales import get_scale
-from core.stopping import StopDecision
-from core.stopping import StopReason as EngineReason
 
 
 @dataclass(frozen=True)
@@ -78,12 +74,7 @@ def load_demo(folder: Path | None = None) -> DemoBatch:
     ``anchors.csv``), through the same intake as every import (any supported format)."""
     root = folder or resources_dir() / "demo"
     spec = json.loads((root / "assignment.json").read_text(encoding="utf-8"))
-    context = AssignmentContext(
-        title=spec["title"],
-        student_prompt=spec["student_prompt"],
-        assessment_criteria=spec["assessment_criteria"],
-        judge_rubric=spec.get("judge_rubric", ""),
-    )
+    context = _context(spec)
     scale_id = spec.get("grade_scale", "swedish_8_anchor")
     items = [
         DemoItem(_stem(doc.source), doc.text)
@@ -106,41 +97,17 @@ def load_demo(folder: Path | None = None) -> DemoBatch:
     return DemoBatch(context, scale_id, items)
 
 
+def _context(spec: dict[str, Any]) -> AssignmentContext:
+    return AssignmentContext(
+        title=spec["title"],
+        student_prompt=spec["student_prompt"],
+        assessment_criteria=spec["assessment_criteria"],
+        judge_rubric=spec.get("judge_rubric", ""),
+    )
+
+
 def _stem(source: str) -> str:
     return PurePosixPath(source).stem
-
-
-def _estimate_line(
-    batch: DemoBatch, config: ProviderConfig | None, settings: DispatchSettings | None
-) -> str:
-    """The cost and time estimate shown before the run, for the whole budget."""
-    catalogue = load_catalogue()
-    model = "sim-gpt51-low" if config is None else config.model
-    if catalogue.find(model) is None:
-        return f"Estimate: {model} is not in the price catalogue; cost unknown."
-    s = settings or DispatchSettings(mode="bundle", bundle_size=4)
-    n = len(batch.items)
-    budget = DEMO_BUDGET_PER_ESSAY * n
-    est = estimate_run(
-        catalogue,
-        model,
-        batch.context,
-        [item.text for item in batch.items],
-        budget,
-        pairs_per_call=s.pairs_per_call,
-        concurrency=min(s.concurrency, default_wave_size(n)),
-        mean_latency_s=(1.6 / DEMO_SPEED) if config is None else 2.0,
-    )
-    return (
-        f"Estimate before the run: at most {budget} comparisons in {est.calls} calls, "
-        f"about ${est.cost_usd:.3f}"
-        + (" at simulated prices" if config is None else "")
-        + f" (catalogue of {catalogue.as_of}); the run stops earlier once reliable."
-    )
-
-
-class JudgeUnavailableError(RuntimeError):
-    """The judge refused every request of a wave (bad key, wrong model, bad request)."""
 
 
 #: The demo's budget: comparisons per essay at most (each comparison involves two essays).
@@ -152,214 +119,164 @@ DEMO_TARGET_RELIABILITY = 0.85
 DEMO_SPEED = 25.0
 
 
-@dataclass(frozen=True)
-class DemoResult:
-    batch: DemoBatch
-    run: SimulatedRun
-    grading: GradingResult
-    misfit_flags: list[bool]
-    calls: int = 0
-    cost_usd: float = 0.0
-    injection_flags: tuple[bool, ...] = ()
-    judge: str = "sim-gpt51-low"
+class DemoError(RuntimeError):
+    """The demo could not grade (the judge refused, the batch could not be read, …)."""
 
 
-def grade_demo(
-    batch: DemoBatch,
-    seed: int = 1,
-    config: ProviderConfig | None = None,
-    settings: DispatchSettings | None = None,
-) -> DemoResult:
-    """Run the comparative-judgement loop over the demo batch and grade it from its anchors."""
-    return asyncio.run(grade_demo_async(batch, seed, config, settings))
+def demo_settings(n_items: int, seed: int = 1, **judge: Any) -> RunSettings:
+    """The demo run's settings: 8 comparisons per essay at most, stop at 0.85, every essay
+    compared at least 6 times; ``judge`` options (provider, model, base_url, …) as for grade."""
+    options: dict[str, Any] = {
+        "budget": DEMO_BUDGET_PER_ESSAY * n_items,
+        "target_reliability": DEMO_TARGET_RELIABILITY,
+        "min_comparisons_per_essay": 6,
+        "sim_speed": DEMO_SPEED,
+        "seed": seed,
+        **judge,
+    }
+    return settings_for(n_items, **options)
 
 
-async def grade_demo_async(
-    batch: DemoBatch,
-    seed: int = 1,
-    config: ProviderConfig | None = None,
-    settings: DispatchSettings | None = None,
-) -> DemoResult:
-    """The demo run. Without ``config`` the judge is the simulated provider server, started on
-    127.0.0.1 and reached through the real provider client and dispatcher (OpenAI wire format,
-    bundles of 4, log-probability soft verdicts); with ``config`` it is that provider."""
-    settings = settings or DispatchSettings(mode="bundle", bundle_size=4, seed=seed)
-    if config is not None:
-        return await _grade_with(batch, seed, config, settings)
-    async with running_server("gpt51-low", speed=DEMO_SPEED, seed=seed) as url:
-        sim = ProviderConfig(
-            kind="openai_compatible",
-            model="sim-gpt51-low",
-            base_url=url + "/v1",
-            api_key=SecretStr("sim"),
-        )
-        return await _grade_with(batch, seed, sim, settings)
-
-
-async def _grade_with(
-    batch: DemoBatch,
-    seed: int,
-    config: ProviderConfig,
-    settings: DispatchSettings,
-) -> DemoResult:
-    """Grade the batch the way `huleedu grade` does (a run in a throw-away database, driven by
-    the orchestrator) and read the outcome back for display."""
-    scale = get_scale(batch.scale_id)
+def _estimate_line(batch: DemoBatch, settings: RunSettings) -> str:
+    """The cost and time estimate shown before the run, for the whole budget."""
     catalogue = load_catalogue()
-    provider = make_provider(config)
-
-    def price(usage: Usage) -> float:
-        return catalogue.cost_usd(config.model, usage) if catalogue.find(config.model) else 0.0
-
-    with tempfile.TemporaryDirectory(prefix="huleedu-demo-") as tmp:
-        db = open_database(path=Path(tmp) / "demo.sqlite3")
-        try:
-            batch_id = create_batch(
-                db,
-                batch.context.title,
-                batch.context,
-                batch.scale_id,
-                [TextItem(i.name, i.text) for i in batch.items if i.grade is None],
-                [TextItem(i.name, i.text, i.grade, i.label) for i in batch.items if i.grade],
-            )
-            orchestrator = Orchestrator(db, Dispatcher(provider, settings, cost=price))
-            run_id = orchestrator.create_run(
-                batch_id,
-                RunSettings(
-                    budget=DEMO_BUDGET_PER_ESSAY * len(batch.items),
-                    target_reliability=DEMO_TARGET_RELIABILITY,
-                    min_comparisons_per_essay=6,
-                    provider=config.kind,
-                    model=config.model,
-                    mode=settings.mode,
-                    bundle_size=settings.bundle_size,
-                    seed=seed,
-                ),
-            )
-            try:
-                await orchestrator.run(run_id)
-            except JudgeRefusedError as exc:
-                raise JudgeUnavailableError(str(exc)) from exc
-            final = refit_stored(db, run_id)
-            with db.session() as s:
-                run = s.get(Run, run_id)
-                assert run is not None
-                reason = run.stop_reason or "error"
-                rows = s.execute(
-                    select(Essay.source_file, Comparison.provider_request_id, Comparison.cost_usd)
-                    .select_from(Essay)
-                    .outerjoin(Comparison, Comparison.first_essay_id == Essay.id)
-                    .where(Essay.batch_id == batch_id)
-                ).all()
-                order = list(
-                    s.scalars(
-                        select(Essay.source_file)
-                        .where(Essay.batch_id == batch_id)
-                        .order_by(Essay.created_at, Essay.id)
-                    )
-                )
-        finally:
-            db.close()
-            await provider.aclose()
-    if final is None:
-        raise RuntimeError("the demo run produced no comparisons")
-    # The run's essay order is the database's; show the batch in that order.
-    by_name = {item.name: item for item in batch.items}
-    batch = DemoBatch(batch.context, batch.scale_id, [by_name[str(name)] for name in order])
-    fit = final.fit
-    anchors = [
-        AnchorObservation(float(fit.abilities[i]), float(fit.se[i]), item.grade or "", item.label)
-        for i, item in enumerate(batch.items)
-        if item.grade is not None
-    ]
-    grading = grade_essays(fit.abilities, fit.se, anchors, scale)
-    engine_reason = _ENGINE_REASON.get(reason, EngineReason.TOO_MANY_FAILURES)
-    decision = StopDecision(True, engine_reason, _stop_message(reason, final.reliability))
-    flags = misfit(fit, final.data.hardened()).flagged.tolist()
-    calls = len({r[1] for r in rows if r[1]})
-    cost = float(sum(r[2] or 0.0 for r in rows))
-    return DemoResult(
-        batch,
-        SimulatedRun(refits=[final], decision=decision),
-        grading,
-        [bool(f) for f in flags],
-        calls,
-        cost,
-        tuple(bool(find_injection(item.text)) for item in batch.items),
-        config.label if config.kind != "openai_compatible" else config.model,
+    model = settings.model
+    if catalogue.find(model) is None:
+        return f"Estimate: {model} is not in the price catalogue; cost unknown."
+    sim = settings.provider == "sim"
+    n = len(batch.items)
+    est = estimate_run(
+        catalogue,
+        model,
+        batch.context,
+        [item.text for item in batch.items],
+        settings.budget,
+        pairs_per_call=1 if settings.mode == "per_request" else settings.bundle_size,
+        concurrency=min(settings.concurrency, default_wave_size(n)),
+        mean_latency_s=(1.6 / settings.sim_speed) if sim else 2.0,
+    )
+    return (
+        f"Estimate before the run: at most {settings.budget} comparisons in {est.calls} calls, "
+        f"about ${est.cost_usd:.3f}"
+        + (" at simulated prices" if sim else "")
+        + f" (catalogue of {catalogue.as_of}); the run stops earlier once reliable."
     )
 
 
-_ENGINE_REASON = {
-    "stable": EngineReason.STABLE,
-    "precise": EngineReason.PRECISE,
-    "budget": EngineReason.BUDGET_REACHED,
-    "no_pairs_left": EngineReason.NO_PAIRS_LEFT,
-    "insufficient_essays": EngineReason.INSUFFICIENT_ESSAYS,
-}
+@dataclass(frozen=True)
+class DemoResult:
+    """The demo run as stored: its report and one result row per essay, best first."""
+
+    batch: DemoBatch
+    report: RunReport
+    rows: list[ResultRow]
+    anchor_inversions: int
+    anchor_kendall_tau: float
+    judge: str
+
+    def grade_of(self, name: str) -> str | None:
+        return next((r.grade for r in self.rows if _stem(r.file or "") == name), None)
 
 
-def _stop_message(reason: str, reliability: float) -> str:
-    if reason == "stable":
-        return (
-            f"Reliability {reliability:.2f} reached the target {DEMO_TARGET_RELIABILITY:.2f} "
-            "after two waves in a row."
-        )
-    if reason == "budget":
-        return f"Budget reached (reliability {reliability:.2f})."
-    return f"Stopped: {reason}."
+def grade_demo(
+    folder: Path | None = None, seed: int = 1, judge: dict[str, Any] | None = None
+) -> DemoResult:
+    """Grade the demo batch (see the module docstring); raises :class:`DemoError`."""
+    return asyncio.run(grade_demo_async(folder, seed, judge))
+
+
+async def grade_demo_async(
+    folder: Path | None = None, seed: int = 1, judge: dict[str, Any] | None = None
+) -> DemoResult:
+    root = folder or resources_dir() / "demo"
+    batch = load_demo(root)
+    settings = demo_settings(len(batch.items), seed, **(judge or {}))
+    request = FolderRunRequest(
+        [root / "essays"],
+        title=batch.context.title,
+        context=batch.context,
+        scale=batch.scale_id,
+        anchors=root / "anchors",
+    )
+    with tempfile.TemporaryDirectory(prefix="huleedu-demo-") as tmp:
+        db = open_database(path=Path(tmp) / "demo.sqlite3")
+        try:
+            loop = asyncio.get_running_loop()
+            try:
+                prepared = await loop.run_in_executor(
+                    None, prepare_folder_run, db, request, settings.to_json()
+                )
+            except OperationError as exc:
+                raise DemoError(exc.message) from exc
+            outcome = await drive_run(db, prepared.run_id)
+            if not isinstance(outcome, Completed):
+                message = getattr(outcome, "message", "the run did not complete")
+                raise DemoError(message)
+            rows = await loop.run_in_executor(None, result_rows, db, prepared.run_id)
+        finally:
+            db.close()
+    scale = get_scale(batch.scale_id)
+    anchors = [r for r in rows if r.is_anchor and r.anchor_grade]
+    inversions, tau = anchor_order(
+        [r.ability for r in anchors], [scale.index(r.anchor_grade or "") for r in anchors]
+    )
+    label = (
+        settings.model
+        if settings.provider in ("sim", "openai_compatible")
+        else (f"{settings.provider}:{settings.model}")
+    )
+    return DemoResult(batch, outcome.value, rows, inversions, tau, label)
 
 
 def _as_dict(result: DemoResult) -> dict[str, Any]:
-    final = result.run.final
-    assert final is not None and result.run.decision is not None
-    fit = final.fit
-    order = np.argsort(-fit.abilities)
-    rows = []
-    for rank, i in enumerate(order.tolist(), start=1):
-        item = result.batch.items[i]
-        g = result.grading.essays[i]
-        rows.append(
-            {
-                "rank": rank,
-                "essay": item.name,
-                "anchor_grade": item.grade,
-                "ability": round(float(fit.abilities[i]), 3),
-                "se": round(float(fit.se[i]), 3),
-                "grade": g.display_grade,
-                "confidence": g.confidence,
-                "probabilities": {k: round(v, 3) for k, v in g.probabilities.items()},
-                "comparisons": int(fit.comparisons_per_item[i]),
-                "misfit": result.misfit_flags[i],
-                "injection": bool(result.injection_flags and result.injection_flags[i]),
-            }
-        )
+    report = result.report
+    flagged = {item.name for item in result.batch.items if find_injection(item.text)}
+    essays = [
+        {
+            "rank": r.rank,
+            "essay": _stem(r.file or ""),
+            "anchor_grade": r.anchor_grade,
+            "ability": round(r.ability, 3),
+            "se": None if r.se is None else round(r.se, 3),
+            "grade": r.grade,
+            "confidence": r.confidence,
+            "probabilities": {k: round(v, 3) for k, v in (r.grade_probabilities or {}).items()},
+            "comparisons": r.comparisons,
+            "misfit": bool(r.misfit),
+            "injection": _stem(r.file or "") in flagged,
+        }
+        for r in result.rows
+    ]
     return {
-        "essays": rows,
-        "comparisons": final.data.size,
-        "calls": result.calls,
-        "cost_usd": round(result.cost_usd, 6),
-        "stop_reason": str(result.run.decision.reason),
-        "stop_message": result.run.decision.message,
-        "reliability": round(final.reliability, 3),
-        "model_reliability": round(final.model_reliability, 3),
-        "ssr": round(final.ssr, 3),
-        "split_half_correlation": round(final.split_half.half_correlation, 3),
-        "position_bias": round(fit.position_bias, 3),
-        "confidence_weight": None if final.calibration is None else final.calibration.weight,
-        "anchor_inversions": result.grading.anchor_inversions,
-        "anchor_kendall_tau": round(result.grading.anchor_kendall_tau, 3),
+        "essays": essays,
+        "comparisons": report.comparisons_done,
+        "calls": report.calls,
+        "cost_usd": round(report.cost_usd, 6),
+        "stop_reason": report.stop_reason,
+        "stop_message": report.stop_text,
+        "reliability": _round(report.reliability),
+        "model_reliability": _round(report.model_reliability),
+        "ssr": _round(report.ssr),
+        "position_bias": _round(report.position_bias),
+        "fit_converged": report.fit_converged,
+        "anchor_inversions": result.anchor_inversions,
+        "anchor_kendall_tau": round(result.anchor_kendall_tau, 3),
     }
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
 
 
 def _print(result: DemoResult, console: Console) -> None:
     summary = _as_dict(result)
     batch = result.batch
+    report = result.report
     console.print(f"[bold]{escape(batch.context.title)}[/bold]")
     console.print(
         f"{len(batch.items) - len(batch.anchors)} essays and {len(batch.anchors)} anchors; "
-        f"judged by {result.judge} in {summary['comparisons']} comparisons, "
-        f"{result.calls} calls, ${result.cost_usd:.4f}"
+        f"judged by {escape(result.judge)} in {report.comparisons_done} comparisons, "
+        f"{report.calls} calls, ${report.cost_usd:.4f}"
         + (" at simulated prices." if result.judge.startswith("sim-") else ".")
     )
     table = Table(title="Ranking and proposed grades", show_lines=False)
@@ -376,22 +293,20 @@ def _print(result: DemoResult, console: Console) -> None:
         ("Note", "left"),
     ]:
         table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    for row in summary["essays"]:
+    for row, stored in zip(summary["essays"], result.rows, strict=True):
         probs = row["probabilities"]
-        grade = result.grading.essays[
-            batch.items.index(next(it for it in batch.items if it.name == row["essay"]))
-        ].grade
+        bare = stored.grade if stored.grade in probs else (stored.grade or "").rstrip("+-")
         others = sorted(
-            ((k, v) for k, v in probs.items() if k != grade and v >= 0.10), key=lambda t: -t[1]
+            ((k, v) for k, v in probs.items() if k != bare and v >= 0.10), key=lambda t: -t[1]
         )
         table.add_row(
             str(row["rank"]),
             escape(row["essay"]),
             f"{row['ability']:+.2f}",
-            f"{row['se']:.2f}",
-            row["grade"],
-            f"{probs[grade]:.2f}",
-            row["confidence"],
+            "" if row["se"] is None else f"{row['se']:.2f}",
+            row["grade"] or "",
+            f"{probs.get(bare, 0.0):.2f}" if probs else "",
+            row["confidence"] or "",
             " ".join(f"{k} {v:.2f}" for k, v in others[:2]),
             row["anchor_grade"] or "",
             "; ".join(
@@ -405,53 +320,72 @@ def _print(result: DemoResult, console: Console) -> None:
         )
     console.print(table)
     console.print(
-        f"Reliability (honest): {summary['reliability']:.2f}   model: "
-        f"{summary['model_reliability']:.2f}   SSR: {summary['ssr']:.2f}   "
-        f"split-half r: {summary['split_half_correlation']:.2f}"
+        f"Reliability (honest): {_fmt(summary['reliability'])}   model: "
+        f"{_fmt(summary['model_reliability'])}   SSR: {_fmt(summary['ssr'])}"
     )
     console.print(
         f"Stopped: {summary['stop_reason']} — {summary['stop_message']}   "
-        f"Position bias: {summary['position_bias']:+.2f} logits"
+        f"Position bias: {_fmt(summary['position_bias'], '+.2f')} logits"
     )
     console.print(
         f"Anchors: {summary['anchor_inversions']} inversion(s), Kendall τ "
         f"{summary['anchor_kendall_tau']:.2f}"
     )
-    for a in result.grading.anchors:
-        if a.misplaced:
-            console.print(
-                f"  anchor {a.label or '?'} (known {a.known_grade}) fits as {a.fitted_grade}"
+    for stored in result.rows:
+        if stored.is_anchor and stored.anchor_grade and stored.grade:
+            fitted = (
+                stored.grade
+                if stored.grade in (stored.grade_probabilities or {})
+                else (stored.grade.rstrip("+-"))
             )
-    flagged = [it.name for it, on in zip(batch.items, result.injection_flags, strict=True) if on]
+            if fitted != stored.anchor_grade:
+                console.print(
+                    f"  anchor {escape(_stem(stored.file or ''))} (known {stored.anchor_grade}) "
+                    f"fits as {fitted}"
+                )
+    if report.fit_converged is False:
+        console.print("[yellow]The last fit did not converge: read the scale with care.[/yellow]")
+    flagged = [row["essay"] for row in summary["essays"] if row["injection"]]
     if flagged:
         console.print(
-            f"[red]Check by hand: text addressed to an AI grader in {', '.join(flagged)}.[/red]"
+            f"[red]Check by hand: text addressed to an AI grader in "
+            f"{escape(', '.join(flagged))}.[/red]"
         )
+
+
+def _fmt(x: float | None, spec: str = ".2f") -> str:
+    return "n/a" if x is None else format(x, spec)
 
 
 def run_demo(
     seed: int = 1,
     demo_dir: Path | None = None,
     as_json: bool = False,
-    config: ProviderConfig | None = None,
-    settings: DispatchSettings | None = None,
+    judge: dict[str, Any] | None = None,
 ) -> int:
+    """`huleedu demo`: 0 when graded; 1 when the batch cannot be read or the judge refused;
+    2 for invalid judge options."""
     try:
         batch = load_demo(demo_dir)
     except (OSError, KeyError, ValueError) as exc:
         sys.stderr.write(f"huleedu demo: cannot read the demo batch: {exc}\n")
         return 1
+    try:
+        settings = demo_settings(len(batch.items), seed, **(judge or {}))
+    except OperationError as exc:
+        sys.stderr.write(f"huleedu demo: {exc.message}\n")
+        return 2
     flagged = [item.name for item in batch.items if find_injection(item.text)]
     if flagged and not as_json:
         Console(stderr=True).print(
-            f"[red]Before the run: text addressed to an AI grader in {', '.join(flagged)}; "
-            "it is judged as writing, never obeyed.[/red]"
+            f"[red]Before the run: text addressed to an AI grader in "
+            f"{escape(', '.join(flagged))}; it is judged as writing, never obeyed.[/red]"
         )
     if not as_json:
-        Console(stderr=True).print(_estimate_line(batch, config, settings))
+        Console(stderr=True).print(_estimate_line(batch, settings))
     try:
-        result = grade_demo(batch, seed, config, settings)
-    except JudgeUnavailableError as exc:
+        result = grade_demo(demo_dir, seed, judge)
+    except DemoError as exc:
         sys.stderr.write(f"huleedu demo: {exc}\n")
         return 1
     if as_json:

@@ -335,16 +335,26 @@ def grade_essays(
                 known_grade_probability=fitted.probabilities[anchor.grade],
             )
         )
-    d_theta = np.sign(a_theta[:, None] - a_theta[None, :])
-    d_grade = np.sign(a_idx[:, None] - a_idx[None, :])
-    inversions = int(np.sum(np.triu(d_theta * d_grade < 0, k=1)))
+    inversions, tau = anchor_order(a_theta, a_idx)
     return GradingResult(
         calibration=cal,
         essays=essays,
         anchors=checks,
         anchor_inversions=inversions,
-        anchor_kendall_tau=_kendall_tau_b(d_theta, d_grade),
+        anchor_kendall_tau=tau,
     )
+
+
+def anchor_order(abilities: npt.ArrayLike, grade_indices: npt.ArrayLike) -> tuple[int, float]:
+    """How well anchors' abilities follow their known grades: the number of anchor pairs whose
+    θ̂ order strictly contradicts their grade order (ties in either do not count), and
+    Kendall's τ_b between the two."""
+    a_theta = np.asarray(abilities, dtype=np.float64)
+    a_idx = np.asarray(grade_indices, dtype=np.float64)
+    d_theta = np.sign(a_theta[:, None] - a_theta[None, :])
+    d_grade = np.sign(a_idx[:, None] - a_idx[None, :])
+    inversions = int(np.sum(np.triu(d_theta * d_grade < 0, k=1)))
+    return inversions, _kendall_tau_b(d_theta, d_grade)
 
 
 # --- internals -------------------------------------------------------------------------------

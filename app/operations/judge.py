@@ -70,7 +70,7 @@ async def open_judge(settings: RunSettings) -> AsyncIterator[Dispatcher]:
     base_url = None
     if settings.provider == "sim":
         url, stop = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: start_in_thread(SIM_PROFILE, speed=settings.sim_speed, seed=0)
+            None, lambda: start_in_thread(SIM_PROFILE, speed=settings.sim_speed, seed=settings.seed)
         )
         base_url = url + "/v1"
     try:

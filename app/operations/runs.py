@@ -107,6 +107,8 @@ class RunReport:
     comparisons_done: int
     comparisons_failed: int
     cost_usd: float
+    calls: int
+    """Calls made to the judge (distinct provider request ids)."""
     settings: dict[str, Any]
     started_at: datetime | None
     completed_at: datetime | None
@@ -149,11 +151,12 @@ def run_report(db: Database, run_id: str) -> RunReport:
                 .group_by(Comparison.status)
             ).all()
         )
-        cost = s.scalar(
-            select(func.coalesce(func.sum(Comparison.cost_usd), 0.0)).where(
-                Comparison.run_id == run_id
-            )
-        )
+        cost, calls = s.execute(
+            select(
+                func.coalesce(func.sum(Comparison.cost_usd), 0.0),
+                func.count(func.distinct(Comparison.provider_request_id)),
+            ).where(Comparison.run_id == run_id)
+        ).one()
         return RunReport(
             run.id,
             run.batch_id,
@@ -167,6 +170,7 @@ def run_report(db: Database, run_id: str) -> RunReport:
             int(counts.get(ComparisonStatus.DONE.value, 0)),
             int(counts.get(ComparisonStatus.FAILED.value, 0)),
             float(cost or 0.0),
+            int(calls or 0),
             dict(run.settings),
             run.started_at,
             run.completed_at,
