@@ -88,6 +88,13 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     intake.add_argument("--files", type=int, default=300, help="files (a third each docx/pdf/txt)")
     intake.add_argument("--repeats", type=int, default=3, help="timings per side (best kept)")
+    loop = bench_sub.add_parser(
+        "loop", help="event-loop lag while a 200-essay run and a 300-file import go on"
+    )
+    loop.add_argument("--essays", type=int, default=200)
+    loop.add_argument("--comparisons", type=int, default=1000)
+    loop.add_argument("--files", type=int, default=300, help="files imported meanwhile")
+    loop.add_argument("--speed", type=float, default=40.0, help="divide simulated latency by F")
     return parser
 
 
@@ -157,6 +164,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             from app.bench.intake import main as bench_intake  # noqa: PLC0415
 
             return bench_intake(files=args.files, repeats=args.repeats)
+        if args.bench == "loop":
+            from app.bench.loop import main as bench_loop  # noqa: PLC0415
+
+            return bench_loop(
+                essays=args.essays,
+                comparisons=args.comparisons,
+                files=args.files,
+                speed=args.speed,
+            )
         parser.parse_args(["bench", "--help"])
         return 2
     parser.print_help(sys.stderr)

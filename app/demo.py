@@ -41,6 +41,7 @@ from app.operations.runs import (
 )
 from app.paths import resources_dir
 from app.runs.settings import RunSettings
+from app.runtime import tune_for_responsiveness
 from core.engine import default_wave_size
 from core.grading import anchor_order
 from core.injection import find_injection
@@ -383,6 +384,7 @@ def run_demo(
         )
     if not as_json:
         Console(stderr=True).print(_estimate_line(batch, settings))
+    tune_for_responsiveness()
     try:
         result = grade_demo(demo_dir, seed, judge)
     except DemoError as exc:

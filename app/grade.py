@@ -58,6 +58,7 @@ from app.operations.runs import (
     run_report,
 )
 from app.runs.orchestrator import ProgressEvent
+from app.runtime import tune_for_responsiveness
 from core.prompt import AssignmentContext
 from core.scales import BUILTIN_SCALES
 
@@ -231,6 +232,7 @@ def _given(args: argparse.Namespace, table: dict[str, str]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
+    tune_for_responsiveness()
     try:
         db = open_database(args.data_dir)
     except DatabaseError as exc:

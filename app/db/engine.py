@@ -31,6 +31,8 @@ APP_AUTHOR = "HuleEdu"
 DATA_DIR_ENV = "HULEEDU_DATA_DIR"
 DB_FILENAME = "huleedu.sqlite3"
 DEFAULT_BUSY_TIMEOUT_MS = 5000
+#: Execution option naming how a transaction begins (``IMMEDIATE`` or ``DEFERRED``).
+BEGIN_OPTION = "sqlite_begin"
 
 
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -68,7 +70,12 @@ def _install_sqlite_settings(engine: Engine, *, busy_timeout_ms: int, foreign_ke
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # IMMEDIATE unless asked otherwise: a transaction that reads and then writes takes the
+        # write lock up front, so it waits (busy timeout) for another writer instead of failing
+        # at once with "database is locked" when its read snapshot went stale. Read-only
+        # sessions (:meth:`Database.read`) begin DEFERRED and never wait for writers.
+        mode = connection.get_execution_options().get(BEGIN_OPTION, "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 def create_sqlite_engine(
@@ -104,12 +111,30 @@ class Database:
 
     def __post_init__(self) -> None:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = sessionmaker(
+            self.engine.execution_options(**{BEGIN_OPTION: "DEFERRED"}), expire_on_commit=False
+        )
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session that commits when the block ends normally and rolls back otherwise."""
+        """A session that commits when the block ends normally and rolls back otherwise.
+
+        It holds the write lock from its first statement (``BEGIN IMMEDIATE``), so keep it
+        short: read files and compute outside it.
+        """
         with self.sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session: it sees one consistent snapshot and never waits for a writer.
+        Anything written in it is rolled back."""
+        session = self.read_sessions()
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
 
     def close(self) -> None:
         """Close every pooled connection (the WAL is checkpointed by SQLite on last close)."""

@@ -44,6 +44,7 @@ class CancelToken:
         self._event = threading.Event()
         self._reason = ""
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._callbacks: list[Callable[[], object]] = []
         self._lock = threading.Lock()
 
     @property
@@ -62,9 +63,21 @@ class CancelToken:
             self._reason = reason
             self._event.set()
             waiters, self._waiters = self._waiters, []
+            callbacks, self._callbacks = self._callbacks, []
         for loop, future in waiters:
             if not loop.is_closed():
                 loop.call_soon_threadsafe(_resolve, future)
+        for callback in callbacks:
+            callback()
+
+    def on_cancel(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` (on the cancelling thread) when the token is set; at once if it
+        already is. Keep it short and thread-safe (e.g. set another event)."""
+        with self._lock:
+            if not self._event.is_set():
+                self._callbacks.append(callback)
+                return
+        callback()
 
     def raise_if_cancelled(self) -> None:
         if self._event.is_set():
@@ -167,3 +180,7 @@ class OperationError(Exception):
 
     def failed(self) -> Failed:
         return Failed(self.kind, self.message, self.details)
+
+    def __reduce__(self) -> tuple[type[OperationError], tuple[FailureKind, str, str]]:
+        # Picklable with its fields, so it can cross from a worker process.
+        return (OperationError, (self.kind, self.message, self.details))

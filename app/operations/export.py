@@ -108,7 +108,7 @@ def result_rows(db: Database, run_id: str) -> list[ResultRow]:
     """One row per essay of the run, best first (empty before the run has results)."""
     student = aliased(Student)
     anchor = aliased(Anchor)
-    with translated_errors(), db.session() as s:
+    with translated_errors(), db.read() as s:
         if s.get(Run, run_id) is None:
             raise OperationError(FailureKind.INPUT, f"No run with id {run_id!r}.")
         found = s.execute(

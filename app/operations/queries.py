@@ -111,13 +111,13 @@ def _class_rows(session: Session, where: Any = None) -> list[ClassRow]:
 
 def list_classes(db: Database) -> list[ClassRow]:
     """Every live class, by name."""
-    with translated_errors(), db.session() as s:
+    with translated_errors(), db.read() as s:
         return _class_rows(s)
 
 
 def get_class(db: Database, id_or_name: str) -> ClassRow:
     """One live class by id, or by its name when that name is unique."""
-    with translated_errors(), db.session() as s:
+    with translated_errors(), db.read() as s:
         class_id = find_class(s, id_or_name).id
         (row,) = _class_rows(s, SchoolClass.id == class_id)
         return row
@@ -141,7 +141,7 @@ class StudentRow:
 
 def list_students(db: Database, class_id_or_name: str) -> list[StudentRow]:
     """The live roster of a class, by last then first name."""
-    with translated_errors(), db.session() as s:
+    with translated_errors(), db.read() as s:
         class_id = find_class(s, class_id_or_name).id
         rows = s.execute(
             select(Student.id, Student.first_name, Student.last_name, Student.code, Student.email)
@@ -196,7 +196,7 @@ def _anchor_counts(session: Session) -> dict[str, int]:
 
 def list_assignments(db: Database) -> list[AssignmentRow]:
     """Every live assignment, oldest first."""
-    with translated_errors(), db.session() as s:
+    with translated_errors(), db.read() as s:
         anchors = _anchor_counts(s)
         rows = s.execute(
             select(Assignment.id, Assignment.title, Assignment.grade_scale)
@@ -208,7 +208,7 @@ def list_assignments(db: Database) -> list[AssignmentRow]:
 
 def get_assignment(db: Database, assignment_id: str) -> AssignmentDetail:
     """One live assignment with its texts."""
-    with translated_errors(), db.session() as s:
+    with translated_errors(), db.read() as s:
         a = s.get(Assignment, assignment_id)
         if a is None or a.deleted_at is not None:
             raise OperationError(FailureKind.INPUT, f"No assignment with id {assignment_id!r}.")
@@ -378,13 +378,13 @@ def _as_utc(value: datetime | None) -> datetime | None:
 
 def list_batches(db: Database) -> list[BatchRow]:
     """Every live batch, oldest first, with its class, assignment, essays and newest run."""
-    with translated_errors(), db.session() as s:
+    with translated_errors(), db.read() as s:
         return _batch_rows(s)
 
 
 def get_batch(db: Database, batch_id: str) -> BatchRow:
     """One live batch."""
-    with translated_errors(), db.session() as s:
+    with translated_errors(), db.read() as s:
         found = _batch_rows(s, Batch.id == batch_id)
         if not found:
             raise OperationError(FailureKind.INPUT, f"No batch with id {batch_id!r}.")
@@ -446,7 +446,7 @@ class IntakeListing:
 def intake_records(db: Database, owner_id: str) -> IntakeListing:
     """Every kept outcome of a batch (by id), else of an assignment's anchors (by id), else of a
     class's roster imports (by id or unique name), oldest first, in the order written."""
-    with translated_errors(), db.session() as s:
+    with translated_errors(), db.read() as s:
         owner: IntakeOwner
         batch = s.get(Batch, owner_id)
         if batch is not None and batch.deleted_at is None:
@@ -509,7 +509,7 @@ class RunRow:
 
 def list_runs(db: Database, batch_id: str) -> list[RunRow]:
     """The live runs of a live batch, oldest first."""
-    with translated_errors(), db.session() as s:
+    with translated_errors(), db.read() as s:
         batch = s.get(Batch, batch_id)
         if batch is None or batch.deleted_at is not None:
             raise OperationError(FailureKind.INPUT, f"No batch with id {batch_id!r}.")
@@ -575,7 +575,7 @@ class RunSummary:
 
 def run_summary(db: Database, run_id: str) -> RunSummary:
     """One run's summary (``OperationError(INPUT)`` for an unknown run)."""
-    with translated_errors(), db.session() as s:
+    with translated_errors(), db.read() as s:
         run = s.get(Run, run_id)
         if run is None:
             raise OperationError(FailureKind.INPUT, f"No run with id {run_id!r}.")

@@ -140,7 +140,7 @@ def run_report(db: Database, run_id: str) -> RunReport:
     """The stored state of a run (``OperationError(INPUT)`` for an unknown run)."""
     from app.db.models import Comparison, ComparisonStatus  # noqa: PLC0415
 
-    with db.session() as s:
+    with db.read() as s:
         run = s.get(Run, run_id)
         if run is None:
             raise OperationError(FailureKind.INPUT, f"There is no run {run_id} in {db.path}.")
@@ -305,7 +305,7 @@ def prepare_batch_run(db: Database, batch_id: str, options: dict[str, Any]) -> P
 
 
 def frozen_settings(db: Database, run_id: str) -> RunSettings:
-    with db.session() as s:
+    with db.read() as s:
         run = s.get(Run, run_id)
         if run is None:
             raise OperationError(FailureKind.INPUT, f"There is no run {run_id} in {db.path}.")

@@ -28,7 +28,7 @@ def interrupted_runs(
     """Runs a crash or a kill left *running*: their lease is free or stale (a run whose driver
     is alive and renewing its lease is not interrupted). Oldest first."""
     moment = now or datetime.now(UTC)
-    with db.session() as s:
+    with db.read() as s:
         return list(
             s.scalars(
                 select(Run.id)
@@ -47,7 +47,7 @@ def interrupted_runs(
 
 def last_activity(db: Database, run_id: str) -> datetime | None:
     """When the run last made progress (a verdict, a batch poll, a (re)start)."""
-    with db.session() as s:
+    with db.read() as s:
         run = s.get(Run, run_id)
         if run is None:
             return None

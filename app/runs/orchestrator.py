@@ -340,13 +340,13 @@ class Orchestrator:
             return replace(setup, status=RunStatus.RUNNING.value)
 
     def _snapshot(self, run_id: str) -> tuple[str, RunState]:
-        with self.db.session() as s:
+        with self.db.read() as s:
             run = s.get(Run, run_id)
             assert run is not None
             return run.status, load_state(s, run_id)
 
     def _texts(self, essay_ids: list[str], redact: bool) -> list[str]:
-        with self.db.session() as s:
+        with self.db.read() as s:
             return judge_texts(s, essay_ids, redact)
 
     def _store_planned(
@@ -516,7 +516,7 @@ class Orchestrator:
         return hashlib.sha256(f"{run_id}:{wave}".encode()).hexdigest()[:20]
 
     def _wave_of(self, ids: list[str]) -> int:
-        with self.db.session() as s:
+        with self.db.read() as s:
             waves = set(s.scalars(select(Comparison.wave).where(Comparison.id.in_(ids))))
         return max(waves) if waves else 0
 
