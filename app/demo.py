@@ -28,9 +28,8 @@ from app.db.engine import open_database
 from app.intake.anchors import screen_anchor_files
 from app.intake.essays import screen_documents
 from app.intake.outcomes import IntakeLimits
-from app.llm.catalogue import load_catalogue
-from app.llm.estimate import estimate_run
 from app.operations.base import Completed, OperationError
+from app.operations.estimate import estimate_texts
 from app.operations.export import ResultRow, result_rows
 from app.operations.runs import (
     FolderRunRequest,
@@ -42,7 +41,6 @@ from app.operations.runs import (
 from app.paths import resources_dir
 from app.runs.settings import RunSettings
 from app.runtime import tune_for_responsiveness
-from core.engine import default_wave_size
 from core.grading import anchor_order
 from core.injection import find_injection
 from core.prompt import AssignmentContext
@@ -136,32 +134,6 @@ def demo_settings(n_items: int, seed: int = 1, **judge: Any) -> RunSettings:
         **judge,
     }
     return settings_for(n_items, **options)
-
-
-def _estimate_line(batch: DemoBatch, settings: RunSettings) -> str:
-    """The cost and time estimate shown before the run, for the whole budget."""
-    catalogue = load_catalogue()
-    model = settings.model
-    if catalogue.find(model) is None:
-        return f"Estimate: {model} is not in the price catalogue; cost unknown."
-    sim = settings.provider == "sim"
-    n = len(batch.items)
-    est = estimate_run(
-        catalogue,
-        model,
-        batch.context,
-        [item.text for item in batch.items],
-        settings.budget,
-        pairs_per_call=1 if settings.mode == "per_request" else settings.bundle_size,
-        concurrency=min(settings.concurrency, default_wave_size(n)),
-        mean_latency_s=(1.6 / settings.sim_speed) if sim else 2.0,
-    )
-    return (
-        f"Estimate before the run: at most {settings.budget} comparisons in {est.calls} calls, "
-        f"about ${est.cost_usd:.3f}"
-        + (" at simulated prices" if sim else "")
-        + f" (catalogue of {catalogue.as_of}); the run stops earlier once reliable."
-    )
 
 
 @dataclass(frozen=True)
@@ -383,7 +355,8 @@ def run_demo(
             f"{escape(', '.join(flagged))}; it is judged as writing, never obeyed.[/red]"
         )
     if not as_json:
-        Console(stderr=True).print(_estimate_line(batch, settings))
+        estimate = estimate_texts(settings, batch.context, [item.text for item in batch.items])
+        Console(stderr=True).print(estimate.sentence())
     tune_for_responsiveness()
     try:
         result = grade_demo(demo_dir, seed, judge)

@@ -42,6 +42,7 @@ from app.operations.base import (
     Paused,
 )
 from app.operations.base import Progress as OpProgress
+from app.operations.estimate import estimate_batch
 from app.operations.export import export_results
 from app.operations.runs import (
     DEFAULT_STALL_TIMEOUT_S,
@@ -312,6 +313,10 @@ def _run(db: Database, args: argparse.Namespace, err: Console) -> int:
             "writing, never obeyed — check its result.[/yellow]"
         )
     err.print(f"run {prepared.run_id} (database {db.path})")
+    if not args.quiet:
+        err.print(
+            estimate_batch(db, prepared.batch_id, frozen_settings(db, prepared.run_id)).sentence()
+        )
     return _drive(db, prepared.run_id, args, err, resume=False)
 
 
