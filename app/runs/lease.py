@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 
 from app.db.engine import Database
 from app.db.models import Run
@@ -69,9 +69,26 @@ def acquire(
     stale_after: timedelta = STALE_AFTER,
     now: datetime | None = None,
 ) -> None:
-    """Take the run's lease for ``holder`` or raise :class:`RunBusyError` (KeyError: no run)."""
+    """Take the run's lease for ``holder`` or raise :class:`RunBusyError` (KeyError: no run).
+
+    A batch is graded by one run at a time: while another run of the same batch holds a fresh
+    lease, this one is refused too (:class:`BatchBusyError`).
+    """
     moment = now or datetime.now(UTC)
     with db.session() as s:
+        run = s.get(Run, run_id)
+        if run is None:
+            raise KeyError(f"no run with id {run_id}")
+        sibling = s.execute(
+            select(Run.id, Run.lease_holder, Run.lease_heartbeat_at).where(
+                Run.batch_id == run.batch_id,
+                Run.id != run_id,
+                Run.lease_holder.is_not(None),
+                Run.lease_heartbeat_at >= moment - stale_after,
+            )
+        ).first()
+        if sibling is not None and not _dead_here(str(sibling[1])):
+            raise BatchBusyError(run_id, str(sibling[0]), Holder(str(sibling[1]), sibling[2]))
         result = s.execute(
             update(Run)
             .where(
@@ -88,22 +105,20 @@ def acquire(
         )
         if result.rowcount == 1:  # type: ignore[attr-defined]
             return
-        run = s.get(Run, run_id)
-        if run is None:
-            raise KeyError(f"no run with id {run_id}")
-        other = run.lease_holder or "?"
-        if _dead_here(other):
+        s.refresh(run)
+        holding = run.lease_holder or "?"
+        if _dead_here(holding):
             # Its holder was a process on this machine that no longer exists (killed): the
             # lease is free at once rather than after it goes stale.
             taken = s.execute(
                 update(Run)
-                .where(Run.id == run_id, Run.lease_holder == other)
+                .where(Run.id == run_id, Run.lease_holder == holding)
                 .values(lease_holder=holder, lease_heartbeat_at=moment)
                 .execution_options(synchronize_session=False)
             )
             if taken.rowcount == 1:  # type: ignore[attr-defined]
                 return
-        raise RunBusyError(run_id, Holder(other, run.lease_heartbeat_at))
+        raise RunBusyError(run_id, Holder(holding, run.lease_heartbeat_at))
 
 
 def _dead_here(holder: str) -> bool:
@@ -122,6 +137,20 @@ def _dead_here(holder: str) -> bool:
     except PermissionError:
         return False  # alive, another user's
     return False
+
+
+class BatchBusyError(RunBusyError):
+    """Another run of the same batch is being driven."""
+
+    def __init__(self, run_id: str, other_run: str, holder: Holder) -> None:
+        self.other_run = other_run
+        RuntimeError.__init__(
+            self,
+            f"run {other_run} of the same batch is being graded by {holder.describe()}; a batch "
+            f"is graded by one run at a time, so run {run_id} waits until that one ends",
+        )
+        self.run_id = run_id
+        self.holder = holder
 
 
 def renew(db: Database, run_id: str, holder: str, now: datetime | None = None) -> bool:

@@ -542,3 +542,36 @@ def test_ids_are_client_generated_uuids(db: Database) -> None:
         session.flush()
         assert len(course.id) == 36
     assert inspect(course).persistent or inspect(course).detached
+
+
+def test_stop_reasons_stored_by_0_1_are_renamed_to_the_engine_vocabulary(tmp_path: Path) -> None:
+    path = tmp_path / DB_FILENAME
+    _upgrade_to(path, "0002")
+    with sqlite3.connect(path) as con:
+        now = "2026-11-30 10:00:00"
+        con.execute(
+            "INSERT INTO courses (id, created_at, updated_at, code, name) "
+            "VALUES ('c', ?, ?, 'ENG5', 'English 5')",
+            (now, now),
+        )
+        con.execute(
+            "INSERT INTO assignments (id, created_at, updated_at, title, student_prompt, "
+            "assessment_criteria, judge_rubric, grade_scale) "
+            "VALUES ('a', ?, ?, 'A', '', '', '', 'swedish_8_anchor')",
+            (now, now),
+        )
+        con.execute(
+            "INSERT INTO batches (id, created_at, updated_at, title, assignment_id, status) "
+            "VALUES ('b', ?, ?, 'B', 'a', 'completed_successfully')",
+            (now, now),
+        )
+        for run_id, reason in (("r1", "budget"), ("r2", "error"), ("r3", "stable")):
+            con.execute(
+                "INSERT INTO runs (id, created_at, updated_at, batch_id, status, stop_reason, "
+                "settings) VALUES (?, ?, ?, 'b', 'complete', ?, '{}')",
+                (run_id, now, now, reason),
+            )
+    migrate_database(path)
+    with sqlite3.connect(path) as con:
+        stored = dict(con.execute("SELECT id, stop_reason FROM runs").fetchall())
+    assert stored == {"r1": "budget_reached", "r2": "too_many_failures", "r3": "stable"}

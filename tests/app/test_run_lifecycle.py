@@ -433,3 +433,36 @@ def test_failure_kinds_are_typed(tmp_path: Path) -> None:
         assert "no-such-run" in outcome.message
     finally:
         db.close()
+
+
+async def test_the_precise_stop_works(tmp_path: Path) -> None:
+    db = open_database(tmp_path / "data")
+    try:
+        run_id = prepare(
+            db, budget=400, target_reliability=None, target_rms_se=0.9, min_comparisons_per_essay=2
+        )
+        outcome = await drive_run(db, run_id)
+        assert isinstance(outcome, Completed), outcome
+        assert outcome.value.stop_reason == "precise"
+        assert outcome.value.comparisons_done < 400
+    finally:
+        db.close()
+
+
+async def test_a_batch_is_graded_by_one_run_at_a_time(tmp_path: Path) -> None:
+    from app.operations.runs import prepare_batch_run  # noqa: PLC0415
+    from app.runs import lease  # noqa: PLC0415
+
+    db = open_database(tmp_path / "data")
+    try:
+        first = prepare(db, budget=30)
+        batch_id = run_report(db, first).batch_id
+        second = prepare_batch_run(db, batch_id, {"budget": 30, "sim_speed": 1000.0}).run_id
+        lease.acquire(db, first, "another-machine:4242:abcd")  # alive, elsewhere
+        outcome = await drive_run(db, second)
+        assert isinstance(outcome, Failed) and outcome.kind is FailureKind.BUSY
+        assert first in outcome.message and "one run at a time" in outcome.message
+        lease.release(db, first, "another-machine:4242:abcd")
+        assert isinstance(await drive_run(db, second), Completed)
+    finally:
+        db.close()
