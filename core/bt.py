@@ -31,7 +31,10 @@ prior), so one refit costs O(comparisons × CG iterations).
 Standard errors come from the Fisher information at the mode, for abilities constrained to sum
 to zero: Cov(θ) = P·H⁻¹·P with P = I − 11ᵀ/n. No essay is a fixed reference, so none gets a
 fake SE of 0. Essays in separate components of the comparison graph are only tied together by
-the prior; the fit reports the components and their SEs stay correspondingly large.
+the prior; the fit reports the components and their SEs stay correspondingly large. Only the
+diagonal of P·H⁻¹·P is needed, and no inverse is formed by LU: with the Cholesky factor
+H = L·Lᵀ, H⁻¹ = L⁻ᵀ·L⁻¹, so (H⁻¹)ᵢᵢ is the squared norm of column i of the triangular L⁻¹, and
+H⁻¹·1 = L⁻ᵀ·(L⁻¹·1) (see :func:`centred_variances`).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from typing import Literal
 
 import numpy as np
 from scipy import sparse
+from scipy.linalg import lapack
 from scipy.sparse.csgraph import connected_components
 
 from core.comparisons import ComparisonSet, FloatArray, IntArray
@@ -130,10 +134,15 @@ def comparison_components(data: ComparisonSet) -> list[IntArray]:
     if n == 0:
         return []
     used = data.weight > 0
-    graph = sparse.coo_matrix(
-        (np.ones(int(used.sum())), (data.first[used], data.second[used])), shape=(n, n)
-    )
-    n_comp, labels = connected_components(graph, directed=False)
+    first, second = data.first[used], data.second[used]
+    # The graph in CSR form directly (one arc per comparison; components are weak ones).
+    indptr = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(first, minlength=n), out=indptr[1:])
+    heads = second[np.argsort(first, kind="stable")].astype(np.int32)
+    graph = sparse.csr_matrix((np.ones(heads.shape[0]), heads, indptr), shape=(n, n))
+    n_comp, labels = connected_components(graph, directed=True, connection="weak")
+    if n_comp == 1:
+        return [np.arange(n, dtype=np.intp)]
     groups = [np.flatnonzero(labels == c).astype(np.intp) for c in range(int(n_comp))]
     groups.sort(key=lambda g: (-g.shape[0], int(g[0])))
     return groups
@@ -218,6 +227,21 @@ class _Problem:
 
     def hessian(self, x: FloatArray, h: FloatArray) -> sparse.csr_matrix:
         """Sparse Hessian without the dense rank-one part of the softmax prior."""
+        rows, cols, vals = self._hessian_entries(x, h)
+        mat = sparse.coo_matrix((vals, (rows, cols)), shape=(self.dim, self.dim))
+        return mat.tocsr()
+
+    def dense_hessian(self, x: FloatArray, h: FloatArray) -> FloatArray:
+        """The same Hessian as a dense array (duplicate entries summed by one bincount)."""
+        rows, cols, vals = self._hessian_entries(x, h)
+        flat = np.bincount(rows * self.dim + cols, vals, self.dim * self.dim)
+        out: FloatArray = flat.astype(np.float64, copy=False).reshape(self.dim, self.dim)
+        return out
+
+    def _hessian_entries(
+        self, x: FloatArray, h: FloatArray
+    ) -> tuple[IntArray, IntArray, FloatArray]:
+        """Coordinate entries (row, column, value) of the sparse Hessian, duplicates unsummed."""
         n = self.n
         rows = [self.f, self.s, self.f, self.s]
         cols = [self.s, self.f, self.f, self.s]
@@ -239,11 +263,7 @@ class _Problem:
         rows.append(idx)
         cols.append(idx)
         vals.append(diag_extra)
-        mat = sparse.coo_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(self.dim, self.dim),
-        )
-        return mat.tocsr()
+        return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
 
     def rank_one(self, x: FloatArray) -> FloatArray | None:
         """Vector u with the dense Hessian part −α·n²·ππᵀ = −u·uᵀ (softmax prior only)."""
@@ -301,13 +321,18 @@ def fit_bt(
     soft_model: SoftModel = "fractional",
     tol: float = 1e-9,
     max_iter: int = 100,
+    step_tol: float = 1e-10,
 ) -> BTFit:
     """Maximum a posteriori Bradley–Terry fit (see the module docstring for the model).
 
     ``init`` warm-starts from a previous fit's abilities (missing trailing essays start at 0).
     Convergence: the largest absolute gradient entry falls below ``tol`` × (1 + comparisons per
-    essay), or a Newton step moves no parameter by more than 1e-10. With the softmax prior the
-    abilities are centred after fitting.
+    essay), or a Newton step moves no parameter by more than 1e-10; ``converged`` is False when
+    ``max_iter`` iterations ended without either. ``step_tol`` is the relative residual at which
+    the conjugate-gradient solve of each Newton step stops: the default solves it to rounding
+    error; fits that need only a few digits (the split halves, the calibration's fold fits) pass
+    a looser one and get cheaper steps. With the softmax prior the abilities are centred after
+    fitting.
     """
     prior = RidgePrior() if prior is None else prior
     n = data.n_items
@@ -329,7 +354,7 @@ def fit_bt(
         if float(np.max(np.abs(grad), initial=0.0)) <= tol * scale:
             converged = True
             break
-        step = _newton_step(problem, x, h, grad)
+        step = _newton_step(problem, x, h, grad, step_tol)
         # Backtracking line search (Armijo) keeps every step a descent step. Near the optimum
         # the predicted decrease is below the objective's rounding error: take the full step.
         slope = float(np.dot(grad, step))
@@ -369,7 +394,9 @@ def fit_bt(
     )
 
 
-def _newton_step(problem: _Problem, x: FloatArray, h: FloatArray, grad: FloatArray) -> FloatArray:
+def _newton_step(
+    problem: _Problem, x: FloatArray, h: FloatArray, grad: FloatArray, step_tol: float = 1e-10
+) -> FloatArray:
     """Solve H·step = −grad by CG, with H = sparse part − u·uᵀ (+ 11ᵀ/n if shift-invariant).
 
     With the softmax prior the objective is flat along the constant direction of θ and the
@@ -393,34 +420,58 @@ def _newton_step(problem: _Problem, x: FloatArray, h: FloatArray, grad: FloatArr
     if shift:
         diag = diag - u * u if u is not None else diag
         diag[:n] += 1.0 / n
-    step = _pcg(apply, -grad, diag, 1e-10, 4 * problem.dim + 50)
+    step = _pcg(apply, -grad, diag, step_tol, 4 * problem.dim + 50)
     if shift:
         step[:n] -= step[:n].mean()
     return step
 
 
 def _standard_errors(problem: _Problem, x: FloatArray, h: FloatArray) -> tuple[FloatArray, float]:
-    """Posterior SDs of the centred abilities, Cov = P·H⁻¹·P (H shifted along 1 if singular)."""
+    """Posterior SDs of the centred abilities, Cov = P·H⁻¹·P (H shifted along 1), and of δ."""
     n = problem.n
-    dense = problem.hessian(x, h).toarray()
+    dense = problem.dense_hessian(x, h)
     u = problem.rank_one(x)
     if u is not None:
         dense -= np.outer(u, u)
     # Adding 11ᵀ/n on the θ block changes H only along the constant direction (which the
     # likelihood cannot see and which P projects away); it makes H invertible for every prior.
     dense[:n, :n] += 1.0 / n
-    try:
-        cov = np.linalg.inv(dense)
-    except np.linalg.LinAlgError:
-        cov = np.linalg.pinv(dense)
-    c = cov[:n, :n]
-    row_mean = c.mean(axis=1)
-    total_mean = float(row_mean.mean())
-    # diag(P C P)_i = C_ii − 2·mean_j C_ij + mean_jk C_jk
-    var = np.diag(c) - 2.0 * row_mean + total_mean
+    var, inv_diag = centred_variances(dense, n)
     se: FloatArray = np.sqrt(np.maximum(var, 0.0))
-    delta_se = float(np.sqrt(max(cov[n, n], 0.0))) if problem.use_delta else float("nan")
+    delta_se = float(np.sqrt(max(inv_diag[n], 0.0))) if problem.use_delta else float("nan")
     return se, delta_se
+
+
+def centred_variances(matrix: FloatArray, n: int) -> tuple[FloatArray, FloatArray]:
+    """diag(P·C·P) over the first ``n`` coordinates, and diag(C), for C = ``matrix``⁻¹.
+
+    ``matrix`` is symmetric positive definite; P = I − 11ᵀ/n acts on the first n coordinates
+    (the abilities; any further ones, such as δ, are marginalised, not centred). With
+    r = C₁₁·1/n (row means of the ability block) and c̄ = 1ᵀ·r/n::
+
+        diag(P·C·P)ᵢ = Cᵢᵢ − 2·rᵢ + c̄
+
+    C is never formed: with the Cholesky factor matrix = L·Lᵀ and M = L⁻¹ (triangular),
+    C = Mᵀ·M, so Cᵢᵢ = Σₖ Mₖᵢ² and C·e = Mᵀ·(M·e) for e = (1, …, 1, 0, …). That is n³/3 flops
+    for the factor and n³/3 for M, against about 2n³ for a general inverse. If the matrix is
+    not numerically positive definite the symmetric pseudo-inverse is used instead.
+    """
+    factor, info = lapack.dpotrf(matrix, lower=1, clean=1)
+    inv_factor = factor
+    if info == 0:
+        inv_factor, info = lapack.dtrtri(factor, lower=1)
+    if info == 0:
+        m = np.asarray(inv_factor, dtype=np.float64)
+        inv_diag: FloatArray = np.einsum("ki,ki->i", m, m)
+        ce: FloatArray = m.T @ m[:, :n].sum(axis=1)
+    else:  # singular or indefinite (not expected for a Hessian at a mode)
+        cov = np.linalg.pinv(matrix, hermitian=True)
+        inv_diag = np.diag(cov).copy()
+        ce = cov[:, :n].sum(axis=1)
+    row_mean = ce[:n] / n if n else ce[:0]
+    total_mean = float(row_mean.mean()) if n else 0.0
+    var: FloatArray = inv_diag[:n] - 2.0 * row_mean + total_mean
+    return var, inv_diag
 
 
 def win_probability(fit: BTFit, first: int, second: int, *, with_bias: bool = True) -> float:

@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.bt import BTFit, RidgePrior, SoftmaxPrior, fit_bt, win_probability
+from core.bt import (
+    BTFit,
+    RidgePrior,
+    SoftmaxPrior,
+    centred_variances,
+    comparison_components,
+    fit_bt,
+    win_probability,
+)
 from core.comparisons import Comparison, ComparisonSet
 from core.simulate import JudgeProfile, SimulatedJudge, true_abilities
 
@@ -257,3 +265,140 @@ def test_hard_outcomes_ignore_the_soft_model() -> None:
     a = fit_bt(data)
     b = fit_bt(data, soft_model="logit")
     np.testing.assert_allclose(a.abilities, b.abilities, atol=1e-9)
+
+
+def _dense_information(
+    fit: BTFit, data: ComparisonSet, prior: RidgePrior | SoftmaxPrior
+) -> np.ndarray:
+    """The Fisher information (negative log-posterior Hessian) at the fit, written out densely.
+
+    Independent of the fitter: one outer product per comparison of x = e_f − e_s + e_δ, scaled
+    by w·p(1 − p), plus the prior's curvature (ridge: λ·I; softmax: α·n²·(diag π − ππᵀ)).
+    """
+    n = data.n_items
+    theta = fit.abilities
+    info = np.zeros((n + 1, n + 1))
+    for f, s, w in zip(data.first, data.second, data.weight, strict=True):
+        p = 1.0 / (1.0 + math.exp(-(theta[f] - theta[s] + fit.position_bias)))
+        x = np.zeros(n + 1)
+        x[f], x[s], x[n] = 1.0, -1.0, 1.0
+        info += w * p * (1.0 - p) * np.outer(x, x)
+    if isinstance(prior, RidgePrior):
+        info[:n, :n] += prior.strength * np.eye(n)
+    else:
+        pi = np.exp(theta - theta.max())
+        pi /= pi.sum()
+        info[:n, :n] += prior.alpha * n * n * (np.diag(pi) - np.outer(pi, pi))
+    info[n, n] += 1.0  # δ ~ N(0, 1)
+    return info
+
+
+def _dense_standard_errors(info: np.ndarray, n: int) -> tuple[np.ndarray, float]:
+    """SDs of the centred abilities, diag(P·H⁺·P) with P = I − 11ᵀ/n, by a dense (pseudo-)inverse.
+
+    The softmax prior leaves H singular along the constant direction, which P projects away, so
+    the pseudo-inverse gives the same figures as any inverse made regular along it.
+    """
+    cov = np.linalg.pinv(info, hermitian=True)
+    proj = np.eye(n + 1)
+    proj[:n, :n] -= 1.0 / n
+    centred = proj @ cov @ proj
+    return np.sqrt(np.diag(centred)[:n]), float(np.sqrt(cov[n, n]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(comparisons, st.sampled_from(["ridge", "softmax"]), st.floats(0.2, 3.0))
+def test_standard_errors_match_a_dense_inverse(
+    case: tuple[int, list[tuple[int, int, float]]], prior_kind: str, weight: float
+) -> None:
+    n, rows = case
+    data = ComparisonSet.from_arrays(
+        n,
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [weight] * len(rows),
+    )
+    prior: RidgePrior | SoftmaxPrior = (
+        RidgePrior(1.5) if prior_kind == "ridge" else SoftmaxPrior(0.05)
+    )
+    fit = fit_bt(data, prior=prior)
+    se, delta_se = _dense_standard_errors(_dense_information(fit, data, prior), n)
+    np.testing.assert_allclose(fit.se, se, rtol=1e-7, atol=1e-9)
+    assert fit.position_bias_se == pytest.approx(delta_se, rel=1e-7)
+
+
+def test_standard_errors_match_a_dense_inverse_on_a_realistic_problem() -> None:
+    _, data = simulated(25, per_pair=2, seed=3, bias=0.4)
+    data = data.with_weights(np.linspace(0.5, 1.5, data.size))
+    prior = RidgePrior()
+    fit = fit_bt(data, prior=prior)
+    se, delta_se = _dense_standard_errors(_dense_information(fit, data, prior), data.n_items)
+    np.testing.assert_allclose(fit.se, se, rtol=1e-9)
+    assert fit.position_bias_se == pytest.approx(delta_se, rel=1e-9)
+
+
+def test_standard_errors_without_position_bias_match_a_dense_inverse() -> None:
+    _, data = simulated(8, per_pair=3, seed=5)
+    prior = RidgePrior()
+    fit = fit_bt(data, prior=prior, position_bias=False)
+    info = _dense_information(fit, data, prior)
+    # Without δ only the ability block remains, at the fit's δ = 0.
+    cov = np.linalg.inv(info[:8, :8])
+    proj = np.eye(8) - 1.0 / 8
+    np.testing.assert_allclose(fit.se, np.sqrt(np.diag(proj @ cov @ proj)), rtol=1e-9)
+    assert math.isnan(fit.position_bias_se)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 12), st.integers(0, 3), st.integers(0, 2**32 - 1))
+def test_centred_variances_match_the_dense_inverse(n: int, extra: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    dim = n + extra
+    a = rng.normal(size=(dim, dim))
+    matrix = a @ a.T + 0.1 * np.eye(dim)
+    var, inv_diag = centred_variances(matrix, n)
+    cov = np.linalg.inv(matrix)
+    proj = np.eye(n) - 1.0 / n
+    np.testing.assert_allclose(inv_diag, np.diag(cov), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(var, np.diag(proj @ cov[:n, :n] @ proj), rtol=1e-7, atol=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(comparisons)
+def test_components_match_a_breadth_first_search(
+    case: tuple[int, list[tuple[int, int, float]]],
+) -> None:
+    n, rows = case
+    data = ComparisonSet.from_arrays(
+        n, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+    )
+    neighbours: dict[int, set[int]] = {i: set() for i in range(n)}
+    for a, b, _ in rows:
+        neighbours[a].add(b)
+        neighbours[b].add(a)
+    seen: set[int] = set()
+    expected = []
+    for start in range(n):
+        if start in seen:
+            continue
+        group, frontier = {start}, [start]
+        while frontier:
+            nxt = [j for i in frontier for j in neighbours[i] if j not in group]
+            group.update(nxt)
+            frontier = nxt
+        seen |= group
+        expected.append(sorted(group))
+    expected.sort(key=lambda g: (-len(g), g[0]))
+    assert [c.tolist() for c in comparison_components(data)] == expected
+
+
+def test_centred_variances_fall_back_to_the_pseudo_inverse_when_not_definite() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(6, 4))
+    singular = a @ a.T  # rank 4 of 6: Cholesky fails
+    var, inv_diag = centred_variances(singular, 5)
+    cov = np.linalg.pinv(singular, hermitian=True)
+    proj = np.eye(5) - 1.0 / 5
+    np.testing.assert_allclose(inv_diag, np.diag(cov), rtol=1e-6)
+    np.testing.assert_allclose(var, np.diag(proj @ cov[:5, :5] @ proj), rtol=1e-6, atol=1e-9)

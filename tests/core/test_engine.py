@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pytest
 from scipy.stats import spearmanr
 
-from core.engine import Verdict, refit, simulate_run
+from core.engine import Verdict, _progress, refit, simulate_run
 from core.simulate import JudgeProfile, SimulatedJudge, true_abilities
-from core.stopping import StoppingRule, StopReason
+from core.stopping import StoppingRule, StopReason, decide
 
 
 def test_run_stops_stable_and_ranks_well() -> None:
@@ -102,3 +105,49 @@ def test_trusted_confidence_enters_as_logit_evidence_with_honest_precision() -> 
     noisy = JudgeProfile(noise_sd=0.6, verdict="sampled", confidence="noise")
     untrusted = refit(30, _verdicts(truth, noisy, 10, seed=8), use_confidence=True)
     assert untrusted.soft_model == "fractional"
+
+
+def test_refit_says_whether_its_fits_converged() -> None:
+    truth = true_abilities(30, 1.5, seed=6)
+    verdicts = _verdicts(truth, JudgeProfile(noise_sd=0.6, verdict="sampled"), 8, seed=6)
+    for use_confidence in (False, True):
+        result = refit(30, verdicts, use_confidence=use_confidence)
+        assert result.converged
+        assert result.split_half.converged and result.fit.converged
+        # One Newton iteration cannot reach the optimum from zero: the refit must say so.
+        capped = refit(30, verdicts, use_confidence=use_confidence, max_iter=1)
+        assert not capped.converged
+        assert not capped.hard_fit.converged
+        assert math.isfinite(capped.reliability)
+
+
+def test_a_refit_that_did_not_converge_is_not_trusted_by_the_stopping_rule() -> None:
+    truth = true_abilities(20, 1.5, seed=3)
+    verdicts = _verdicts(truth, JudgeProfile(noise_sd=0.5), 12, seed=3)
+    good = refit(20, verdicts)
+    capped = refit(20, verdicts, max_iter=1)
+    rule = StoppingRule(budget=10_000, target_reliability=0.5, min_comparisons_per_essay=0)
+    assert decide(rule, _progress(20, verdicts, [good, good], pairs_available=True)).stop
+    progress = _progress(20, verdicts, [good, capped], pairs_available=True)
+    assert not progress.converged
+    assert not decide(rule, progress).stop
+
+
+def test_warm_started_refit_reports_the_same_figures() -> None:
+    truth = true_abilities(40, 1.5, seed=7)
+    verdicts = _verdicts(truth, JudgeProfile(noise_sd=0.6, verdict="sampled"), 8, seed=7)
+    earlier = refit(40, verdicts[:-20])
+    for use_confidence in (False, True):
+        cold = refit(40, verdicts, use_confidence=use_confidence)
+        warm = refit(40, verdicts, use_confidence=use_confidence, previous=earlier.fit)
+        assert warm.soft_model == cold.soft_model
+        np.testing.assert_allclose(warm.fit.abilities, cold.fit.abilities, atol=1e-6)
+        np.testing.assert_allclose(warm.fit.se, cold.fit.se, atol=1e-6)
+        assert warm.reliability == pytest.approx(cold.reliability, abs=2e-3)
+
+
+def test_refit_of_no_verdicts() -> None:
+    result = refit(5, [])
+    assert result.data.size == 0
+    assert result.split_half.splits == 0
+    assert result.converged

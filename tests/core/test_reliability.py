@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.bt import fit_bt
-from core.comparisons import ComparisonSet
+from core.comparisons import ComparisonSet, stratified_folds, stratified_halves
 from core.reliability import (
+    SPLITS,
     SplitHalf,
     honest_reliability,
     misfit,
@@ -84,7 +85,8 @@ def test_split_half_check_on_simulated_data() -> None:
     check = split_half_check(data, seed=1)
     assert 0.0 < check.half_correlation < 1.0
     assert 0.0 < check.model_half < 1.0
-    assert check.splits == 6
+    assert check.splits == SPLITS
+    assert check.converged
     assert check.stepped_up == pytest.approx(
         2 * check.half_correlation / (1 + check.half_correlation)
     )
@@ -153,3 +155,107 @@ def test_misfit_is_nan_for_essays_never_compared() -> None:
     assert math.isnan(result.outfit[3])
     assert not result.flagged[3]
     assert np.all(np.isfinite(result.infit[:3]))
+
+
+def _loads(data: ComparisonSet, label: np.ndarray, k: int) -> np.ndarray:
+    """Comparisons of every essay in each of the k groups (k × n)."""
+    return np.stack(
+        [
+            np.bincount(
+                np.concatenate([data.first[label == g], data.second[label == g]]),
+                minlength=data.n_items,
+            )
+            for g in range(k)
+        ]
+    )
+
+
+@st.composite
+def _graphs(draw: st.DrawFn, bipartite: bool = False) -> ComparisonSet:
+    n = draw(st.integers(2, 12))
+    m = draw(st.integers(0, 60))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if bipartite:
+        left = max(1, n // 2)
+        first = rng.integers(0, left, m)
+        second = rng.integers(left, n, m)
+        flip = rng.random(m) < 0.5
+        first, second = np.where(flip, second, first), np.where(flip, first, second)
+    else:
+        first = rng.integers(0, n, m)
+        second = (first + rng.integers(1, n, m)) % n
+    return ComparisonSet.from_arrays(n, first, second, np.ones(m))
+
+
+@settings(max_examples=80, deadline=None)
+@given(_graphs(bipartite=True), st.integers(0, 2**32 - 1))
+def test_stratified_halves_balance_every_essay_when_all_cycles_are_even(
+    data: ComparisonSet, seed: int
+) -> None:
+    # In a bipartite comparison graph every closed chain of linked comparisons is even, so no
+    # link is dropped and every essay's comparisons split ⌊c/2⌋ / ⌈c/2⌉.
+    half = stratified_halves(data, np.random.default_rng(seed))
+    assert half.shape == (data.size,)
+    assert set(np.unique(half).tolist()) <= {0, 1}
+    loads = _loads(data, half, 2)
+    assert np.all(np.abs(loads[0] - loads[1]) <= 1)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_graphs(), st.integers(0, 2**32 - 1))
+def test_stratified_halves_never_leave_an_essay_off_by_more_than_three(
+    data: ComparisonSet, seed: int
+) -> None:
+    # Odd cycles of linked comparisons are cut, which can put two extra comparisons of an essay
+    # in one half; cuts at the same essay alternate, so the gap stays within 2 + parity.
+    half = stratified_halves(data, np.random.default_rng(seed))
+    loads = _loads(data, half, 2)
+    assert np.all(np.abs(loads[0] - loads[1]) <= 3)
+    assert np.array_equal(half, stratified_halves(data, np.random.default_rng(seed)))
+
+
+def test_stratified_halves_are_random_and_even_on_a_large_graph() -> None:
+    rng = np.random.default_rng(0)
+    n, m = 200, 1000
+    first = rng.integers(0, n, m)
+    second = (first + rng.integers(1, n, m)) % n
+    data = ComparisonSet.from_arrays(n, first, second, np.ones(m))
+    halves = [stratified_halves(data, rng) for _ in range(20)]
+    for half in halves:
+        loads = _loads(data, half, 2)
+        assert np.mean(np.abs(loads[0] - loads[1]) <= 1) > 0.95
+        assert abs(int(half.sum()) - m // 2) <= 30
+    # Different splits, and every comparison lands in each half about as often.
+    share = np.mean(halves, axis=0)
+    assert len({h.tobytes() for h in halves}) == 20
+    assert 0.4 < float(share.mean()) < 0.6
+
+
+def test_stratified_folds_spread_every_essay() -> None:
+    rng = np.random.default_rng(1)
+    n, m = 50, 400
+    first = rng.integers(0, n, m)
+    second = (first + rng.integers(1, n, m)) % n
+    data = ComparisonSet.from_arrays(n, first, second, np.ones(m))
+    fold = stratified_folds(data, 4, rng)
+    assert set(np.unique(fold).tolist()) == {0, 1, 2, 3}
+    loads = _loads(data, fold, 4)
+    assert np.all(loads.max(axis=0) - loads.min(axis=0) <= 4)
+    assert np.all(np.abs(np.bincount(fold) - m / 4) <= 15)
+    with pytest.raises(ValueError, match="power of two"):
+        stratified_folds(data, 3, rng)
+
+
+def test_warm_started_half_fits_give_the_cold_figures() -> None:
+    data = _simulated(20, seed=2)
+    fit = fit_bt(data)
+    warm = split_half_check(data, seed=3, start=fit)
+    cold = split_half_check(data, seed=3)
+    assert warm.half_correlation == pytest.approx(cold.half_correlation, abs=2e-3)
+    assert warm.model_half == pytest.approx(cold.model_half, abs=2e-3)
+
+
+def test_split_half_check_reports_non_convergence() -> None:
+    data = _simulated(12, seed=4)
+    assert split_half_check(data, seed=0).converged
+    assert not split_half_check(data, seed=0, max_iter=1).converged
