@@ -88,7 +88,7 @@ def _write_results(s: Session, run: Run, essays: list[Essay], current: Refit) ->
     run.model_reliability = _finite(current.model_reliability)
     run.ssr = _finite(current.ssr)
     run.position_bias = float(fit.position_bias)
-    run.fit_converged = bool(current.fit.converged)
+    run.fit_converged = current.converged
 
 
 def _grades(run: Run, essays: list[Essay], current: Refit) -> GradingResult | None:

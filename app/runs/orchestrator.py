@@ -726,5 +726,5 @@ def _progress(
         reliability=float("nan") if current is None else current.reliability,
         previous_reliability=float("nan") if previous is None else previous.reliability,
         rms_se=float("nan") if current is None else current.rms_se,
-        converged=True if current is None else bool(current.fit.converged),
+        converged=True if current is None else current.converged,
     )

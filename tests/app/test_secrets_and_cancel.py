@@ -12,7 +12,8 @@ from keyring.errors import NoKeyringError
 from sqlalchemy import func, select
 
 from app.db.models import Result, Run
-from app.runs.orchestrator import Orchestrator, RunSettings, cancel_run
+from app.runs.monitor import cancel_run
+from app.runs.orchestrator import Orchestrator, RunSettings
 from app.secrets import MissingKeyError, find_api_key
 from app.simserver import running_server
 from tests.app.test_runs import count, drive, make_db
