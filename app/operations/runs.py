@@ -445,11 +445,28 @@ async def _drive_leased(
         return Failed(FailureKind.JUDGE_REFUSED, f"{str(exc).capitalize()}.")
     except (DatabaseError, OperationalError) as exc:
         return _database_failure(exc)
+    except Exception as exc:  # a bug: say so, keep the run resumable
+        with contextlib.suppress(Exception):
+            await workers.db(_pause_after_error, db, run_id)
+        return Failed(
+            FailureKind.INTERNAL,
+            f"Something went wrong while grading run {run_id}. Nothing judged is lost: the run "
+            "is paused and can be resumed. Please report the details.",
+            "".join(traceback.format_exception(exc)),
+            extra={"run_id": run_id},
+        )
     finally:
         for h in helpers:
             h.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
         await asyncio.get_running_loop().run_in_executor(None, workers.close)
+
+
+def _pause_after_error(db: Database, run_id: str) -> None:
+    with db.session() as s:
+        run = s.get(Run, run_id)
+        if run is not None and run.status not in TERMINAL:
+            run.status = RunStatus.PAUSED.value
 
 
 def _outcome(report: RunReport, run_id: str) -> Completed[RunReport] | Paused | Cancelled | Failed:

@@ -466,3 +466,30 @@ async def test_a_batch_is_graded_by_one_run_at_a_time(tmp_path: Path) -> None:
         assert isinstance(await drive_run(db, second), Completed)
     finally:
         db.close()
+
+
+async def test_a_bug_mid_run_is_a_typed_failure_and_the_run_can_be_resumed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.runs import orchestrator  # noqa: PLC0415
+
+    db = open_database(tmp_path / "data")
+    try:
+        run_id = prepare(db, budget=30)
+        real = orchestrator._decide_next
+        calls = {"n": 0}
+
+        def flaky(*args: Any, **kwargs: Any) -> Any:
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise ZeroDivisionError("a bug")
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(orchestrator, "_decide_next", flaky)
+        outcome = await drive_run(db, run_id)
+        assert isinstance(outcome, Failed) and outcome.kind is FailureKind.INTERNAL
+        assert "resumed" in outcome.message and "ZeroDivisionError" in outcome.details
+        assert run_report(db, run_id).status == "paused"
+        assert isinstance(await drive_run(db, run_id), Completed)
+    finally:
+        db.close()
