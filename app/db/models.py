@@ -514,3 +514,25 @@ class TeacherOverride(Record, Base):
 
     essay: Mapped[Essay] = relationship()
     result: Mapped[Result | None] = relationship(back_populates="overrides")
+
+
+class ProviderBatch(Record, Base):
+    """The provider batch (OpenAI Batch API / Anthropic Message Batches) of one wave of a run in
+    provider-batch mode, saved so that it is resumed after a restart and never paid for twice
+    (see :class:`app.runs.batch_store.DbJobStore`).
+
+    ``intent`` is the :class:`~app.llm.batch.BatchIntent` saved just before the provider is
+    asked to create the batch, cleared once ``job`` (the :class:`~app.llm.batch.BatchJob`) is
+    saved; both are the models' JSON. ``batch_id`` and ``status`` repeat the job's, for queries;
+    ``status`` is ``submitting`` while only the intent is saved.
+    """
+
+    __tablename__ = "provider_batches"
+    __table_args__ = (UniqueConstraint("run_id", "wave"),)
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    wave: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    batch_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    intent: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    job: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)

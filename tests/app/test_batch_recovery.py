@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -15,17 +16,17 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from app.db.engine import Database, open_database
-from app.db.models import Comparison, ComparisonStatus, RunStatus
+from app.db.models import Comparison, ComparisonStatus, ProviderBatch, RunStatus
 from app.demo import load_demo
 from app.llm.batch import (
     BatchJob,
+    FileJobStore,
     anthropic_batches,
     intent_path,
     load_intent,
     load_state,
     openai_batches,
     run_batch_summary,
-    runner,
     save_state,
     submit,
 )
@@ -34,6 +35,7 @@ from app.llm.dispatcher import Dispatcher, DispatchSettings, PairOutcome
 from app.llm.providers.base import BaseProvider, ProviderConfig
 from app.llm.providers.factory import make_provider
 from app.llm.types import FailureCategory, PairTask, ProviderError, ProviderKind
+from app.runs.batch_store import DbJobStore
 from app.runs.batches import TextItem, create_batch
 from app.runs.orchestrator import Orchestrator, RunSettings
 from app.simserver import running_server
@@ -288,6 +290,29 @@ def make_db(tmp_path: Path) -> tuple[Database, str]:
     return db, batch
 
 
+def saved(db: Database, run_id: str) -> tuple[set[int], dict[int, BatchJob]]:
+    """(waves with an intent, saved job per wave) of a run, wherever the run loop keeps them:
+    the ``provider_batches`` table or JSON files in ``batches/`` beside the database."""
+    intents: set[int] = set()
+    jobs: dict[int, BatchJob] = {}
+    with db.session() as s:
+        for row in s.scalars(select(ProviderBatch).where(ProviderBatch.run_id == run_id)):
+            if row.intent is not None:
+                intents.add(row.wave)
+            if row.job is not None:
+                jobs[row.wave] = BatchJob.model_validate(row.job)
+    folder = db.path.parent / "batches"
+    pattern = re.compile(rf"^{re.escape(run_id)}-wave(\d+)(\.intent)?\.json$")
+    for item in sorted(folder.iterdir()) if folder.is_dir() else []:
+        match = pattern.match(item.name)
+        assert match is not None, f"unexpected file {item.name}"
+        if match.group(2):
+            intents.add(int(match.group(1)))
+        else:
+            jobs[int(match.group(1))] = load_state(item)
+    return intents, jobs
+
+
 async def drive(db: Database, run_id: str, url: str, kind_model: tuple[ProviderKind, str]) -> str:
     provider = provider_for(url, kind_model)
     try:
@@ -308,20 +333,20 @@ async def test_a_run_that_dies_between_create_and_save_pays_for_each_wave_once(
         min_comparisons_per_essay=0,
         mode="provider_batch",
         bundle_size=2,
-        extra={"poll_interval_s": POLL},
+        poll_interval_s=POLL,
     )
     run_id = Orchestrator(db, None).create_run(batch, settings)  # type: ignore[arg-type]
-    state_dir = db.path.parent / "batches"
 
-    def die(job: BatchJob, path: str | Path) -> None:
+    def die(_store: object, _job: BatchJob) -> None:
         raise CrashError("the process dies after the provider created the batch")
 
     async with running_server("generic", speed=1000.0, seed=4, batch_delay_s=100.0) as url:
-        monkeypatch.setattr(runner, "save_state", die)
-        with pytest.raises(CrashError):
-            await drive(db, run_id, url, kind_model)
-        monkeypatch.setattr(runner, "save_state", save_state)
-        assert [p.name for p in state_dir.iterdir()] == [f"{run_id}-wave0.intent.json"]
+        with monkeypatch.context() as patch:
+            patch.setattr(FileJobStore, "save_job", die)
+            patch.setattr(DbJobStore, "save_job", die)
+            with pytest.raises(CrashError):
+                await drive(db, run_id, url, kind_model)
+        assert saved(db, run_id) == ({0}, {})  # the intent only
         before, _ = await created(url)
         assert before == 1
         path = "/v1/batches" if kind_model == OPENAI else "/v1/messages/batches"
@@ -347,7 +372,7 @@ async def test_a_run_that_dies_between_create_and_save_pays_for_each_wave_once(
     by_wave = {w: {c.provider_batch_id for c in rows if c.wave == w} for w in waves}
     assert all(len(ids) == 1 for ids in by_wave.values())
     assert by_wave[0] == {first_batch["id"]}
-    jobs = [load_state(state_dir / f"{run_id}-wave{w}.json") for w in waves]
-    assert requests == sum(len(job.requests) for job in jobs)  # no request sent twice
+    intents, jobs = saved(db, run_id)
+    assert sorted(jobs) == waves and not intents
+    assert requests == sum(len(job.requests) for job in jobs.values())  # no request sent twice
     assert pairs_judged == 24  # every pair judged once
-    assert not list(state_dir.glob("*.intent.json"))

@@ -11,8 +11,9 @@ waiting: results arrive within 24 hours. The life of a batch:
    * Anthropic: creates a message batch (``POST /messages/batches``).
 
    It returns a :class:`BatchJob`: everything needed to find the batch again and to map its
-   results back to pairs. Save it (:func:`save_state`, or the app's database) before anything
-   else: after a restart the batch is resumed from it, never submitted twice.
+   results back to pairs. Save it (a :class:`JobStore`: :class:`FileJobStore`, or the app's
+   database through :class:`app.runs.batch_store.DbJobStore`) before anything else: after a
+   restart the batch is resumed from it, never submitted twice.
 2. :func:`poll` reads the batch's status (``GET /batches/{id}``,
    ``GET /messages/batches/{id}``).
 3. :func:`fetch` downloads the results once the batch has ended (OpenAI output and error files;
@@ -24,17 +25,19 @@ waiting: results arrive within 24 hours. The life of a batch:
    ("batch cancelled"); per-item errors keep the category of their status or error type.
 4. :func:`cancel` asks the provider to stop; what was done before is still fetched.
 
-:func:`run_batch` does all of it, resuming from a state file when one is given and exists.
-With a state file it also writes an intent (:class:`BatchIntent`) beside it before the batch is
+:func:`run_batch` does all of it, resuming from a store (or a state file) when one is given
+and holds a job. With a store it also saves an intent (:class:`BatchIntent`) before the batch is
 created; a restart that finds the intent but no saved job looks for the batch the provider may
 have created (:func:`find_submitted`: OpenAI by the token in the batch's ``metadata``,
 Anthropic by creation time and number of requests) and adopts it instead of submitting again.
-:func:`run_batch_summary` and :func:`fetch_summary` also report tokens per request and the cost
-at the catalogue's batch price.
+It reports every status poll (``on_poll``) and stops waiting, leaving the batch running at the
+provider, when its cancel token is set. :func:`run_batch_summary` and :func:`fetch_summary` also
+report tokens per request and the cost at the catalogue's batch price.
 
 The package, by concern:
 
 * :mod:`~app.llm.batch.jobs`: the saved job, its requests and the fetched summary;
+* :mod:`~app.llm.batch.store`: where a job and its intent are kept (:class:`JobStore`);
 * :mod:`~app.llm.batch.runner`: the steps above and the whole run, for either provider;
 * :mod:`~app.llm.batch.openai_batches`, :mod:`~app.llm.batch.anthropic_batches`: each
   provider's wire format;
@@ -62,6 +65,7 @@ from app.llm.batch.jobs import (
 from app.llm.batch.openai_batches import COMPLETION_WINDOW, OPENAI_BATCH_ENDPOINT
 from app.llm.batch.outcomes import CANCELLED_MESSAGE, EXPIRED_MESSAGE
 from app.llm.batch.runner import (
+    PollCallback,
     cancel,
     fetch,
     fetch_summary,
@@ -71,6 +75,7 @@ from app.llm.batch.runner import (
     run_batch_summary,
     submit,
 )
+from app.llm.batch.store import FileJobStore, JobStore
 
 __all__ = [
     "CANCELLED_MESSAGE",
@@ -83,6 +88,9 @@ __all__ = [
     "BatchRequest",
     "BatchStatus",
     "BatchSummary",
+    "FileJobStore",
+    "JobStore",
+    "PollCallback",
     "RequestUsage",
     "ResultCallback",
     "cancel",

@@ -4,23 +4,24 @@
 job belongs to the provider's batch API family and hands the wire work to
 :mod:`app.llm.batch.openai_batches` or :mod:`app.llm.batch.anthropic_batches`.
 
-A batch is never paid for twice because of a restart: with a state file, an intent is written
-beside it before the provider is asked to create the batch, and the job is saved right after.
-A restart that finds the job resumes it; one that finds only the intent looks for the batch the
-provider may have created (:func:`find_submitted`) and adopts it before submitting anything.
+A batch is never paid for twice because of a restart: with a store (:class:`JobStore`: JSON
+files, or the app's database), an intent is saved before the provider is asked to create the
+batch, and the job is saved right after. A restart that finds the job resumes it; one that finds
+only the intent looks for the batch the provider may have created (:func:`find_submitted`) and
+adopts it before submitting anything.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import secrets
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from app.llm.batch.anthropic_batches import (
     _anthropic_results,
@@ -38,12 +39,7 @@ from app.llm.batch.jobs import (
     ResultCallback,
     _custom_ids,
     _group,
-    intent_path,
-    load_intent,
-    load_state,
     save_intent,
-    save_state,
-    saved_batch_ids,
 )
 from app.llm.batch.openai_batches import (
     _cancel_openai,
@@ -53,11 +49,13 @@ from app.llm.batch.openai_batches import (
     _submit_openai,
 )
 from app.llm.batch.outcomes import _Read, _unprocessed
+from app.llm.batch.store import FileJobStore, JobStore
 from app.llm.catalogue import UnknownModelError
 from app.llm.dispatcher import PairOutcome
 from app.llm.metrics import LLMMetrics
 from app.llm.providers.base import BaseProvider
 from app.llm.types import FailureCategory, PairTask, ProviderError
+from app.operations.base import CancelToken, OperationCancelledError
 from core.prompt import MAX_BUNDLE_PAIRS, AssignmentContext, safe_nonce
 
 _MAX_POLL_ERRORS = 8
@@ -67,6 +65,37 @@ ADOPT_CLOCK_SKEW = timedelta(minutes=5)
 
 _MAX_LIST_PAGES = 20
 _NO_BATCH_LIST = frozenset({404, 405, 501})
+
+T = TypeVar("T")
+
+PollCallback = Callable[[BatchJob], None]
+"""Hears the job after every status poll (whether or not the status changed)."""
+
+
+async def _unless_cancelled(work: Awaitable[T], cancel: CancelToken | None) -> T:
+    """Await ``work`` unless ``cancel`` is set first: then ``work`` is cancelled and
+    :class:`~app.operations.base.OperationCancelledError` is raised. Only for work that may be
+    abandoned half way (reads and sleeps; never the call that creates a batch)."""
+    if cancel is None:
+        return await work
+    cancel.raise_if_cancelled()
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(cancel.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        raise
+    finally:
+        waiter.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    raise OperationCancelledError(cancel.reason)
 
 
 def _family(kind: str) -> Literal["openai", "anthropic"]:
@@ -120,17 +149,19 @@ async def submit(
     metadata: dict[str, str] | None = None,
     wave_key: str | None = None,
     intent_path: str | os.PathLike[str] | None = None,
+    store: JobStore | None = None,
 ) -> BatchJob:
     """Submit ``pairs`` as one provider batch; one request per pair, or per bundle of
     ``pairs_per_request`` pairs (drawn from an order shuffled with ``seed``).
 
     Save the returned job at once: it is the only way back to the batch.
 
-    With ``wave_key`` or ``intent_path``, the batch is marked so that it can be found again
-    when its job was never saved (:func:`find_submitted`): an OpenAI batch carries the wave key
-    and the intent's token in its ``metadata``; with ``intent_path`` the
-    :class:`~app.llm.batch.jobs.BatchIntent` is written there before the provider is asked to
-    create the batch. Without either, nothing but ``metadata`` is sent.
+    With ``wave_key``, ``intent_path`` or ``store``, the batch is marked so that it can be found
+    again when its job was never saved (:func:`find_submitted`): an OpenAI batch carries the
+    wave key and the intent's token in its ``metadata``; with ``intent_path`` (a file) or
+    ``store`` (:meth:`JobStore.save_intent`) the :class:`~app.llm.batch.jobs.BatchIntent` is
+    saved before the provider is asked to create the batch. Without any of them, nothing but
+    ``metadata`` is sent. The job is not saved here, not even in ``store``.
 
     Raises:
         ValueError: no pairs, repeated pair ids or a bad ``pairs_per_request``.
@@ -163,10 +194,12 @@ async def submit(
         created_at=datetime.now(UTC),
     )
     tags = dict(metadata or {})
-    if wave_key is not None or intent_path is not None:
+    if wave_key is not None or intent_path is not None or store is not None:
         tags.update(intent.metadata())
     if intent_path is not None:
         save_intent(intent, intent_path)
+    if store is not None:
+        store.save_intent(intent)
     if family == "openai":
         return await _submit_openai(provider, intent, bodies, tags)
     return await _submit_anthropic(provider, intent, bodies)
@@ -253,6 +286,9 @@ async def cancel(provider: BaseProvider, job: BatchJob) -> BatchJob:
         raise
 
 
+_cancel_at_provider = cancel  # run_batch_summary's ``cancel`` is a token, not this function
+
+
 # ---------------------------------------------------------------------------------------------
 # Fetch
 # ---------------------------------------------------------------------------------------------
@@ -316,9 +352,12 @@ async def run_batch_summary(
     context: AssignmentContext,
     pairs: Sequence[PairTask],
     *,
+    store: JobStore | None = None,
     state_path: str | os.PathLike[str] | None = None,
     poll_interval_s: float = 30.0,
     on_result: ResultCallback | None = None,
+    on_poll: PollCallback | None = None,
+    cancel: CancelToken | None = None,
     pairs_per_request: int = 1,
     nonce: str | None = None,
     seed: int = 0,
@@ -328,35 +367,55 @@ async def run_batch_summary(
 ) -> BatchSummary:
     """Judge ``pairs`` with one provider batch, from submission to results.
 
-    With ``state_path``: a job saved there is resumed (nothing is submitted again); otherwise
-    an intent is written beside it (:func:`~app.llm.batch.jobs.intent_path`) before the batch
-    is created and the new job is saved there right after, and after every status change. An
-    intent without a job means the process stopped in between: the batch the provider may have
-    created is looked for (:func:`find_submitted`) and adopted, and only when there is none is
-    the wave submitted. ``wave_key`` (e.g. a run and wave) marks the batch at the provider.
-    The batch is polled every ``poll_interval_s`` until it has ended; after ``max_wait_s`` (if
-    given) it is cancelled and what was done is kept. ``on_result`` hears about every pair once
-    the results are in.
+    With a ``store`` (or ``state_path``, short for ``store=FileJobStore(state_path)``): a job
+    saved there is resumed (nothing is submitted again); otherwise an intent is saved before
+    the batch is created and the new job right after, and after every status change. An intent
+    without a job means the process stopped in between: the batch the provider may have created
+    is looked for (:func:`find_submitted`, leaving out the store's
+    :meth:`~app.llm.batch.store.JobStore.known_batch_ids`) and adopted, and only when there is
+    none is the wave submitted. ``wave_key`` (e.g. a run and wave) marks the batch at the
+    provider. The batch is polled every ``poll_interval_s`` until it has ended, and ``on_poll``
+    hears the job after every status read (progress for a watchdog: a slow batch is not a
+    stalled one); after ``max_wait_s`` (if given) the batch is cancelled at the provider and
+    what was done is kept. ``on_result`` hears about every pair once the results are in.
+
+    ``cancel`` stops the waiting, not the batch: once the token is set (checked before
+    anything is submitted, and raced against every sleep, status read, batch list and result
+    download), :class:`~app.operations.base.OperationCancelledError` is raised at once. The
+    provider batch keeps running and its saved job stays in ``store``, so a later call with the
+    same store fetches it by id. The create call itself is never interrupted.
 
     Raises:
-        ValueError: a saved job or intent of another provider or model, or for other pairs.
+        ValueError: a saved job or intent of another provider or model, or for other pairs;
+            both ``store`` and ``state_path`` given.
         ProviderError: submission failed, the provider's batches could not be listed to look
             for an unsaved one, or the status could not be read :data:`_MAX_POLL_ERRORS` times
             in a row (the saved job or intent still allows a resume).
+        OperationCancelledError: ``cancel`` was set.
     """
-    path = Path(state_path) if state_path is not None else None
-    intent_file = intent_path(path) if path is not None else None
+    if store is not None and state_path is not None:
+        raise ValueError("give a store or a state path, not both")
+    if store is None and state_path is not None:
+        store = FileJobStore(state_path)
+    if cancel is not None:
+        cancel.raise_if_cancelled()
     job: BatchJob | None = None
-    if path is not None and path.exists():
-        job = load_state(path)
-        _check_saved(provider, job, pairs)
-    if job is None and path is not None and intent_file is not None and intent_file.exists():
-        intent = load_intent(intent_file)
-        _check_saved(provider, intent, pairs)
-        job = await find_submitted(provider, intent, exclude=saved_batch_ids(path.parent))
+    if store is not None:
+        job = store.load_job()
         if job is not None:
-            save_state(job, path)
+            _check_saved(provider, job, pairs)
+        else:
+            intent = store.load_intent()
+            if intent is not None:
+                _check_saved(provider, intent, pairs)
+                job = await _unless_cancelled(
+                    find_submitted(provider, intent, exclude=store.known_batch_ids()), cancel
+                )
+                if job is not None:
+                    store.save_job(job)
     if job is None:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
         if nonce is None:
             texts = [t for p in pairs for t in (p.first_text, p.second_text)]
             nonce = safe_nonce(texts, secrets.token_bytes(16))
@@ -368,15 +427,15 @@ async def run_batch_summary(
             pairs_per_request=pairs_per_request,
             seed=seed,
             wave_key=wave_key,
-            intent_path=intent_file,
+            store=store,
         )
         if metrics is not None:
             metrics.batches_started.labels("provider_batch", provider.name).inc()
             metrics.requests.labels("provider_batch", provider.name, provider.model).inc(len(pairs))
-        if path is not None:
-            save_state(job, path)
-    if intent_file is not None:
-        intent_file.unlink(missing_ok=True)  # the saved job has taken its place
+        if store is not None:
+            store.save_job(job)
+    if store is not None:
+        store.clear_intent()  # the saved job has taken its place
 
     started = time.monotonic()
     errors = 0
@@ -384,35 +443,37 @@ async def run_batch_summary(
     first = True
     while not job.ended:
         if not first:
-            await asyncio.sleep(poll_interval_s)
+            await _unless_cancelled(asyncio.sleep(poll_interval_s), cancel)
         first = False
         if max_wait_s is not None and not cancel_sent and time.monotonic() - started > max_wait_s:
             try:
-                job = await cancel(provider, job)
+                job = await _cancel_at_provider(provider, job)
                 cancel_sent = True
             except ProviderError as err:
                 if not err.category.retryable:
                     raise
         try:
-            updated = await poll(provider, job)
+            updated = await _unless_cancelled(poll(provider, job), cancel)
         except ProviderError as err:
             errors += 1
             if not err.category.retryable or errors >= _MAX_POLL_ERRORS:
                 raise
             if err.retry_after is not None:
-                await asyncio.sleep(min(err.retry_after, 60.0))
+                await _unless_cancelled(asyncio.sleep(min(err.retry_after, 60.0)), cancel)
             continue
         errors = 0
         changed = (updated.status, updated.request_counts) != (job.status, job.request_counts)
         job = updated
-        if path is not None and changed:
-            save_state(job, path)
+        if store is not None and changed:
+            store.save_job(job)
+        if on_poll is not None:
+            on_poll(job)
 
-    summary = await fetch_summary(provider, job)
+    summary = await _unless_cancelled(fetch_summary(provider, job), cancel)
     job = job.model_copy(update={"fetched_at": datetime.now(UTC)})
     summary.job = job
-    if path is not None:
-        save_state(job, path)
+    if store is not None:
+        store.save_job(job)
     if on_result is not None:
         for outcome in summary.outcomes:
             res = on_result(outcome)
@@ -435,15 +496,21 @@ async def run_batch(
     max_wait_s: float | None = None,
     metrics: LLMMetrics | None = None,
     wave_key: str | None = None,
+    store: JobStore | None = None,
+    on_poll: PollCallback | None = None,
+    cancel: CancelToken | None = None,
 ) -> list[PairOutcome]:
     """One outcome per pair from a provider batch (see :func:`run_batch_summary`)."""
     summary = await run_batch_summary(
         provider,
         context,
         pairs,
+        store=store,
         state_path=state_path,
         poll_interval_s=poll_interval_s,
         on_result=on_result,
+        on_poll=on_poll,
+        cancel=cancel,
         pairs_per_request=pairs_per_request,
         nonce=nonce,
         seed=seed,
