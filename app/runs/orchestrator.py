@@ -22,7 +22,6 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,6 +44,7 @@ from app.llm.dispatcher import Dispatcher, PairOutcome
 from app.llm.providers.base import BaseProvider
 from app.llm.types import FailureCategory, PairTask
 from app.operations.base import CancelToken, OperationCancelledError
+from app.runs.batch_store import DbJobStore, legacy_batch_dir, saved_waves
 from app.runs.finaliser import TERMINAL, finalise
 from app.runs.settings import RunSettings
 from app.runs.state import RunState, judge_texts, load_state
@@ -324,12 +324,17 @@ class Orchestrator:
             # Pairs a crash left in flight are sent once more; after that they fail. A provider
             # batch wave without a saved job is sent through the same path, which first looks
             # for a batch the provider created before the crash.
+            saved = (
+                saved_waves(s, run_id, legacy_batch_dir(self.db))
+                if settings.mode == "provider_batch"
+                else set()
+            )
             for c in s.scalars(
                 select(Comparison).where(
                     Comparison.run_id == run_id, Comparison.status == ComparisonStatus.SENT
                 )
             ):
-                if settings.mode == "provider_batch" and self._batch_saved(run_id, c.wave):
+                if c.wave in saved:
                     continue  # its provider batch is fetched by id, never submitted again
                 if c.attempts > MAX_RESENDS_AFTER_CRASH:
                     c.status = ComparisonStatus.FAILED.value
@@ -495,20 +500,15 @@ class Orchestrator:
             counter.cost += summary.cost_usd
             await w.db(self._share_cost, ids, summary.cost_usd)
 
-    def _batch_saved(self, run_id: str, wave: int) -> bool:
-        return self._batch_state(run_id, wave).exists()
-
     def _batch_wave_saved(self, s: Any, run_id: str, ids: list[str]) -> bool:
+        """Whether the pairs ``ids`` belong to a provider batch whose job is saved (such pairs
+        stay *sent* when the run pauses: their batch is fetched by id on resume)."""
         waves = set(s.scalars(select(Comparison.wave).where(Comparison.id.in_(ids))))
         run = s.get(Run, run_id)
         settings = RunSettings.from_json(run.settings if run is not None else {})
-        return settings.mode == "provider_batch" and any(
-            self._batch_saved(run_id, wv) for wv in waves
+        return settings.mode == "provider_batch" and bool(
+            waves & saved_waves(s, run_id, legacy_batch_dir(self.db))
         )
-
-    def _batch_state(self, run_id: str, wave: int) -> Path:
-        """Where the provider batch of one wave is saved (beside the database)."""
-        return self.db.path.parent / "batches" / f"{run_id}-wave{wave}.json"
 
     @staticmethod
     def _wave_key(run_id: str, wave: int) -> str:
@@ -552,19 +552,19 @@ class Orchestrator:
             w.db_soon(self._touch_run, run_id)
             progress("poll")
 
-        summary = await _until_cancelled(
-            run_batch_summary(
-                provider,
-                context,
-                tasks,
-                state_path=self._batch_state(run_id, wave),
-                poll_interval_s=settings.poll_interval_s,
-                pairs_per_request=settings.bundle_size,
-                seed=settings.seed,
-                wave_key=self._wave_key(run_id, wave),
-                on_poll=polled,
-            ),
-            cancel,
+        # The poll loop obeys the token itself: it stops between polls, leaving the batch to
+        # run on at the provider, and raises OperationCancelledError.
+        summary = await run_batch_summary(
+            provider,
+            context,
+            tasks,
+            store=DbJobStore(self.db, run_id, wave),
+            poll_interval_s=settings.poll_interval_s,
+            pairs_per_request=settings.bundle_size,
+            seed=settings.seed,
+            wave_key=self._wave_key(run_id, wave),
+            on_poll=polled,
+            cancel=cancel,
         )
         for outcome in summary.outcomes:
             await w.db(self._record, run_id, outcome)

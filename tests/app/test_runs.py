@@ -19,6 +19,7 @@ from app.llm.dispatcher import Dispatcher, DispatchSettings
 from app.llm.providers.base import ProviderConfig
 from app.llm.providers.factory import make_provider
 from app.paths import resources_dir
+from app.runs.batch_store import DbJobStore
 from app.runs.batches import TextItem, create_batch
 from app.runs.finaliser import finalise
 from app.runs.monitor import interrupted_runs, recover_stalled
@@ -178,13 +179,12 @@ async def test_provider_batch_mode_resumes_the_same_batch_after_a_crash(tmp_path
         min_comparisons_per_essay=0,
         mode="provider_batch",
         bundle_size=2,
-        extra={"poll_interval_s": 0.02},
+        poll_interval_s=0.02,
     )
     run_id = Orchestrator(db, None).create_run(batch, settings)  # type: ignore[arg-type]
     async with running_server("generic", speed=1000.0, seed=7, batch_delay_s=300.0) as url:
         task = asyncio.create_task(drive(db, run_id, url))
-        state_dir = db.path.parent / "batches"
-        while not (state_dir.exists() and any(state_dir.glob("*-wave0.json"))):
+        while not DbJobStore(db, run_id, 0).has_job():  # the wave's batch is saved
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.05)
         task.cancel()  # the process dies while the provider works on the batch
