@@ -344,7 +344,9 @@ async def drive_run(
     """
     token = cancel or CancelToken()
     me = holder or lease.new_holder()
-    try:
+
+    def take() -> RunSettings | RunReport:
+        """The settings to drive with, after taking the lease; or the report of an ended run."""
         settings = frozen_settings(db, run_id)
         if judge:
             wrong = judge_mismatch(settings, judge)
@@ -363,14 +365,22 @@ async def drive_run(
                 raise OperationError(FailureKind.INPUT, f"Invalid settings: {exc}.") from exc
         report = run_report(db, run_id)
         if report.status in TERMINAL:
-            return _outcome(report, run_id)
+            return report
         lease.acquire(db, run_id, me)
+        return settings
+
+    loop = asyncio.get_running_loop()
+    try:
+        taken = await loop.run_in_executor(None, take)
     except OperationError as exc:
         return exc.failed()
     except lease.RunBusyError as exc:
         return Failed(FailureKind.BUSY, str(exc).capitalize() + ".")
     except (DatabaseError, OperationalError) as exc:
         return _database_failure(exc)
+    if isinstance(taken, RunReport):
+        return _outcome(taken, run_id)
+    settings = taken
     try:
         return await _drive_leased(db, run_id, settings, me, token, progress, stall_timeout_s)
     finally:
@@ -424,7 +434,9 @@ async def _drive_leased(
     ]
     try:
         async with open_judge(settings) as dispatcher:
-            orchestrator = Orchestrator(db, dispatcher, workers=workers, holder=me)
+            orchestrator = Orchestrator(
+                db, dispatcher, workers=workers, holder=me, settings=settings
+            )
             status = await orchestrator.run(run_id, on_progress=on_event, cancel=inner)
         if status == RunStatus.PAUSED.value and why and why[0] == "stalled":
             await workers.db(end_stalled, db, run_id)

@@ -134,6 +134,8 @@ class Orchestrator:
 
     ``holder`` is the lease holder this process drives the run as (see :mod:`app.runs.lease`);
     the loop then writes a run's status only while the run's lease is still its own.
+    ``settings``: the run's frozen settings with this drive's operational ones (concurrency,
+    poll interval) applied; by default the stored ones.
     """
 
     def __init__(
@@ -143,10 +145,12 @@ class Orchestrator:
         *,
         workers: Workers | None = None,
         holder: str | None = None,
+        settings: RunSettings | None = None,
     ) -> None:
         self.db = db
         self.dispatcher = dispatcher
         self.holder = holder
+        self.settings = settings
         self._workers = workers
         self._own_workers = workers is None
 
@@ -279,7 +283,7 @@ class Orchestrator:
             run = s.get(Run, run_id)
             if run is None:
                 raise KeyError(f"no run with id {run_id}")
-            settings = RunSettings.from_json(run.settings)
+            settings = self.settings or RunSettings.from_json(run.settings)
             assignment = run.batch.assignment
             setup = _Setup(
                 settings,
