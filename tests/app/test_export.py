@@ -299,7 +299,7 @@ def test_a_failed_replace_leaves_no_temporary_files(
     def refuse(_src: object, _dst: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(export.os, "replace", refuse)
+    monkeypatch.setattr("app.operations.export.os.replace", refuse)
     with pytest.raises(OperationError):
         export_results(db, run_id, tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
