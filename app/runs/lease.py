@@ -87,7 +87,7 @@ def acquire(
                 Run.lease_heartbeat_at >= moment - stale_after,
             )
         ).first()
-        if sibling is not None and not _dead_here(str(sibling[1])):
+        if sibling is not None and not holder_is_dead(str(sibling[1])):
             raise BatchBusyError(run_id, str(sibling[0]), Holder(str(sibling[1]), sibling[2]))
         result = s.execute(
             update(Run)
@@ -107,7 +107,7 @@ def acquire(
             return
         s.refresh(run)
         holding = run.lease_holder or "?"
-        if _dead_here(holding):
+        if holder_is_dead(holding):
             # Its holder was a process on this machine that no longer exists (killed): the
             # lease is free at once rather than after it goes stale.
             taken = s.execute(
@@ -121,8 +121,9 @@ def acquire(
         raise RunBusyError(run_id, Holder(holding, run.lease_heartbeat_at))
 
 
-def _dead_here(holder: str) -> bool:
-    """Whether ``holder`` names a process of this machine that has ended."""
+def holder_is_dead(holder: str) -> bool:
+    """Whether ``holder`` names a process of this machine that has ended (a holder on another
+    machine is never known to be dead; its lease goes stale instead)."""
     host, _, rest = holder.partition(":")
     pid_text = rest.partition(":")[0]
     if host != socket.gethostname() or not pid_text.isdigit():

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from app.db.engine import Database
 from app.db.models import Comparison, ComparisonStatus, Run, RunStatus
 from app.runs.finaliser import TERMINAL, finalise
-from app.runs.lease import STALE_AFTER
+from app.runs.lease import STALE_AFTER, holder_is_dead
 from app.runs.state import refit_stored
 from core.stopping import StopReason
 
@@ -25,24 +25,21 @@ FORCED_RECOVERY_SHARE = 0.8
 def interrupted_runs(
     db: Database, *, stale_after: timedelta = STALE_AFTER, now: datetime | None = None
 ) -> list[str]:
-    """Runs a crash or a kill left *running*: their lease is free or stale (a run whose driver
-    is alive and renewing its lease is not interrupted). Oldest first."""
+    """Runs a crash or a kill left *running*: their lease is free, stale, or held by a process
+    of this machine that no longer exists (a run whose driver is alive and renewing its lease
+    is not interrupted). Oldest first."""
     moment = now or datetime.now(UTC)
     with db.read() as s:
-        return list(
-            s.scalars(
-                select(Run.id)
-                .where(
-                    Run.status == RunStatus.RUNNING.value,
-                    or_(
-                        Run.lease_holder.is_(None),
-                        Run.lease_heartbeat_at.is_(None),
-                        Run.lease_heartbeat_at < moment - stale_after,
-                    ),
-                )
-                .order_by(Run.created_at, Run.id)
-            )
-        )
+        rows = s.execute(
+            select(Run.id, Run.lease_holder, Run.lease_heartbeat_at)
+            .where(Run.status == RunStatus.RUNNING.value)
+            .order_by(Run.created_at, Run.id)
+        ).all()
+    return [
+        str(run_id)
+        for run_id, holder, beat in rows
+        if holder is None or beat is None or beat < moment - stale_after or holder_is_dead(holder)
+    ]
 
 
 def last_activity(db: Database, run_id: str) -> datetime | None:

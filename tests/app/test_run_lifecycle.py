@@ -493,3 +493,29 @@ async def test_a_bug_mid_run_is_a_typed_failure_and_the_run_can_be_resumed(
         assert isinstance(await drive_run(db, run_id), Completed)
     finally:
         db.close()
+
+
+def test_a_run_whose_driver_was_killed_here_is_interrupted_at_once(tmp_path: Path) -> None:
+    import socket  # noqa: PLC0415
+
+    from app.runs.monitor import interrupted_runs  # noqa: PLC0415
+
+    db = open_database(tmp_path / "data")
+    try:
+        killed, alive, elsewhere = (prepare(db, budget=30) for _ in range(3))
+        now = datetime.now(UTC).replace(tzinfo=None)
+        host = socket.gethostname()
+        with sqlite3.connect(db.path) as con:
+            for run_id, holder in (
+                (killed, f"{host}:999999:x"),  # no such process on this machine
+                (alive, f"{host}:{os.getpid()}:y"),  # this very process
+                (elsewhere, "another-machine:1:z"),  # fresh, on another machine
+            ):
+                con.execute(
+                    "UPDATE runs SET status='running', lease_holder=?, lease_heartbeat_at=? "
+                    "WHERE id=?",
+                    (holder, now, run_id),
+                )
+        assert interrupted_runs(db) == [killed]
+    finally:
+        db.close()
