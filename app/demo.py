@@ -31,9 +31,9 @@ from app.intake.outcomes import IntakeLimits
 from app.operations.base import Completed, OperationError
 from app.operations.estimate import estimate_texts
 from app.operations.export import ResultRow, result_rows
+from app.operations.queries import RunReport
 from app.operations.runs import (
     FolderRunRequest,
-    RunReport,
     drive_run,
     prepare_folder_run,
     settings_for,

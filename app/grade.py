@@ -44,10 +44,10 @@ from app.operations.base import (
 from app.operations.base import Progress as OpProgress
 from app.operations.estimate import estimate_batch
 from app.operations.export import export_results
+from app.operations.queries import RunReport, run_report
 from app.operations.runs import (
     DEFAULT_STALL_TIMEOUT_S,
     FolderRunRequest,
-    RunReport,
     cancel_run,
     check_settings,
     drive_run,
@@ -56,7 +56,6 @@ from app.operations.runs import (
     judge_mismatch,
     prepare_batch_run,
     prepare_folder_run,
-    run_report,
 )
 from app.runs.orchestrator import ProgressEvent
 from app.runtime import tune_for_responsiveness

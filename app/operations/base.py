@@ -20,8 +20,9 @@ No operation prints, parses arguments or exits the process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -92,6 +93,33 @@ class CancelToken:
                 return
             self._waiters.append((loop, future))
         await future
+
+
+async def until_cancelled(work: Awaitable[T], cancel: CancelToken | None) -> T:
+    """Await ``work`` unless ``cancel`` is set first: then ``work`` is cancelled and
+    :class:`OperationCancelledError` is raised. Cancelling the caller cancels ``work`` too.
+    Only for work that may be abandoned half way (calls whose answers are not paid for twice,
+    reads, sleeps)."""
+    if cancel is None:
+        return await work
+    cancel.raise_if_cancelled()
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(cancel.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        raise
+    finally:
+        waiter.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    raise OperationCancelledError(cancel.reason)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -25,7 +25,7 @@ from sqlalchemy.orm import aliased
 from app.db.engine import Database
 from app.db.models import Anchor, Essay, Result, Run, Student
 from app.operations.base import FailureKind, OperationError
-from app.operations.queries import run_summary, translated_errors
+from app.operations.queries import run_report, translated_errors
 
 RESULT_COLUMNS: tuple[str, ...] = (
     "rank",
@@ -164,10 +164,10 @@ def export_results(
 ) -> ExportResult:
     """Write ``results.csv``, ``results.json`` and ``results.xlsx`` of a run into ``folder``
     (created if needed), each atomically. ``summary`` replaces the ``run`` object of the JSON
-    (default: :meth:`RunSummary.to_json`). ``OperationError``: INPUT for an unknown run or a
+    (default: :meth:`RunReport.to_json`). ``OperationError``: INPUT for an unknown run or a
     folder that cannot be written, DATABASE when the database cannot be read."""
     rows = result_rows(db, run_id)
-    run = dict(summary) if summary is not None else run_summary(db, run_id).to_json()
+    run = dict(summary) if summary is not None else run_report(db, run_id).to_json()
     try:
         folder.mkdir(parents=True, exist_ok=True)
         files = write_results(folder, run, rows)

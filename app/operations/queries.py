@@ -40,6 +40,7 @@ from app.db.models import (
 )
 from app.operations.base import FailureKind, OperationError
 from app.school import RecordNotFoundError, find_class
+from core.stopping import StopReason
 
 # ---------------------------------------------------------------------------------- errors
 
@@ -542,9 +543,33 @@ def list_runs(db: Database, batch_id: str) -> list[RunRow]:
         ]
 
 
+_REASON_TEXT = {
+    StopReason.STABLE: "the ranking is stable (reliability reached the target)",
+    StopReason.PRECISE: "the standard errors reached the target",
+    StopReason.BUDGET_REACHED: "the budget of comparisons was used",
+    StopReason.NO_PAIRS_LEFT: "every useful pair was compared",
+    StopReason.FORCED_RECOVERY: "no progress for too long; graded from what was judged",
+    StopReason.INSUFFICIENT_ESSAYS: "fewer than 2 essays to compare",
+    StopReason.TOO_MANY_FAILURES: "too many comparisons failed",
+    StopReason.STALLED: "no progress for too long with too little judged to grade",
+    StopReason.CANCELLED: "cancelled",
+}
+
+
+def describe_stop(reason: str | None) -> str:
+    """A teacher's sentence for a stored stop reason."""
+    try:
+        return _REASON_TEXT[StopReason(reason or "")]
+    except ValueError:
+        return reason or "unknown"
+
+
+# ---------------------------------------------------------------------- read model
+
+
 @dataclass(frozen=True)
-class RunSummary:
-    """A run's outcome: status, why it stopped, its reliability figures and frozen settings."""
+class RunReport:
+    """A run as stored: status, why it stopped, its figures and frozen settings."""
 
     run_id: str
     batch_id: str
@@ -554,12 +579,22 @@ class RunSummary:
     model_reliability: float | None
     ssr: float | None
     position_bias: float | None
+    fit_converged: bool | None
+    comparisons_done: int
+    comparisons_failed: int
+    cost_usd: float
+    calls: int
+    """Calls made to the judge (distinct provider request ids)."""
     settings: dict[str, Any]
     started_at: datetime | None
     completed_at: datetime | None
 
+    @property
+    def stop_text(self) -> str:
+        return describe_stop(self.stop_reason)
+
     def to_json(self) -> dict[str, Any]:
-        """The ``run`` object of ``results.json`` (its documented keys, in their order)."""
+        """The ``run`` object of ``results.json`` as first documented (its keys, in order)."""
         return {
             "run_id": self.run_id,
             "status": self.status,
@@ -572,14 +607,45 @@ class RunSummary:
             "completed_at": None if self.completed_at is None else self.completed_at.isoformat(),
         }
 
+    def summary(self) -> dict[str, Any]:
+        """:meth:`to_json` with whether the fit converged, the comparisons and the cost."""
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "stop_reason": self.stop_reason,
+            "reliability": self.reliability,
+            "model_reliability": self.model_reliability,
+            "ssr": self.ssr,
+            "position_bias": self.position_bias,
+            "fit_converged": self.fit_converged,
+            "comparisons": self.comparisons_done,
+            "failed_comparisons": self.comparisons_failed,
+            "cost_usd": round(self.cost_usd, 6),
+            "settings": self.settings,
+            "completed_at": None if self.completed_at is None else self.completed_at.isoformat(),
+        }
 
-def run_summary(db: Database, run_id: str) -> RunSummary:
-    """One run's summary (``OperationError(INPUT)`` for an unknown run)."""
+
+def run_report(db: Database, run_id: str) -> RunReport:
+    """The stored state of a run (``OperationError(INPUT)`` for an unknown run)."""
     with translated_errors(), db.read() as s:
         run = s.get(Run, run_id)
         if run is None:
-            raise OperationError(FailureKind.INPUT, f"No run with id {run_id!r}.")
-        return RunSummary(
+            raise OperationError(FailureKind.INPUT, f"There is no run {run_id} in {db.path}.")
+        counts = dict(
+            s.execute(
+                select(Comparison.status, func.count())
+                .where(Comparison.run_id == run_id)
+                .group_by(Comparison.status)
+            ).all()
+        )
+        cost, calls = s.execute(
+            select(
+                func.coalesce(func.sum(Comparison.cost_usd), 0.0),
+                func.count(func.distinct(Comparison.provider_request_id)),
+            ).where(Comparison.run_id == run_id)
+        ).one()
+        return RunReport(
             run.id,
             run.batch_id,
             run.status,
@@ -588,7 +654,12 @@ def run_summary(db: Database, run_id: str) -> RunSummary:
             run.model_reliability,
             run.ssr,
             run.position_bias,
-            dict(run.settings or {}),
+            run.fit_converged,
+            int(counts.get(ComparisonStatus.DONE.value, 0)),
+            int(counts.get(ComparisonStatus.FAILED.value, 0)),
+            float(cost or 0.0),
+            int(calls or 0),
+            dict(run.settings),
             run.started_at,
             run.completed_at,
         )

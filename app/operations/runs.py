@@ -21,7 +21,7 @@ import contextlib
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from app.operations.base import (
     ignore_progress,
 )
 from app.operations.judge import open_judge
+from app.operations.queries import RunReport, run_report
 from app.runs import lease
 from app.runs.batches import TextItem, create_batch
 from app.runs.monitor import cancel_run as _cancel_stored
@@ -60,122 +61,11 @@ from core.injection import find_injection
 from core.lifecycle import TERMINAL
 from core.prompt import AssignmentContext
 from core.scales import get_scale
-from core.stopping import StopReason
 
 #: Default budget: comparisons per essay (anchors included).
 DEFAULT_COMPARISONS_PER_ESSAY = 8
 #: Default stall timeout (4 h), as on the platform this replaces.
 DEFAULT_STALL_TIMEOUT_S = 4 * 3600.0
-
-_REASON_TEXT = {
-    StopReason.STABLE: "the ranking is stable (reliability reached the target)",
-    StopReason.PRECISE: "the standard errors reached the target",
-    StopReason.BUDGET_REACHED: "the budget of comparisons was used",
-    StopReason.NO_PAIRS_LEFT: "every useful pair was compared",
-    StopReason.FORCED_RECOVERY: "no progress for too long; graded from what was judged",
-    StopReason.INSUFFICIENT_ESSAYS: "fewer than 2 essays to compare",
-    StopReason.TOO_MANY_FAILURES: "too many comparisons failed",
-    StopReason.STALLED: "no progress for too long with too little judged to grade",
-    StopReason.CANCELLED: "cancelled",
-}
-
-
-def describe_stop(reason: str | None) -> str:
-    """A teacher's sentence for a stored stop reason."""
-    try:
-        return _REASON_TEXT[StopReason(reason or "")]
-    except ValueError:
-        return reason or "unknown"
-
-
-# ---------------------------------------------------------------------- read model
-
-
-@dataclass(frozen=True)
-class RunReport:
-    """A run as stored: status, why it stopped, its figures and frozen settings."""
-
-    run_id: str
-    batch_id: str
-    status: str
-    stop_reason: str | None
-    reliability: float | None
-    model_reliability: float | None
-    ssr: float | None
-    position_bias: float | None
-    fit_converged: bool | None
-    comparisons_done: int
-    comparisons_failed: int
-    cost_usd: float
-    calls: int
-    """Calls made to the judge (distinct provider request ids)."""
-    settings: dict[str, Any]
-    started_at: datetime | None
-    completed_at: datetime | None
-
-    @property
-    def stop_text(self) -> str:
-        return describe_stop(self.stop_reason)
-
-    def summary(self) -> dict[str, Any]:
-        """The ``run`` object of results.json."""
-        return {
-            "run_id": self.run_id,
-            "status": self.status,
-            "stop_reason": self.stop_reason,
-            "reliability": self.reliability,
-            "model_reliability": self.model_reliability,
-            "ssr": self.ssr,
-            "position_bias": self.position_bias,
-            "fit_converged": self.fit_converged,
-            "comparisons": self.comparisons_done,
-            "failed_comparisons": self.comparisons_failed,
-            "cost_usd": round(self.cost_usd, 6),
-            "settings": self.settings,
-            "completed_at": None if self.completed_at is None else self.completed_at.isoformat(),
-        }
-
-
-def run_report(db: Database, run_id: str) -> RunReport:
-    """The stored state of a run (``OperationError(INPUT)`` for an unknown run)."""
-    from app.db.models import Comparison, ComparisonStatus  # noqa: PLC0415
-
-    with db.read() as s:
-        run = s.get(Run, run_id)
-        if run is None:
-            raise OperationError(FailureKind.INPUT, f"There is no run {run_id} in {db.path}.")
-        counts = dict(
-            s.execute(
-                select(Comparison.status, func.count())
-                .where(Comparison.run_id == run_id)
-                .group_by(Comparison.status)
-            ).all()
-        )
-        cost, calls = s.execute(
-            select(
-                func.coalesce(func.sum(Comparison.cost_usd), 0.0),
-                func.count(func.distinct(Comparison.provider_request_id)),
-            ).where(Comparison.run_id == run_id)
-        ).one()
-        return RunReport(
-            run.id,
-            run.batch_id,
-            run.status,
-            run.stop_reason,
-            run.reliability,
-            run.model_reliability,
-            run.ssr,
-            run.position_bias,
-            run.fit_converged,
-            int(counts.get(ComparisonStatus.DONE.value, 0)),
-            int(counts.get(ComparisonStatus.FAILED.value, 0)),
-            float(cost or 0.0),
-            int(calls or 0),
-            dict(run.settings),
-            run.started_at,
-            run.completed_at,
-        )
-
 
 # ---------------------------------------------------------------------- preparing a run
 

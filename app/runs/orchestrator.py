@@ -17,7 +17,6 @@ pairs in flight go back to *planned* without using an attempt, the status become
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -43,7 +42,7 @@ from app.llm.batch.jobs import BatchJob
 from app.llm.dispatcher import Dispatcher, PairOutcome
 from app.llm.providers.base import BaseProvider
 from app.llm.types import FailureCategory, PairTask
-from app.operations.base import CancelToken, OperationCancelledError
+from app.operations.base import CancelToken, OperationCancelledError, until_cancelled
 from app.runs.batch_store import DbJobStore, legacy_batch_dir, saved_waves
 from app.runs.finaliser import TERMINAL, finalise
 from app.runs.settings import RunSettings
@@ -490,7 +489,7 @@ class Orchestrator:
                 counter.failed += 1
             progress("verdict")
 
-        summary = await _until_cancelled(self.dispatcher.run(context, tasks, store), cancel)
+        summary = await until_cancelled(self.dispatcher.run(context, tasks, store), cancel)
         refused = [
             o
             for o in summary.outcomes
@@ -617,28 +616,6 @@ class Orchestrator:
 async def _relay(stop: asyncio.Event, token: CancelToken) -> None:
     await stop.wait()
     token.cancel("paused")
-
-
-async def _until_cancelled(work: Any, cancel: CancelToken) -> Any:
-    """Await ``work`` unless ``cancel`` is set first: then the work is cancelled and
-    :class:`OperationCancelledError` is raised. Cancelling the caller cancels the work too."""
-    task = asyncio.ensure_future(work)
-    waiter = asyncio.ensure_future(cancel.wait())
-    try:
-        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        raise
-    finally:
-        waiter.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
-    raise OperationCancelledError(cancel.reason)
 
 
 # ---------------------------------------------------------------------- compute thread

@@ -28,8 +28,8 @@ from app.operations.queries import (
     BatchRow,
     ClassRow,
     IntakeRow,
+    RunReport,
     RunRow,
-    RunSummary,
     StudentRow,
 )
 from app.operations.school import (
@@ -228,8 +228,8 @@ def test_runs_of_a_batch_and_a_run_summary(db: Database, school: dict[str, str])
         (school["new_run"], "paused", 1),
     ]
     assert queries.list_runs(db, school["guest"]) == []
-    summary = queries.run_summary(db, school["old_run"])
-    assert isinstance(summary, RunSummary)
+    summary = queries.run_report(db, school["old_run"])
+    assert isinstance(summary, RunReport)
     assert (summary.status, summary.stop_reason, summary.reliability) == ("complete", "stable", 0.9)
     assert summary.settings == {"budget": 10} and summary.batch_id == school["batch"]
     assert list(summary.to_json()) == [
@@ -253,7 +253,7 @@ def test_runs_of_a_batch_and_a_run_summary(db: Database, school: dict[str, str])
         (queries.get_assignment, "no-such-assignment"),
         (queries.get_batch, "no-such-batch"),
         (queries.list_runs, "no-such-batch"),
-        (queries.run_summary, "no-such-run"),
+        (queries.run_report, "no-such-run"),
         (queries.intake_records, "no-such-owner"),
     ],
 )

@@ -26,12 +26,11 @@ from app.db.engine import Database, open_database
 from app.operations.base import Cancelled, CancelToken, Completed, Failed, FailureKind, Paused
 from app.operations.base import Progress as OpProgress
 from app.operations.export import export_results, result_rows
+from app.operations.queries import RunReport, run_report
 from app.operations.runs import (
     FolderRunRequest,
-    RunReport,
     drive_run,
     prepare_folder_run,
-    run_report,
 )
 from app.paths import resources_dir
 from app.runs.orchestrator import ProgressEvent

@@ -14,12 +14,11 @@ adopts it before submitting anything.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal, TypeVar
 
@@ -55,7 +54,7 @@ from app.llm.dispatcher import PairOutcome
 from app.llm.metrics import LLMMetrics
 from app.llm.providers.base import BaseProvider
 from app.llm.types import FailureCategory, PairTask, ProviderError
-from app.operations.base import CancelToken, OperationCancelledError
+from app.operations.base import CancelToken, until_cancelled
 from core.prompt import MAX_BUNDLE_PAIRS, AssignmentContext, safe_nonce
 
 _MAX_POLL_ERRORS = 8
@@ -70,32 +69,6 @@ T = TypeVar("T")
 
 PollCallback = Callable[[BatchJob], None]
 """Hears the job after every status poll (whether or not the status changed)."""
-
-
-async def _unless_cancelled(work: Awaitable[T], cancel: CancelToken | None) -> T:
-    """Await ``work`` unless ``cancel`` is set first: then ``work`` is cancelled and
-    :class:`~app.operations.base.OperationCancelledError` is raised. Only for work that may be
-    abandoned half way (reads and sleeps; never the call that creates a batch)."""
-    if cancel is None:
-        return await work
-    cancel.raise_if_cancelled()
-    task = asyncio.ensure_future(work)
-    waiter = asyncio.ensure_future(cancel.wait())
-    try:
-        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        raise
-    finally:
-        waiter.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
-    raise OperationCancelledError(cancel.reason)
 
 
 def _family(kind: str) -> Literal["openai", "anthropic"]:
@@ -408,7 +381,7 @@ async def run_batch_summary(
             intent = store.load_intent()
             if intent is not None:
                 _check_saved(provider, intent, pairs)
-                job = await _unless_cancelled(
+                job = await until_cancelled(
                     find_submitted(provider, intent, exclude=store.known_batch_ids()), cancel
                 )
                 if job is not None:
@@ -443,7 +416,7 @@ async def run_batch_summary(
     first = True
     while not job.ended:
         if not first:
-            await _unless_cancelled(asyncio.sleep(poll_interval_s), cancel)
+            await until_cancelled(asyncio.sleep(poll_interval_s), cancel)
         first = False
         if max_wait_s is not None and not cancel_sent and time.monotonic() - started > max_wait_s:
             try:
@@ -453,13 +426,13 @@ async def run_batch_summary(
                 if not err.category.retryable:
                     raise
         try:
-            updated = await _unless_cancelled(poll(provider, job), cancel)
+            updated = await until_cancelled(poll(provider, job), cancel)
         except ProviderError as err:
             errors += 1
             if not err.category.retryable or errors >= _MAX_POLL_ERRORS:
                 raise
             if err.retry_after is not None:
-                await _unless_cancelled(asyncio.sleep(min(err.retry_after, 60.0)), cancel)
+                await until_cancelled(asyncio.sleep(min(err.retry_after, 60.0)), cancel)
             continue
         errors = 0
         changed = (updated.status, updated.request_counts) != (job.status, job.request_counts)
@@ -469,7 +442,7 @@ async def run_batch_summary(
         if on_poll is not None:
             on_poll(job)
 
-    summary = await _unless_cancelled(fetch_summary(provider, job), cancel)
+    summary = await until_cancelled(fetch_summary(provider, job), cancel)
     job = job.model_copy(update={"fetched_at": datetime.now(UTC)})
     summary.job = job
     if store is not None:
