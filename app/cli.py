@@ -54,6 +54,10 @@ def _build_parser() -> argparse.ArgumentParser:
         help="for OpenAI-compatible servers without strict JSON schemas",
     )
 
+    sub.add_parser(
+        "gui", help="open the desktop window (--data-dir DIR, --screenshots DIR)", add_help=False
+    )
+
     from app.simserver.cli import add_parser as add_sim_server  # noqa: PLC0415
 
     add_sim_server(sub)
@@ -117,8 +121,15 @@ def _judge_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["gui"]:
+        # The one place the command line reaches into ui/: it starts the window, nothing more
+        # (its options are the window's: --data-dir, --screenshots DIR).
+        from ui.app import main as gui_main  # noqa: PLC0415
+
+        return gui_main(arguments[1:])
     parser = _build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     if args.command == "demo":
         from app.demo import run_demo  # noqa: PLC0415  (keeps `--version` instant)
 

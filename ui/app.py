@@ -26,6 +26,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +46,7 @@ from ui.collector import GuiThreadCollector
 from ui.dialogs import open_and_wait
 from ui.errors import ErrorDialog
 from ui.main_window import MainWindow
+from ui.screenshots import capture, seed_demo
 from ui.tasks import TaskRunner
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,13 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
         help="folder of the database (default: $HULEEDU_DATA_DIR, else the platform's "
         "per-user data folder)",
     )
+    parser.add_argument(
+        "--screenshots",
+        type=Path,
+        metavar="DIR",
+        help="save a picture of every page into DIR and quit (with no --data-dir: on a "
+        "temporary folder holding the demo batch)",
+    )
     parser.add_argument("--version", action="version", version=f"huleedu-desktop {__version__}")
     return parser.parse_known_args(list(argv))
 
@@ -77,7 +86,14 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the desktop app until its window is closed; the process's exit code."""
     args, qt_args = parse_args(sys.argv[1:] if argv is None else argv)
-    data_dir = resolve_data_dir(args.data_dir)
+    if args.screenshots is not None and args.data_dir is None:
+        with tempfile.TemporaryDirectory(prefix="huleedu-shots-") as tmp:
+            seed_demo(Path(tmp))
+            return _main(Path(tmp), qt_args, args.screenshots)
+    return _main(resolve_data_dir(args.data_dir), qt_args, args.screenshots)
+
+
+def _main(data_dir: Path, qt_args: list[str], screenshots: Path | None) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
     assert isinstance(app, QApplication)
     app.setApplicationName("HuleEdu")
@@ -93,10 +109,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     asyncio.set_event_loop(loop)
     quit_requested = asyncio.Event()
     restore_signals = _install_signal_handlers(loop, quit_requested)
+    shots: list[asyncio.Task[list[Path]]] = []
+
+    def on_shown(window: MainWindow) -> None:
+        if screenshots is not None:
+            shots.append(asyncio.ensure_future(capture(window, screenshots, quit_requested)))
+
     try:
         code: int = loop.run_until_complete(
-            run_window(data_dir, quit_requested=quit_requested, tune=tune_for_responsiveness)
+            run_window(
+                data_dir,
+                quit_requested=quit_requested,
+                tune=tune_for_responsiveness,
+                on_shown=on_shown,
+            )
         )
+        for shot in shots:
+            if shot.done() and not shot.cancelled() and shot.exception() is None:
+                for path in shot.result():
+                    print(path)
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.run_until_complete(shutdown_executor(executor, EXECUTOR_TIMEOUT_S))
         return code
