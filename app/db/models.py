@@ -189,6 +189,8 @@ class SchoolClass(Record, Base):
     name: Mapped[str] = mapped_column(String(200))
     course_id: Mapped[str] = mapped_column(ForeignKey("courses.id"), index=True)
     school_year: Mapped[str] = mapped_column(String(32))
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    """When the teacher archived the class (kept with its batches, hidden from working lists)."""
 
     course: Mapped[Course] = relationship(back_populates="classes")
     memberships: Mapped[list[ClassMembership]] = relationship(
@@ -274,6 +276,21 @@ class Anchor(Record, Base):
     content_hash: Mapped[str] = mapped_column(String(64))
 
     assignment: Mapped[Assignment] = relationship(back_populates="anchors")
+
+
+class GradeScaleRecord(Record, Base):
+    """A teacher's own grade scale (see :func:`core.scales.custom_scale`); assignments name it
+    by ``scale_id`` in :attr:`Assignment.grade_scale`, as they name a built-in scale."""
+
+    __tablename__ = "grade_scales"
+    __table_args__ = (UniqueConstraint("scale_id"),)
+
+    scale_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    grades: Mapped[list[str]] = mapped_column(JSON)
+    """Labels, lowest first."""
+    priors: Mapped[list[float] | None] = mapped_column(JSON, default=None)
+    below_lowest: Mapped[str | None] = mapped_column(String(32), default=None)
 
 
 # --------------------------------------------------------------------------- batches and essays
