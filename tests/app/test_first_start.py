@@ -31,7 +31,7 @@ def test_an_empty_database_gets_a_demo_ready_to_grade(tmp_path: Path) -> None:
         run = prepare_batch_run(db, batch.id, {"sim_speed": 1000.0})
         outcome = asyncio.run(drive_run(db, run.run_id))
         assert isinstance(outcome, Completed)
-        assert outcome.value.status == "completed"
+        assert outcome.value.status == "complete"
     finally:
         db.close()
 
