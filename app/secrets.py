@@ -8,8 +8,24 @@ store.
 from __future__ import annotations
 
 import os
+import threading
 
 KEYRING_SERVICE = "huleedu"
+
+_session_keys: dict[str, str] = {}
+_session_lock = threading.Lock()
+
+
+def session_keys() -> tuple[dict[str, str], threading.Lock]:
+    """Keys kept in this process's memory only, for a machine with no system keyring (the
+    window stores one there when the keyring cannot), and the lock guarding them."""
+    return _session_keys, _session_lock
+
+
+def session_key(provider: str) -> str | None:
+    """The key kept for ``provider`` in this process's memory, if any."""
+    with _session_lock:
+        return _session_keys.get(provider)
 
 
 class MissingKeyError(ValueError):
@@ -23,6 +39,9 @@ def find_api_key(provider: str, env_var: str | None = None) -> str:
     (service "huleedu", user = provider), stored e.g. with ``keyring set huleedu openai``.
     Local OpenAI-compatible servers may have no key: an empty string is returned for them.
     """
+    remembered = session_key(provider)
+    if remembered and not env_var:
+        return remembered
     if env_var:
         key = os.environ.get(env_var, "")
         if not key:

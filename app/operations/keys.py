@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from app.operations.base import (
     ignore_progress,
     until_cancelled,
 )
-from app.secrets import KEYRING_SERVICE
+from app.secrets import KEYRING_SERVICE, session_keys
 from core.prompt import AssignmentContext, make_nonce
 
 #: Providers that take a key, in the order a settings page lists them.
@@ -53,8 +52,7 @@ TEST_MODELS = {
 #: Seconds a connection test may take, all told.
 TEST_TIMEOUT_S = 20.0
 
-_session_keys: dict[str, str] = {}
-_session_lock = threading.Lock()
+_session_keys, _session_lock = session_keys()
 
 
 class KeyState(StrEnum):

@@ -119,6 +119,7 @@ def test_no_system_keyring_is_a_status_not_a_crash(no_keyring: None) -> None:
     assert kept.state is KeyState.SESSION
     assert "this session only" in kept.sentence()
     assert keys.stored_key("openai") == "sk-session"
+    assert find_api_key("openai") == "sk-session"  # what a run started from the window reads
     assert keys.delete_key("openai").state is KeyState.UNAVAILABLE
     assert keys.stored_key("openai") is None
 
