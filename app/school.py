@@ -22,7 +22,7 @@ from app.db.models import (
     SchoolClass,
     live,
 )
-from core.scales import get_scale
+from app.operations.scales import resolve_scale
 
 
 class RecordNotFoundError(LookupError):
@@ -85,7 +85,7 @@ def create_assignment(
     judge_rubric: str = "",
 ) -> str:
     """A new assignment on the grade scale ``scale_id`` (checked); returns its id."""
-    get_scale(scale_id)
+    resolve_scale(db, scale_id)
     with db.session() as s:
         return add_assignment(
             s,
@@ -107,7 +107,7 @@ def add_assignment(
     judge_rubric: str = "",
 ) -> Assignment:
     """:func:`create_assignment` inside the caller's transaction."""
-    get_scale(scale_id)
+    resolve_scale(session, scale_id)
     assignment = Assignment(
         title=title,
         grade_scale=scale_id,

@@ -41,8 +41,9 @@ from app.intake.roster import sniff_delimiter
 from app.intake.sources import Document, FileEntry, iter_entries
 from app.intake.validate import check_length, content_hash
 from app.operations.base import CancelToken, Progress, ProgressSink
+from app.operations.scales import resolve_scale
 from app.school import find_live, refresh_batch_status, sync_anchor_essays
-from core.scales import GradeScale, get_scale
+from core.scales import GradeScale
 
 _WORD_SPLIT = re.compile(r"[\s_.,;()\[\]{}]+")
 _PLUS_MINUS = re.compile(r"(?i)(?<=[a-z])(plus|minus)$")
@@ -334,7 +335,7 @@ def import_anchors(
     import_id = new_id()
     with db.session() as s:
         assignment = find_live(s, Assignment, assignment_id)
-        scale = get_scale(assignment.grade_scale)
+        scale = resolve_scale(s, assignment.grade_scale)
         known = {
             a.content_hash: a.source_file or a.label
             for a in s.scalars(

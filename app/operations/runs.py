@@ -49,6 +49,7 @@ from app.operations.base import (
 )
 from app.operations.judge import open_judge
 from app.operations.queries import RunReport, run_report
+from app.operations.scales import resolve_scale
 from app.runs import lease
 from app.runs.batches import TextItem, create_batch
 from app.runs.monitor import cancel_run as _cancel_stored
@@ -60,7 +61,6 @@ from app.secrets import MissingKeyError
 from core.injection import find_injection
 from core.lifecycle import TERMINAL
 from core.prompt import AssignmentContext
-from core.scales import get_scale
 
 #: Default budget: comparisons per essay (anchors included).
 DEFAULT_COMPARISONS_PER_ESSAY = 8
@@ -131,7 +131,7 @@ def prepare_folder_run(
     stops the run before it starts (grades rest on anchors). Settings are checked first."""
     check_settings(**options)
     try:
-        scale = get_scale(request.scale)
+        scale = resolve_scale(db, request.scale)
     except (KeyError, ValueError) as exc:
         raise OperationError(FailureKind.INPUT, str(exc)) from exc
     screened = screen_documents(list(request.paths), request.limits)

@@ -27,7 +27,8 @@ from app.operations.queries import (
     get_class,
     translated_errors,
 )
-from core.scales import UnknownScaleError, get_scale
+from app.operations.scales import resolve_scale
+from core.scales import BUILTIN_SCALES
 
 DEFAULT_SCALE = "swedish_8_anchor"
 DEFAULT_COURSE = "ENG5"
@@ -50,7 +51,8 @@ class NewClass:
 class NewAssignment:
     title: str
     scale: str = DEFAULT_SCALE
-    """A built-in grade scale's id (:data:`core.scales.BUILTIN_SCALES`)."""
+    """A grade scale's id: built-in (:data:`core.scales.BUILTIN_SCALES`) or a teacher's own
+    (:mod:`app.operations.scales`)."""
     prompt: str = ""
     """What the students were asked to write."""
     criteria: str = ""
@@ -91,12 +93,14 @@ def check_class(new: NewClass) -> NewClass:
     )
 
 
-def check_assignment(new: NewAssignment) -> NewAssignment:
-    """``new`` with its title trimmed and its scale checked, or ``OperationError(INPUT)``."""
-    try:
-        get_scale(new.scale)
-    except UnknownScaleError as exc:
-        raise _bad(str(exc)) from exc
+def check_assignment(new: NewAssignment, db: Database | None = None) -> NewAssignment:
+    """``new`` with its title trimmed and its scale checked (built-in, or stored in ``db``;
+    without ``db`` a custom scale is checked when the assignment is stored), or
+    ``OperationError(INPUT)``."""
+    if db is not None:
+        resolve_scale(db, new.scale)
+    elif new.scale not in BUILTIN_SCALES and not new.scale.strip():
+        raise _bad("A grade scale is needed.")
     return NewAssignment(
         _text(new.title, "assignment title", _TITLE_MAX),
         new.scale,
@@ -117,7 +121,7 @@ def create_class(db: Database, new: NewClass) -> ClassRow:
 
 def create_assignment(db: Database, new: NewAssignment) -> AssignmentDetail:
     """Store a new assignment."""
-    new = check_assignment(new)
+    new = check_assignment(new, db)
     with translated_errors():
         with db.session() as s:
             assignment_id = _add_assignment(s, new)
@@ -130,7 +134,7 @@ def create_batch(db: Database, new: NewBatch) -> BatchRow:
     title = _text(new.title, "batch title", _TITLE_MAX)
     assignment = new.assignment
     if isinstance(assignment, NewAssignment):
-        assignment = check_assignment(assignment)
+        assignment = check_assignment(assignment, db)
     with translated_errors():
         with db.session() as s:
             if new.school_class is not None:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from app.db.engine import Database
 from app.db.models import Anchor, Assignment, Batch, BatchStatus, Essay
+from app.operations.scales import resolve_scale
 from core.prompt import AssignmentContext
-from core.scales import get_scale
 from core.texts import content_hash
 
 
@@ -35,7 +35,7 @@ def create_batch(
     Anchors join the batch as essays flagged ``is_anchor`` (the judge cannot tell them apart).
     Duplicate texts are stored once. Anchor grades are checked against the scale.
     """
-    scale = get_scale(scale_id)
+    scale = resolve_scale(db, scale_id)
     for a in anchors:
         if a.grade is None or not scale.is_anchorable(a.grade):
             raise ValueError(

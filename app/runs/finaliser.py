@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session
 
 from app.db.engine import Database
 from app.db.models import BatchStatus, Essay, Result, Run, RunStatus
+from app.operations.scales import resolve_scale
 from core.engine import Refit
 from core.grading import AnchorObservation, GradingError, GradingResult, grade_essays
 from core.lifecycle import TERMINAL, status_for
 from core.reliability import misfit
-from core.scales import get_scale
 from core.stopping import StopReason
 
 __all__ = ["TERMINAL", "finalise"]
@@ -60,7 +60,7 @@ def finalise(db: Database, run_id: str, reason: StopReason, current: Refit | Non
 
 def _write_results(s: Session, run: Run, essays: list[Essay], current: Refit) -> None:
     fit = current.fit
-    grading = _grades(run, essays, current)
+    grading = _grades(s, run, essays, current)
     # Misfit is judged on the verdicts themselves (hard outcomes), whatever entered the fit.
     fits = misfit(fit, current.data.hardened())
     order = np.argsort(-fit.abilities)
@@ -91,7 +91,7 @@ def _write_results(s: Session, run: Run, essays: list[Essay], current: Refit) ->
     run.fit_converged = current.converged
 
 
-def _grades(run: Run, essays: list[Essay], current: Refit) -> GradingResult | None:
+def _grades(s: Session, run: Run, essays: list[Essay], current: Refit) -> GradingResult | None:
     """Grades from the batch's anchors, or None when there are not two distinct anchor grades."""
     fit = current.fit
     anchors = [
@@ -100,7 +100,7 @@ def _grades(run: Run, essays: list[Essay], current: Refit) -> GradingResult | No
         if e.is_anchor and e.anchor is not None
     ]
     try:
-        scale = get_scale(run.batch.assignment.grade_scale)
+        scale = resolve_scale(s, run.batch.assignment.grade_scale)
         return grade_essays(fit.abilities, fit.se, anchors, scale)
     except (GradingError, ValueError):
         return None

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from app.db.engine import Database
 from app.db.models import (
@@ -43,6 +44,7 @@ from app.llm.dispatcher import Dispatcher, PairOutcome
 from app.llm.providers.base import BaseProvider
 from app.llm.types import FailureCategory, PairTask
 from app.operations.base import CancelToken, OperationCancelledError, until_cancelled
+from app.operations.scales import resolve_scale
 from app.runs.batch_store import DbJobStore, legacy_batch_dir, saved_waves
 from app.runs.finaliser import TERMINAL, finalise
 from app.runs.settings import RunSettings
@@ -51,7 +53,7 @@ from app.runs.workers import Workers
 from core.engine import Refit, default_wave_size, refit
 from core.grading import AnchorObservation, grade_essays
 from core.prompt import AssignmentContext
-from core.scales import get_scale
+from core.scales import GradeScale
 from core.scheduler import SchedulerState, plan_wave
 from core.stopping import RunProgress, StopDecision, decide
 from core.verdict import confidence_to_probability
@@ -104,7 +106,8 @@ ProgressCallback = Callable[[ProgressEvent], None]
 class _Setup:
     settings: RunSettings
     context: AssignmentContext
-    scale_id: str
+    scale: GradeScale | None
+    """None when the assignment's scale is unknown (no grading, no boundary focus)."""
     anchor_grades: dict[str, tuple[str, str]]
     status: str
     """``running``, or why the loop must not run (terminal, awaiting confirmation)."""
@@ -292,7 +295,7 @@ class Orchestrator:
                     assignment.assessment_criteria,
                     assignment.judge_rubric,
                 ),
-                assignment.grade_scale,
+                _scale_or_none(s, assignment.grade_scale),
                 {
                     e.id: (e.anchor.grade, e.anchor.label)
                     for e in run.batch.essays
@@ -655,7 +658,7 @@ def _decide_next(
             abilities=None if current is None else current.fit.abilities,
             se=None if current is None else current.fit.se,
             boundary_uncertainty=_boundary_uncertainty(
-                current, state.essay_ids, setup.anchor_grades, setup.scale_id
+                current, state.essay_ids, setup.anchor_grades, setup.scale
             ),
             soft_evidence=current is not None and current.soft_model == "logit",
             min_comparisons=rule.min_comparisons_per_essay,
@@ -669,15 +672,23 @@ def _decide_next(
     return _Next(current, decision, pairs)
 
 
+def _scale_or_none(session: Session, scale_id: str) -> GradeScale | None:
+    """The assignment's grade scale (built-in or custom), or None when there is none."""
+    try:
+        return resolve_scale(session, scale_id)
+    except ValueError:
+        return None
+
+
 def _boundary_uncertainty(
     current: Refit | None,
     essay_ids: list[str],
     anchor_grades: dict[str, tuple[str, str]],
-    scale_id: str,
+    scale: GradeScale | None,
 ) -> NDArray[np.float64] | None:
     """1 − the largest grade probability per essay, when the anchors allow grading; the
     scheduler then spends extra comparisons where grade boundaries are uncertain."""
-    if current is None or len({g for g, _ in anchor_grades.values()}) < 2:
+    if current is None or scale is None or len({g for g, _ in anchor_grades.values()}) < 2:
         return None
     fit = current.fit
     anchors = [
@@ -686,7 +697,7 @@ def _boundary_uncertainty(
         if eid in anchor_grades
     ]
     try:
-        grading = grade_essays(fit.abilities, fit.se, anchors, get_scale(scale_id))
+        grading = grade_essays(fit.abilities, fit.se, anchors, scale)
     except ValueError:
         return None
     return np.array([1.0 - max(g.probabilities.values()) for g in grading.essays])
