@@ -99,6 +99,19 @@ def _build_parser() -> argparse.ArgumentParser:
     loop.add_argument("--comparisons", type=int, default=1000)
     loop.add_argument("--files", type=int, default=300, help="files imported meanwhile")
     loop.add_argument("--speed", type=float, default=40.0, help="divide simulated latency by F")
+    bench_ui = bench_sub.add_parser(
+        "ui", help="the window: loop lag during a run, dashboard filtering, start-up time"
+    )
+    bench_ui.add_argument("--batches", type=int, default=1000, help="batches on the dashboard")
+    bench_ui.add_argument("--essays", type=int, default=60, help="essays of the graded batch")
+    bench_ui.add_argument("--comparisons", type=int, default=300)
+    bench_ui.add_argument("--speed", type=float, default=40.0, help="divide simulated latency by F")
+    bench_ui.add_argument("--repeats", type=int, default=5, help="start-up timings per side")
+    bench_ui.add_argument(
+        "--quick",
+        action="store_true",
+        help="a small smoke run (50 batches, 20 essays, 30 comparisons)",
+    )
     return parser
 
 
@@ -183,6 +196,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 comparisons=args.comparisons,
                 files=args.files,
                 speed=args.speed,
+            )
+        if args.bench == "ui":
+            from app.bench.ui import main as bench_ui  # noqa: PLC0415
+
+            return bench_ui(
+                batches=args.batches,
+                essays=args.essays,
+                comparisons=args.comparisons,
+                speed=args.speed,
+                repeats=args.repeats,
+                quick=args.quick,
             )
         parser.parse_args(["bench", "--help"])
         return 2
