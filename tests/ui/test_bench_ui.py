@@ -70,7 +70,8 @@ def test_quick_bench_prints_one_json_object_with_sane_figures() -> None:
     assert result["dashboard_search_left"] == ""  # every typed key was deleted again
     # start-up: both sides measured twice, the ratio is theirs
     assert len(result["startup_app_all_s"]) == len(result["startup_bare_all_s"]) == 2
-    assert 0 < result["startup_bare_s"] and 0 < result["startup_app_s"]
+    assert result["startup_bare_s"] > 0
+    assert result["startup_app_s"] > 0
     assert result["startup_app_window_painted_s"] <= result["startup_app_s"]
     assert math.isclose(
         result["startup_ratio"], result["startup_app_s"] / result["startup_bare_s"], rel_tol=0.02
