@@ -1,8 +1,8 @@
 """`huleedu bench ui`: is the window responsive while it grades, filters and starts?
 
 Measured in one run, each part in a fresh interpreter of its own (as a real start), on a
-database seeded with ``batches`` batches (1,000) and one batch of ``essays`` essays (60) with a
-run of ``comparisons`` comparisons (300) ready to go:
+database seeded with ``batches`` batches (1,000) and two batches of ``essays`` essays (60), each
+with a run of ``comparisons`` comparisons (300) ready to go:
 
 * **the window while it grades** (child ``window``): the app as :mod:`ui.app` builds it (one
   ``QApplication``, the GUI-thread garbage collector, a qasync loop with a thread pool,
@@ -18,10 +18,11 @@ run of ``comparisons`` comparisons (300) ready to go:
   - *loop lag*: a precise 10 ms ``QTimer`` on the GUI thread; each tick's lateness (actual
     interval − 10 ms) is a frozen frame. It runs while the window drives the run through
     ``runner.start_async(partial(drive_run, db, run_id))``, judged by the simulated provider
-    server in a process of its own (a provider is another machine). The run's progress feeds
-    the window: the task panel in the status bar shows it, and the dashboard reloads its
-    1,000 rows on each wave and status event (a dashboard that follows runs; the window does
-    not do this by itself today, so this is the heavier case).
+    server in a process of its own (a provider is another machine); the run's progress feeds
+    the task panel in the status bar (``loop_lag_*``, the window as it is: its dashboard does
+    not follow runs by itself). Then a second run of the same size, during which the
+    dashboard also reloads its rows on each wave and status event (``following_*``: a
+    dashboard that follows runs, the heavier case).
 
 * **start-up** (children ``app`` and ``bare``, ``repeats`` times each, alternating): with the
   ``QApplication`` (and qasync loop) already built and the modules imported, the time until
@@ -349,12 +350,70 @@ async def _filter_samples(page: Any) -> dict[str, Any]:
     }
 
 
-def child_window(params: dict[str, Any]) -> dict[str, Any]:
-    """The window with its dashboard: filtering, then the loop's lag while it drives the run."""
+async def _lag_during_run(window: Any, run_id: str, *, follow: bool) -> dict[str, Any]:
+    """The loop's lag while the window drives ``run_id`` (its task panel showing it); with
+    ``follow``, the dashboard also reloads its rows on each wave and status event."""
     from PySide6.QtCore import Qt, QTimer  # noqa: PLC0415
 
     from app.operations.base import Completed  # noqa: PLC0415
     from app.operations.runs import drive_run  # noqa: PLC0415
+
+    page = window.batches_page
+    lags: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        lags.append(max(0.0, (now - last[0]) * 1000.0 - TICK_MS))
+        last[0] = now
+
+    timer = QTimer()
+    timer.setTimerType(Qt.TimerType.PreciseTimer)
+    timer.setInterval(TICK_MS)
+    timer.timeout.connect(tick)
+    counts = {"reloads": 0, "progress": 0, "panel": 0}
+    runner = window.runner
+    started = time.perf_counter()
+    run = runner.start_async("Grading the bench batch", partial(drive_run, window.db, run_id))
+
+    def progressed(operation: Any) -> None:
+        if operation is not run:
+            return
+        counts["progress"] += 1
+        if window.task_panel.row_for(operation) is not None:
+            counts["panel"] += 1
+        kind = operation.progress.kind if operation.progress is not None else ""
+        if follow and kind in ("wave", "status"):
+            page.reload()
+            counts["reloads"] += 1
+
+    runner.progressed.connect(progressed)
+    last[0] = time.perf_counter()
+    timer.start()
+    outcome = await run.wait()
+    run_s = time.perf_counter() - started
+    await asyncio.sleep(0.3)  # the last reload and the panel's update, still measured
+    timer.stop()
+    runner.progressed.disconnect(progressed)
+    report = outcome.value if isinstance(outcome, Completed) else None
+    return {
+        "loop_lag_p50_ms": _percentile(lags, 50),
+        "loop_lag_p99_ms": _percentile(lags, 99),
+        "max_loop_lag_ms": round(max(lags), 2) if lags else float("nan"),
+        "ticks": len(lags),
+        "run_outcome": type(outcome).__name__,
+        "run_message": getattr(outcome, "message", ""),
+        "run_comparisons": None if report is None else report.comparisons_done,
+        "run_s": round(run_s, 2),
+        "run_progress_events": counts["progress"],
+        "dashboard_reloads": counts["reloads"],
+        "task_panel_updates": counts["panel"],
+    }
+
+
+def child_window(params: dict[str, Any]) -> dict[str, Any]:
+    """The window with its dashboard: filtering, then the loop's lag while it drives a run
+    (the window as it is), then another (the dashboard following the run)."""
     from ui.app import run_window  # noqa: PLC0415
 
     _app, collector, executor, loop = _qt_app()
@@ -378,59 +437,9 @@ def child_window(params: dict[str, Any]) -> dict[str, Any]:
         result["dashboard_rows"] = page.model.total_count()
         result.update(await _filter_samples(page))
 
-        lags: list[float] = []
-        last = [time.perf_counter()]
-
-        def tick() -> None:
-            now = time.perf_counter()
-            lags.append(max(0.0, (now - last[0]) * 1000.0 - TICK_MS))
-            last[0] = now
-
-        timer = QTimer()
-        timer.setTimerType(Qt.TimerType.PreciseTimer)
-        timer.setInterval(TICK_MS)
-        timer.timeout.connect(tick)
-        reloads = {"count": 0, "progress": 0, "panel": 0}
-        runner = window.runner
-        started = time.perf_counter()
-        run = runner.start_async(
-            "Grading the bench batch", partial(drive_run, window.db, params["run_id"])
-        )
-
-        def progressed(operation: Any) -> None:
-            if operation is not run:
-                return
-            reloads["progress"] += 1
-            if window.task_panel.row_for(operation) is not None:
-                reloads["panel"] += 1
-            if operation.progress is not None and operation.progress.kind in ("wave", "status"):
-                page.reload()
-                reloads["count"] += 1
-
-        runner.progressed.connect(progressed)
-        last[0] = time.perf_counter()
-        timer.start()
-        outcome = await run.wait()
-        run_s = time.perf_counter() - started
-        await asyncio.sleep(0.3)  # the last reload and the panel's update, still measured
-        timer.stop()
-        runner.progressed.disconnect(progressed)
-        report = outcome.value if isinstance(outcome, Completed) else None
-        result.update(
-            {
-                "loop_lag_p50_ms": _percentile(lags, 50),
-                "loop_lag_p99_ms": _percentile(lags, 99),
-                "max_loop_lag_ms": round(max(lags), 2) if lags else float("nan"),
-                "ticks": len(lags),
-                "run_outcome": type(outcome).__name__,
-                "run_message": getattr(outcome, "message", ""),
-                "run_comparisons": None if report is None else report.comparisons_done,
-                "run_s": round(run_s, 2),
-                "run_progress_events": reloads["progress"],
-                "dashboard_reloads": reloads["count"],
-                "task_panel_updates": reloads["panel"],
-            }
-        )
+        result.update(await _lag_during_run(window, params["run_id"], follow=False))
+        following = await _lag_during_run(window, params["follow_run_id"], follow=True)
+        result.update({f"following_{key}": value for key, value in following.items()})
 
     def on_shown(window: Any) -> None:
         measuring.append(asyncio.ensure_future(measure(window)))
@@ -489,7 +498,11 @@ def measure(
     url, server = _start_sim_server(speed)
     try:
         run_id = prepare_run(data_dir, essays, comparisons, url)
-        window = _run_child("window", {"data_dir": str(data_dir), "run_id": run_id})
+        follow_run_id = prepare_run(data_dir, essays, comparisons, url)
+        window = _run_child(
+            "window",
+            {"data_dir": str(data_dir), "run_id": run_id, "follow_run_id": follow_run_id},
+        )
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -522,7 +535,8 @@ def measure(
     result.update({k: v for k, v in window.items() if k not in result})
     result.update(
         {
-            "all_comparisons_done": window.get("run_comparisons") == comparisons,
+            "all_comparisons_done": window.get("run_comparisons") == comparisons
+            and window.get("following_run_comparisons") == comparisons,
             "batches": batches,
             "essays": essays,
             "comparisons": comparisons,
