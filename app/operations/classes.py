@@ -423,6 +423,10 @@ def remove_student(db: Database, class_id: str, student_id: str) -> StudentRow:
 # ---------------------------------------------------------------------------------- roster files
 
 
+_ROW_PREFIX = re.compile(r"Row \d+(?: \((?P<name>[^)]*)\))?")
+"""How the importer's sentences begin: ``Row 4 (Åsa Öberg): …`` or ``Row 3: …``."""
+
+
 class RowResult(StrEnum):
     """What happened to one row of a roster file, in a teacher's terms."""
 
@@ -443,7 +447,9 @@ class ImportedRow:
     code: str | None
     result: RowResult
     why: str
-    """A sentence for skipped and failed rows (and for joined ones)."""
+    """Why, for skipped, failed and joined rows (the row and name it names taken off)."""
+    message: str = ""
+    """The importer's own sentence, naming the row."""
 
 
 @dataclass(frozen=True)
@@ -467,7 +473,12 @@ class RosterImport:
             student = r.student
             name = f"{student.first_name} {student.last_name}".strip() if student else ""
             code = student.code if student else None
+            named = _ROW_PREFIX.match(r.message)
             why = r.message
+            if named is not None:
+                name = name or (named.group("name") or "").strip()
+                rest = r.message[named.end() :].lstrip(" :,;")
+                why = rest[:1].upper() + rest[1:] if rest else r.message
             if r.outcome is Outcome.IMPORTED:
                 if code is not None and code.casefold() in known_codes:
                     kind = RowResult.JOINED
@@ -478,7 +489,7 @@ class RosterImport:
                 kind = RowResult.SKIPPED
             else:
                 kind = RowResult.FAILED
-            rows.append(ImportedRow(r.row, name, code, kind, why))
+            rows.append(ImportedRow(r.row, name, code, kind, why, r.message))
         count = {kind: sum(1 for row in rows if row.result is kind) for kind in RowResult}
         return RosterImport(
             result.class_id,

@@ -267,7 +267,10 @@ def test_import_roster_describes_every_row(db: Database, tmp_path: Path) -> None
     assert by_row[6].result is RowResult.JOINED and "already stored" in by_row[6].why
     failed = [r for r in done.rows if r.result is RowResult.FAILED]
     assert failed and all(r.why for r in failed)
-    assert any("Row 5" in r.why for r in failed)  # the bad e-mail
+    (bad_email,) = [r for r in failed if r.row == 5]
+    assert bad_email.name == "Åsa Öberg"  # read from the importer's sentence
+    assert bad_email.why == "'inte-en-adress' is not an e-mail address."
+    assert bad_email.message.startswith("Row 5 (Åsa Öberg)")
     skipped = [r for r in done.rows if r.result is RowResult.SKIPPED]
     assert skipped and all(r.why for r in skipped)
     assert (done.added, done.joined) == (2, 1)
