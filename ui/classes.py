@@ -324,9 +324,12 @@ class RosterModel(_SortedModel[StudentRow]):
         return (row.last_name, row.first_name, row.code or "", row.email or "")
 
     def sort_key(self, row: StudentRow, column: int) -> Any:
-        names = (row.last_name.casefold(), row.first_name.casefold(), row.id)
-        if column in (RosterColumn.LAST_NAME, RosterColumn.FIRST_NAME):
-            return names if column == RosterColumn.LAST_NAME else (names[1], names[0], row.id)
+        last, first, code = row.last_name.casefold(), row.first_name.casefold(), row.code or ""
+        names = (last, first, code, row.id)
+        if column == RosterColumn.LAST_NAME:
+            return names
+        if column == RosterColumn.FIRST_NAME:
+            return (first, last, code, row.id)
         value = self.cells(row)[column].casefold()
         return (value == "", value, names)  # blanks last
 

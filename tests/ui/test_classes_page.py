@@ -140,7 +140,7 @@ async def test_create_and_rename_a_class(qtbot: QtBot, db: Database) -> None:
     assert page.class_title.text() == "9A Engelska"
 
 
-async def test_add_edit_and_remove_a_student(qtbot: QtBot, db: Database) -> None:
+async def test_add_edit_and_remove_a_student(qtbot: QtBot, db: Database, shots: Shots) -> None:
     made = new_class(db, NewClass("9A", "ENG5", "2026/27"))
     add_student(db, made.id, StudentFields("Anna", "Andersson", "ANAN01"))
     page = await _page(qtbot, db)
@@ -159,6 +159,7 @@ async def test_add_edit_and_remove_a_student(qtbot: QtBot, db: Database) -> None
     click(dialog.ok_button)
     await wait_until(lambda: dialog.error.isVisible() and dialog.isVisible())
     assert "already has the code ANAN01" in dialog.error.text()
+    shots(dialog, "student-dialog-refused")
     dialog.code.setText("ERBE02")
     click(dialog.ok_button)
     await _answered(page)
