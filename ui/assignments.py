@@ -504,7 +504,7 @@ class ImportReportDialog(QDialog):
         )
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setWordWrap(False)
+        self.table.setWordWrap(True)
         for i, outcome in enumerate(result.outcomes):
             cells = (
                 Path(outcome.source).name,
@@ -517,13 +517,16 @@ class ImportReportDialog(QDialog):
                 item.setToolTip(outcome.source if j == 0 else text)
                 self.table.setItem(i, j, item)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        for column in range(3):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         metrics = self.fontMetrics()
         self.table.setMinimumSize(
-            metrics.horizontalAdvance("M") * 50,
-            metrics.lineSpacing() * min(14, 4 + len(result.outcomes)),
+            metrics.horizontalAdvance("M") * 60,
+            metrics.lineSpacing() * min(18, 4 + 2 * len(result.outcomes)),
         )
+        header.sectionResized.connect(lambda *_: self.table.resizeRowsToContents())
+        self.table.resizeRowsToContents()
         box = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         box.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -768,7 +771,7 @@ class AssignmentsPage(QWidget):
         split.addWidget(self.editor)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 3)
-        split.setSizes([300, 900])
+        split.setSizes([340, 860])
         layout = QVBoxLayout(self)
         layout.addWidget(split)
 

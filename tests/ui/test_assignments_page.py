@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QDialogButtonBox, QFileDialog, QLineEdit, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -91,11 +92,11 @@ async def test_a_teacher_creates_an_assignment_and_edits_its_texts(
     changes: list[bool] = []
     page.changed.connect(lambda: changes.append(True))
 
-    qtbot.mouseClick(page.new_button, Qt.MouseButton.LeftButton)
+    QTest.mouseClick(page.new_button, Qt.MouseButton.LeftButton)
     dialog = await dialog_of(page, NewAssignmentDialog)
     assert isinstance(dialog, NewAssignmentDialog)
     dialog.title.setFocus()
-    qtbot.keyClicks(dialog.title, "Phones in school")
+    QTest.keyClicks(dialog.title, "Phones in school")
     dialog.scale.setCurrentIndex(dialog.scale.findData("eng5_np_legacy_9_step"))
     ok(dialog)
     await wait_until(lambda: page.current is not None)
@@ -108,11 +109,11 @@ async def test_a_teacher_creates_an_assignment_and_edits_its_texts(
     assert not page.save_button.isEnabled()
 
     page.prompt_edit.setFocus()
-    qtbot.keyClicks(page.prompt_edit, "Should schools ban phones?")
+    QTest.keyClicks(page.prompt_edit, "Should schools ban phones?")
     page.texts.setCurrentWidget(page.rubric_edit)
-    qtbot.keyClicks(page.rubric_edit, "Reward clear reasoning.")
+    QTest.keyClicks(page.rubric_edit, "Reward clear reasoning.")
     assert page.save_button.isEnabled() and page.message.text() == "Unsaved changes."
-    qtbot.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
+    QTest.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
     await idle(page)
     stored = get_assignment(db, row.id)
     assert stored.student_prompt == "Should schools ban phones?"
@@ -121,9 +122,9 @@ async def test_a_teacher_creates_an_assignment_and_edits_its_texts(
     assert not page.save_button.isEnabled()
 
     # an edit reverted is not saved
-    qtbot.keyClicks(page.title_edit, " (draft)")
+    QTest.keyClicks(page.title_edit, " (draft)")
     assert page.revert_button.isEnabled()
-    qtbot.mouseClick(page.revert_button, Qt.MouseButton.LeftButton)
+    QTest.mouseClick(page.revert_button, Qt.MouseButton.LeftButton)
     assert page.title_edit.text() == "Phones in school"
     assert not page.save_button.isEnabled()
     # an empty title is the teacher's to fix: said in the page, nothing stored
@@ -141,7 +142,7 @@ async def test_unsaved_edits_are_asked_about_when_switching(
     second = create_assignment(db, NewAssignment("Letter to my future self"))
     await shown(page)
     assert page.current_id() == second.id  # newest first
-    qtbot.keyClicks(page.criteria_edit, "Voice and structure.")
+    QTest.keyClicks(page.criteria_edit, "Voice and structure.")
     assert page.select_assignment(first.id)
     box = await dialog_of(page, QMessageBox)
     assert isinstance(box, QMessageBox)
@@ -159,7 +160,7 @@ async def test_unsaved_edits_are_asked_about_when_switching(
     assert get_assignment(db, second.id).assessment_criteria == "Voice and structure."
     assert page.title_edit.text() == "Book review"
 
-    qtbot.keyClicks(page.title_edit, "!")
+    QTest.keyClicks(page.title_edit, "!")
     page.select_assignment(second.id)
     box = await dialog_of(page, QMessageBox)
     assert isinstance(box, QMessageBox)
@@ -174,18 +175,20 @@ async def test_unsaved_edits_are_asked_about_when_switching(
 
 
 async def test_a_custom_scale_is_created_picked_and_edited(
-    page: AssignmentsPage, db: Database, qtbot: QtBot
+    page: AssignmentsPage, db: Database, shots: Callable[[QWidget, str], Path]
 ) -> None:
     assignment = create_assignment(db, NewAssignment("Letters"))
     await shown(page)
     assert not page.edit_scale_button.isEnabled()  # a built-in scale is shown
 
-    qtbot.mouseClick(page.new_scale_button, Qt.MouseButton.LeftButton)
+    QTest.mouseClick(page.new_scale_button, Qt.MouseButton.LeftButton)
     dialog = await dialog_of(page, ScaleDialog)
     assert isinstance(dialog, ScaleDialog)
-    qtbot.keyClicks(dialog.name, "Pass levels")
+    QTest.keyClicks(dialog.name, "Pass levels")
     dialog.grades.setPlainText("Not yet\nPass\nMerit\nDistinction\n")
     dialog.below.setChecked(True)
+    await settle(0.1)
+    shots(dialog, "scale_dialog")
     ok(dialog)
     await idle(page)
     custom = [s for s in list_scales(db) if not s.builtin]
@@ -196,13 +199,13 @@ async def test_a_custom_scale_is_created_picked_and_edited(
     assert page.scale_combo.currentText() == "Pass levels (your own)"
     assert "Not yet, Pass, Merit, Distinction" in page.scale_grades.text()
     assert page.save_button.isEnabled()  # picked, not saved yet
-    qtbot.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
+    QTest.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
     await idle(page)
     assert get_assignment(db, assignment.id).scale == custom[0].id
 
     # edit: rename and add a grade
     assert page.edit_scale_button.isEnabled()
-    qtbot.mouseClick(page.edit_scale_button, Qt.MouseButton.LeftButton)
+    QTest.mouseClick(page.edit_scale_button, Qt.MouseButton.LeftButton)
     dialog = await dialog_of(page, ScaleDialog)
     assert isinstance(dialog, ScaleDialog)
     assert dialog.name.text() == "Pass levels"
@@ -222,7 +225,7 @@ async def test_a_custom_scale_is_created_picked_and_edited(
 
 
 async def test_anchors_are_added_viewed_regraded_and_removed(
-    page: AssignmentsPage, db: Database, qtbot: QtBot
+    page: AssignmentsPage, db: Database, shots: Callable[[QWidget, str], Path]
 ) -> None:
     assignment = create_assignment(db, NewAssignment("Phones"))
     add_anchor(db, assignment.id, essay(1), "E", "Weak")
@@ -231,13 +234,15 @@ async def test_anchors_are_added_viewed_regraded_and_removed(
     assert "Grades need anchors with at least two different grades" in page.anchor_note.text()
 
     # add by text
-    qtbot.mouseClick(page.add_anchor_button, Qt.MouseButton.LeftButton)
+    QTest.mouseClick(page.add_anchor_button, Qt.MouseButton.LeftButton)
     dialog = await dialog_of(page, AnchorDialog)
     assert isinstance(dialog, AnchorDialog)
     assert dialog.grade.count() == 8
     dialog.text.setPlainText(essay(2, 60))
     dialog.grade.setCurrentText("B")
-    qtbot.keyClicks(dialog.label, "Model answer")
+    QTest.keyClicks(dialog.label, "Model answer")
+    await settle(0.1)
+    shots(dialog, "anchor_dialog")
     ok(dialog)
     await idle(page)
     assert [(r.label, r.grade) for r in list_anchors(db, assignment.id)] == [
@@ -256,7 +261,7 @@ async def test_anchors_are_added_viewed_regraded_and_removed(
     assert not page.view_button.isEnabled()
     page.select_anchor(list_anchors(db, assignment.id)[1].id)
     assert page.view_button.isEnabled()
-    qtbot.mouseClick(page.view_button, Qt.MouseButton.LeftButton)
+    QTest.mouseClick(page.view_button, Qt.MouseButton.LeftButton)
     viewer = await dialog_of(page, AnchorTextDialog)
     assert isinstance(viewer, AnchorTextDialog)
     assert viewer.text.toPlainText() == essay(2, 60) and viewer.text.isReadOnly()
@@ -264,7 +269,7 @@ async def test_anchors_are_added_viewed_regraded_and_removed(
     await wait_until(lambda: page.dialog is None)
 
     # change grade
-    qtbot.mouseClick(page.grade_button, Qt.MouseButton.LeftButton)
+    QTest.mouseClick(page.grade_button, Qt.MouseButton.LeftButton)
     grade = await dialog_of(page, GradeDialog)
     assert isinstance(grade, GradeDialog)
     assert grade.grade.currentText() == "B"
@@ -276,7 +281,7 @@ async def test_anchors_are_added_viewed_regraded_and_removed(
 
     # remove, after a question
     page.select_anchor(list_anchors(db, assignment.id)[0].id)
-    qtbot.mouseClick(page.remove_button, Qt.MouseButton.LeftButton)
+    QTest.mouseClick(page.remove_button, Qt.MouseButton.LeftButton)
     box = await dialog_of(page, QMessageBox)
     assert isinstance(box, QMessageBox)
     assert "Weak" in box.text()
@@ -288,7 +293,7 @@ async def test_anchors_are_added_viewed_regraded_and_removed(
 
 
 async def test_anchor_files_are_imported_with_an_outcome_per_file(
-    page: AssignmentsPage, db: Database, qtbot: QtBot, tmp_path: Path
+    page: AssignmentsPage, db: Database, tmp_path: Path, shots: Callable[[QWidget, str], Path]
 ) -> None:
     scale = save_custom_scale(db, "Levels", ["Pass", "Merit", "Distinction"])
     assignment = create_assignment(db, NewAssignment("Letters", scale=scale.id))
@@ -304,7 +309,7 @@ async def test_anchor_files_are_imported_with_an_outcome_per_file(
     )
     await shown(page)
     assert page.current_id() == assignment.id
-    qtbot.mouseClick(page.import_button, Qt.MouseButton.LeftButton)
+    QTest.mouseClick(page.import_button, Qt.MouseButton.LeftButton)
     chooser = await dialog_of(page, QFileDialog)
     assert isinstance(chooser, QFileDialog)
     chooser.setDirectory(str(folder))
@@ -331,6 +336,8 @@ async def test_anchor_files_are_imported_with_an_outcome_per_file(
         "distinction_letter.txt",
     ]
     assert "No anchor yet for: Pass." in page.anchor_note.text()
+    await settle(0.1)
+    shots(page.import_report, "import_report")
     page.import_report.reject()
 
 
