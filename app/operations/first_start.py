@@ -40,7 +40,7 @@ class DemoSchool:
 
 def is_empty(db: Database) -> bool:
     """True when the database holds no class, no assignment and no batch."""
-    return not (list_classes(db) or list_assignments(db) or list_batches(db))
+    return not (list_classes(db, include_archived=True) or list_assignments(db) or list_batches(db))
 
 
 def seed_demo_school(

@@ -110,10 +110,10 @@ def _class_rows(session: Session, where: Any = None) -> list[ClassRow]:
     return [ClassRow(i, name, code, year, counts.get(i, 0)) for i, name, code, year in found]
 
 
-def list_classes(db: Database) -> list[ClassRow]:
-    """Every live class, by name."""
+def list_classes(db: Database, *, include_archived: bool = False) -> list[ClassRow]:
+    """Every live class, by name; archived ones only with ``include_archived``."""
     with translated_errors(), db.read() as s:
-        return _class_rows(s)
+        return _class_rows(s, None if include_archived else SchoolClass.archived_at.is_(None))
 
 
 def get_class(db: Database, id_or_name: str) -> ClassRow:
