@@ -15,8 +15,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# The window; on a Linux machine with no display (a server, CI) the headless demo instead.
 run: install
-	$(BIN)/huleedu demo
+	@if [ "$$(uname)" = Linux ] && [ -z "$$DISPLAY$$WAYLAND_DISPLAY$$QT_QPA_PLATFORM" ]; then \
+		echo "No display found: running the headless demo (the window needs a desktop session)."; \
+		$(BIN)/huleedu demo; \
+	else \
+		$(BIN)/huleedu gui; \
+	fi
 
 check: install
 	$(BIN)/ruff check core app ui tests

@@ -146,12 +146,15 @@ async def run_window(
     on_shown: Callable[[MainWindow], object] | None = None,
     grace_s: float = GRACE_S,
     task_panel_delay_ms: int = 400,
+    first_start: bool = True,
 ) -> int:
     """The app's main coroutine: open the database, show the window, wait until it is closed
     (or ``quit_requested`` is set), then stop every task and close the database.
 
     ``on_shown`` is called with the window once it is shown (tests drive it from there).
-    Returns 0, or 1 when the database cannot be opened.
+    ``first_start``: once shown, fill an empty database with the demo and offer to resume
+    interrupted runs (:meth:`MainWindow.start`). Returns 0, or 1 when the database cannot be
+    opened.
     """
     loop = asyncio.get_running_loop()
     already_running = asyncio.all_tasks()  # the caller's: left alone
@@ -161,7 +164,14 @@ async def run_window(
     QApplication.setQuitOnLastWindowClosed(False)
     try:
         return await _run_window(
-            loop, data_dir, quit_requested, tune, on_shown, grace_s, task_panel_delay_ms
+            loop,
+            data_dir,
+            quit_requested,
+            tune,
+            on_shown,
+            grace_s,
+            task_panel_delay_ms,
+            first_start,
         )
     finally:
         await cancel_tasks_started_since(already_running, grace_s)
@@ -176,6 +186,7 @@ async def _run_window(
     on_shown: Callable[[MainWindow], object] | None,
     grace_s: float,
     task_panel_delay_ms: int,
+    first_start: bool,
 ) -> int:
     try:
         db = await loop.run_in_executor(None, open_database, data_dir)
@@ -193,6 +204,9 @@ async def _run_window(
         tune()
         if on_shown is not None:
             on_shown(window)
+        if first_start:
+            starting = asyncio.ensure_future(window.start())
+            starting.add_done_callback(_log_failure)
         waits = [asyncio.ensure_future(closed.wait())]
         if quit_requested is not None:
             waits.append(asyncio.ensure_future(quit_requested.wait()))
@@ -208,6 +222,11 @@ async def _run_window(
         runner.deleteLater()
         await loop.run_in_executor(None, _close_database, db)
     return 0
+
+
+def _log_failure(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("starting the window failed", exc_info=task.exception())
 
 
 def _close_database(db: Database) -> None:

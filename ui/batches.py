@@ -461,6 +461,7 @@ class BatchesPage(QWidget):
     """
 
     batch_activated = Signal(str)
+    new_batch_requested = Signal()
     loaded = Signal()
 
     def __init__(self, db: Database, runner: TaskRunner, parent: QWidget | None = None) -> None:
@@ -506,12 +507,25 @@ class BatchesPage(QWidget):
         self.count_label = QLabel()
         self.count_label.setObjectName("countLabel")
 
+        self.new_button = QPushButton(translate("BatchesPage", "&New batch…"))
+        self.new_button.setObjectName("newBatchButton")
+        self.new_button.setToolTip(
+            translate("BatchesPage", "A new batch of essays for a class and an assignment")
+        )
+        self.new_button.clicked.connect(self.new_batch_requested.emit)
+        self.open_button = QPushButton(translate("BatchesPage", "&Open"))
+        self.open_button.setObjectName("openBatchButton")
+        self.open_button.setToolTip(translate("BatchesPage", "Open the selected batch (Enter)"))
+        self.open_button.clicked.connect(self._open_selected)
+
         tools = QHBoxLayout()
         tools.addWidget(self.search, 2)
         tools.addWidget(self.status_filter)
         tools.addStretch(1)
         tools.addWidget(self.count_label)
         tools.addWidget(self.refresh_button)
+        tools.addWidget(self.open_button)
+        tools.addWidget(self.new_button)
 
         self.view = QTableView()
         self.view.setObjectName("batchTable")
@@ -743,6 +757,11 @@ class BatchesPage(QWidget):
     def _activate(self, index: QModelIndex) -> None:
         if index.isValid():
             self.batch_activated.emit(self.model.row_at(index.row()).id)
+
+    def _open_selected(self) -> None:
+        row = self.selected_batch()
+        if row is not None:
+            self.batch_activated.emit(row.id)
 
     def _show_failure(self) -> None:
         if self.last_failure is not None:

@@ -7,6 +7,8 @@ given. Closing it does not quit by itself: it emits ``closed`` and the main coro
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +17,29 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
-    QLabel,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QMessageBox,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from app.db.engine import Database
-from app.operations.base import Failed
+from app.operations.base import Completed, Failed
+from app.operations.first_start import DemoSchool, seed_demo_school
+from app.operations.queries import get_batch, run_report
+from app.operations.runs import find_interrupted
+from ui.assignments import AssignmentsPage
+from ui.batch_view import ESSAYS, GRADING, BatchView
 from ui.batches import BatchesPage
+from ui.classes import ClassesPage
+from ui.dialogs import open_and_wait
 from ui.errors import show_failure
-from ui.i18n import QT_TRANSLATE_NOOP
+from ui.i18n import QT_TRANSLATE_NOOP, english_plural
+from ui.new_batch import create_batch_interactively
+from ui.settings_page import SettingsPage
 from ui.tasks import Operation, TaskPanel, TaskRunner
 
 translate = QCoreApplication.translate
@@ -40,34 +51,6 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("settings", QT_TRANSLATE_NOOP("MainWindow", "Settings")),
 )
 """The sidebar's pages: a key and an English label (context ``MainWindow``)."""
-
-
-class PlaceholderPage(QWidget):
-    """A page not built yet: its heading and what it will hold, said plainly."""
-
-    def __init__(self, heading: str, paragraphs: list[str], parent: QWidget | None = None):
-        super().__init__(parent)
-        title = QLabel(heading)
-        title.setObjectName("pageHeading")
-        font = title.font()
-        font.setPointSizeF(font.pointSizeF() * 1.4)
-        font.setBold(True)
-        title.setFont(font)
-        layout = QVBoxLayout(self)
-        layout.addWidget(title)
-        self.texts: list[QLabel] = []
-        for paragraph in paragraphs:
-            label = QLabel(paragraph)
-            label.setWordWrap(True)
-            label.setTextFormat(Qt.TextFormat.PlainText)
-            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            label.setMaximumWidth(720)
-            layout.addWidget(label)
-            self.texts.append(label)
-        layout.addStretch(1)
-
-    def text(self) -> str:
-        return "\n".join(label.text() for label in self.texts)
 
 
 class MainWindow(QMainWindow):
@@ -93,6 +76,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(translate("MainWindow", "HuleEdu"))
         self.db = db
         self.runner = runner
+        self._close_confirmed = False
+        self.close_prompt: QMessageBox | None = None
+        self.resume_prompt: QMessageBox | None = None
         data_dir = data_dir or db.path.parent
 
         self.nav = QListWidget()
@@ -115,62 +101,19 @@ class MainWindow(QMainWindow):
 
         self.stack = QStackedWidget()
         self.stack.setObjectName("pages")
+        self.data_dir = data_dir
         self.batches_page = BatchesPage(db, runner)
-        self.batches_page.batch_activated.connect(self._batch_activated)
-        self.pages: dict[str, QWidget] = {
-            "classes": PlaceholderPage(
-                translate("MainWindow", "Classes"),
-                [
-                    translate(
-                        "MainWindow",
-                        "Not built yet. This page will list your classes with their courses, "
-                        "school years and number of students; you will add a class, import its "
-                        "roster from a spreadsheet and correct a student's name here.",
-                    ),
-                    translate(
-                        "MainWindow",
-                        "Until then, the command line does it: huleedu import roster, and "
-                        "huleedu list classes.",
-                    ),
-                ],
-            ),
-            "assignments": PlaceholderPage(
-                translate("MainWindow", "Assignments"),
-                [
-                    translate(
-                        "MainWindow",
-                        "Not built yet. This page will list your assignments: what the students "
-                        "were asked to write, the assessment criteria, the grade scale and the "
-                        "anchor essays with known grades that turn the ranking into grades.",
-                    ),
-                    translate(
-                        "MainWindow",
-                        "Until then, the command line does it: huleedu import anchors, and "
-                        "huleedu list assignments.",
-                    ),
-                ],
-            ),
-            "batches": self.batches_page,
-            "settings": PlaceholderPage(
-                translate("MainWindow", "Settings"),
-                [
-                    translate(
-                        "MainWindow",
-                        "Not built yet. This page will hold the judge (provider and model), "
-                        "API keys (kept in the system keyring, never in the database), the "
-                        "default stopping rule and the language.",
-                    ),
-                    translate("MainWindow", "Data folder: {path}").format(path=data_dir),
-                    translate("MainWindow", "Database: {path}").format(path=db.path),
-                ],
-            ),
-        }
+        self.batches_page.batch_activated.connect(self.open_batch)
+        self.batches_page.new_batch_requested.connect(self.new_batch)
+        self.pages: dict[str, QWidget] = {"batches": self.batches_page}
+        """Pages built so far (each is built the first time it is shown)."""
+        self._batch_view: BatchView | None = None
         for key, label in PAGES:
             item = QListWidgetItem(translate("MainWindow", label))
             item.setData(Qt.ItemDataRole.UserRole, key)
             self.nav.addItem(item)
-            self.stack.addWidget(self.pages[key])
-        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.stack.addWidget(self.batches_page)
+        self.nav.currentRowChanged.connect(self._nav_changed)
 
         separator = QFrame()
         separator.setFrameShape(QFrame.Shape.VLine)
@@ -207,23 +150,225 @@ class MainWindow(QMainWindow):
         self.resize(1180, 720)
         self.show_page("batches")
 
+    # ------------------------------------------------------------------ pages
+
+    def page(self, key: str) -> QWidget:
+        """The page ``key`` (one of :data:`PAGES`, or ``"batch"``), built on first use."""
+        page = self.pages.get(key)
+        if page is None:
+            page = self._build_page(key)
+            self.pages[key] = page
+            self.stack.addWidget(page)
+        return page
+
+    def _build_page(self, key: str) -> QWidget:
+        if key == "classes":
+            classes = ClassesPage(self.db, self.runner)
+            classes.changed.connect(self._data_changed)
+            return classes
+        if key == "assignments":
+            assignments = AssignmentsPage(self.db, self.runner)
+            assignments.changed.connect(self._data_changed)
+            return assignments
+        if key == "settings":
+            return SettingsPage(self.db, self.runner, self.data_dir)
+        if key == "batch":
+            return self.batch_view
+        raise KeyError(key)
+
+    @property
+    def batch_view(self) -> BatchView:
+        """The batch screen (built the first time a batch is opened)."""
+        if self._batch_view is None:
+            view = BatchView(self.db, self.runner, self.data_dir)
+            view.back.connect(lambda: self.show_page("batches"))
+            view.changed.connect(self._data_changed)
+            self._batch_view = view
+            self.pages["batch"] = view
+            self.stack.addWidget(view)
+        return self._batch_view
+
     def show_page(self, key: str) -> None:
         """Show the page ``key`` (one of :data:`PAGES`)."""
         keys = [k for k, _ in PAGES]
-        self.nav.setCurrentRow(keys.index(key))
+        if self.nav.currentRow() == keys.index(key):
+            self._nav_changed(self.nav.currentRow())
+        else:
+            self.nav.setCurrentRow(keys.index(key))
+
+    def _nav_changed(self, row: int) -> None:
+        if row >= 0:
+            self.stack.setCurrentWidget(self.page(PAGES[row][0]))
 
     def current_page(self) -> str:
-        return PAGES[self.stack.currentIndex()][0]
+        current = self.stack.currentWidget()
+        return next(key for key, page in self.pages.items() if page is current)
+
+    def open_batch(self, batch_id: str, tab: int | None = None) -> BatchView:
+        """Show the batch screen of ``batch_id`` (on ``tab``, else as its status calls for)."""
+        view = self.batch_view
+        view.set_batch(batch_id, tab)
+        keys = [k for k, _ in PAGES]
+        self.nav.blockSignals(True)
+        self.nav.setCurrentRow(keys.index("batches"))
+        self.nav.blockSignals(False)
+        self.stack.setCurrentWidget(view)
+        return view
+
+    def new_batch(self) -> None:
+        """Ask for a new batch's title, class and assignment; then open it on *Essays*."""
+        self.runner.start_async(
+            translate("MainWindow", "New batch"),
+            self._new_batch,
+            show_failure=True,
+        )
+
+    async def _new_batch(self, **_operation: object) -> str | None:
+        batch_id = await create_batch_interactively(self, self.db, self.runner)
+        if batch_id is not None:
+            self.batches_page.reload()
+            self.open_batch(batch_id, ESSAYS)
+        return batch_id
+
+    def _data_changed(self) -> None:
+        self.batches_page.reload()
+
+    # ------------------------------------------------------------------ start and close
+
+    async def start(self) -> None:
+        """After the window is shown: fill an empty database with the demo, then offer to
+        resume the runs a crash or a closed window left running."""
+        seeded = await self.runner.start_blocking(
+            translate("MainWindow", "Preparing the demo class and batch"),
+            partial(_seed_demo, self.db),
+        ).wait()
+        if isinstance(seeded, Completed) and seeded.value is not None:
+            self.batches_page.reload()
+        await self.offer_resume()
+
+    async def offer_resume(self) -> list[str]:
+        """Ask whether to resume interrupted runs; resume them if the teacher agrees. Returns
+        the ids of the runs resumed."""
+        found = await self.runner.start_blocking(
+            translate("MainWindow", "Looking for interrupted runs"),
+            partial(_interrupted, self.db),
+            show_failure=False,
+        ).wait()
+        if not isinstance(found, Completed) or not found.value:
+            return []
+        interrupted: list[InterruptedRun] = found.value
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle(translate("MainWindow", "Resume grading?"))
+        count = len(interrupted)
+        box.setText(
+            english_plural(
+                translate(
+                    "MainWindow",
+                    "%n run(s) stopped before finishing: the app was closed or the computer "
+                    "stopped while grading.",
+                    "",
+                    count,
+                ),
+                count,
+            )
+        )
+        box.setInformativeText(
+            "\n".join(f"• {batch}" for batch in dict.fromkeys(r.batch_title for r in interrupted))
+            + "\n\n"
+            + translate(
+                "MainWindow",
+                "Every verdict received so far is kept. Resume now, or later from the "
+                "batch's Grading tab.",
+            )
+        )
+        resume = box.addButton(
+            translate("MainWindow", "&Resume"), QMessageBox.ButtonRole.AcceptRole
+        )
+        box.addButton(translate("MainWindow", "&Later"), QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(resume)
+        self.resume_prompt = box
+        await open_and_wait(box)
+        self.resume_prompt = None
+        if box.clickedButton() is not resume:
+            return []
+        resumed = []
+        for report in interrupted:
+            panel = self.batch_view.run_panel(report.batch_id)
+            if panel.loading is not None:
+                await panel.loading.wait()
+            if panel.current_run_id() == report.run_id and not panel.is_running():
+                panel.resume()
+                resumed.append(report.run_id)
+        if interrupted:
+            self.open_batch(interrupted[0].batch_id, GRADING)
+        return resumed
+
+    def running_runs(self) -> int:
+        """Runs being driven from this window now."""
+        return len(self._batch_view.running_panels()) if self._batch_view else 0
 
     def _operation_finished(self, operation: Operation[Any]) -> None:
         if isinstance(operation.outcome, Failed) and operation.show_failure and self.isVisible():
             show_failure(operation.outcome, self)
 
-    def _batch_activated(self, _batch_id: str) -> None:
-        self.statusBar().showMessage(
-            translate("MainWindow", "The batch screen is not built yet."), 5000
-        )
-
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        running = self.running_runs()
+        if running and not self._close_confirmed:
+            event.ignore()
+            if self.close_prompt is None:
+                self._ask_to_close(running)
+            return
         event.accept()
         self.closed.emit()
+
+    def _ask_to_close(self, running: int) -> None:
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle(translate("MainWindow", "Grading is running"))
+        box.setText(
+            english_plural(
+                translate("MainWindow", "Grading is running on %n batch(es).", "", running), running
+            )
+        )
+        box.setInformativeText(
+            translate(
+                "MainWindow",
+                "Closing pauses them: every verdict received so far is kept, and the next "
+                "start offers to resume.",
+            )
+        )
+        close = box.addButton(
+            translate("MainWindow", "&Pause and close"), QMessageBox.ButtonRole.AcceptRole
+        )
+        box.addButton(translate("MainWindow", "&Keep grading"), QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(close)
+
+        def answered(_code: int) -> None:
+            self.close_prompt = None
+            if box.clickedButton() is close:
+                self._close_confirmed = True
+                self.close()
+
+        box.finished.connect(answered)
+        self.close_prompt = box
+        box.open()
+
+
+@dataclass(frozen=True)
+class InterruptedRun:
+    run_id: str
+    batch_id: str
+    batch_title: str
+
+
+def _seed_demo(db: Database, **_operation: object) -> DemoSchool | None:
+    return seed_demo_school(db)
+
+
+def _interrupted(db: Database, **_operation: object) -> list[InterruptedRun]:
+    runs = []
+    for run_id in find_interrupted(db):
+        report = run_report(db, run_id)
+        runs.append(InterruptedRun(run_id, report.batch_id, get_batch(db, report.batch_id).title))
+    return runs

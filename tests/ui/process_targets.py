@@ -16,3 +16,15 @@ def count_to(n: int, *, progress: ProgressSink, cancel: CancelToken) -> int:
         progress(Progress("step", i, n, f"step {i}"))
         time.sleep(0.01)
     return n
+
+
+def drive_slowly(data_dir: str, run_id: str) -> None:
+    """Drive ``run_id`` with a slow simulated judge until killed (the crash tests kill it)."""
+    import asyncio  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from app.db.engine import open_database  # noqa: PLC0415
+    from app.operations.runs import drive_run  # noqa: PLC0415
+
+    db = open_database(Path(data_dir))
+    asyncio.run(drive_run(db, run_id, operational={"sim_speed": 1.0, "concurrency": 1}))

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
 from app.db.engine import DB_FILENAME, open_database
 from app.operations.base import (
@@ -24,11 +24,16 @@ from app.operations.base import (
     Progress,
     ProgressSink,
 )
+from app.operations.first_start import DEMO_BATCH, DEMO_CLASS
 from tests.ui.conftest import settle, wait_until
 from tests.ui.data import fill_batches
 from ui.app import parse_args, run_window
+from ui.assignments import AssignmentsPage
+from ui.batch_view import GRADING
+from ui.classes import ClassesPage
 from ui.errors import ErrorDialog
-from ui.main_window import PAGES, MainWindow, PlaceholderPage
+from ui.main_window import PAGES, MainWindow
+from ui.settings_page import SettingsPage
 
 Shots = Callable[[QWidget, str], Path]
 REPO = Path(__file__).resolve().parents[2]
@@ -117,30 +122,48 @@ async def test_window_shows_stored_batches_and_closes_with_tasks_running(
     assert not window.runner.running
 
 
-async def test_pages_say_what_they_will_hold(tmp_path: Path, shots: Shots) -> None:
+async def test_first_start_fills_the_demo_and_every_page_opens(
+    tmp_path: Path, shots: Shots
+) -> None:
+    data_dir = tmp_path / "data"
     shown: asyncio.Future[MainWindow] = asyncio.get_running_loop().create_future()
-    main = asyncio.ensure_future(
-        run_window(tmp_path / "data", tune=lambda: None, on_shown=shown.set_result)
-    )
+    main = asyncio.ensure_future(run_window(data_dir, tune=lambda: None, on_shown=shown.set_result))
     window = await asyncio.wait_for(shown, 10)
     page = window.batches_page
-    await wait_until(lambda: page.loading is not None and page.loading.done)
-    assert page.body.currentIndex() == 1
-    assert "No batches yet" in page.notice.text()
+    await wait_until(lambda: page.model.total_count() == 1, 30)
+    (batch,) = page.model.visible_rows()
+    assert batch.title == DEMO_BATCH
+    assert batch.class_name == DEMO_CLASS
+    assert batch.status == "ready"
     await settle()
-    shots(window, "window-empty")
+    shots(window, "window-first-start")
+
+    window.show_page("classes")
+    classes = window.pages["classes"]
+    assert isinstance(classes, ClassesPage)
+    await wait_until(lambda: [r.name for r in classes.class_model.visible_rows()] == [DEMO_CLASS])
+    window.show_page("assignments")
+    assert isinstance(window.pages["assignments"], AssignmentsPage)
+    window.show_page("settings")
+    settings = window.pages["settings"]
+    assert isinstance(settings, SettingsPage)
+    await settle(0.3)
+    assert str(data_dir) in "\n".join(label.text() for label in settings.findChildren(QLabel))
     for key, _label in PAGES:
         window.show_page(key)
         assert window.current_page() == key
-        if key != "batches":
-            placeholder = window.pages[key]
-            assert isinstance(placeholder, PlaceholderPage)
-            assert "Not built yet" in placeholder.text()
-            await settle()
-            shots(window, f"window-{key}")
-    settings = window.pages["settings"]
-    assert isinstance(settings, PlaceholderPage)
-    assert str(tmp_path / "data") in settings.text()
+
+    # Opening the batch (Enter on the dashboard) shows it on the tab its status calls for.
+    window.show_page("batches")
+    assert page.select_batch(batch.id)
+    page.open_button.click()
+    view = window.batch_view
+    assert window.current_page() == "batch"
+    await wait_until(lambda: view.row is not None)
+    assert view.tabs.currentIndex() == GRADING
+    assert view.title.text() == DEMO_BATCH
+    view.back_button.click()
+    assert window.current_page() == "batches"
     window.close()
     assert await asyncio.wait_for(main, 10) == 0
 
