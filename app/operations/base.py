@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -102,7 +103,10 @@ async def until_cancelled(work: Awaitable[T], cancel: CancelToken | None) -> T:
     reads, sleeps)."""
     if cancel is None:
         return await work
-    cancel.raise_if_cancelled()
+    if cancel.cancelled:
+        if inspect.iscoroutine(work):
+            work.close()  # never started: no "coroutine was never awaited" warning
+        cancel.raise_if_cancelled()
     task = asyncio.ensure_future(work)
     waiter = asyncio.ensure_future(cancel.wait())
     try:
