@@ -191,6 +191,9 @@ class BatchView(QWidget):
             f"{who}  ·  {row.assignment_title}  ·  {english_plural(essays, row.essays)}"
         )
         group = group_of(row.status)
+        panel = self.run_panels.get(batch_id)
+        if panel is not None and panel.is_running():
+            group = group_of(BatchStatus.PROCESSING)  # stored a moment after the drive starts
         color = group.color if group else "#757575"
         text = group.text() if group else row.status_text
         self.status.setText(f'<span style="color:{color}; font-size:large">●</span> {text}')
@@ -215,6 +218,8 @@ class BatchView(QWidget):
         if batch_id == self.batch_id:
             self.results_panel.set_batch(batch_id)
             self.reload_header()
+            if self.tabs.currentIndex() == GRADING:
+                self.tabs.setCurrentIndex(RESULTS)
         self.changed.emit()
 
 

@@ -1,4 +1,4 @@
-"""`huleedu gui --screenshots DIR` saves a picture of every page, on the demo batch."""
+"""`huleedu gui --screenshots DIR` saves a picture of every main screen, on the demo data."""
 
 from __future__ import annotations
 
@@ -9,10 +9,20 @@ from pathlib import Path
 
 from PySide6.QtGui import QImage
 
-from ui.main_window import PAGES
+SCREENS = (
+    "dashboard",
+    "class-roster",
+    "assignment-anchors",
+    "import-outcomes",
+    "match-review",
+    "run-in-progress",
+    "results-chart",
+    "settings",
+    "error-message",
+)
 
 
-def test_every_page_is_saved_as_a_picture(tmp_path: Path) -> None:
+def test_every_main_screen_is_saved_as_a_picture(tmp_path: Path) -> None:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     done = subprocess.run(
         [sys.executable, "-m", "app", "gui", "--screenshots", str(tmp_path)],
@@ -24,7 +34,10 @@ def test_every_page_is_saved_as_a_picture(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     saved = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert saved == [f"{n:02d}-{key}.png" for n, (key, _) in enumerate(PAGES, start=1)]
-    for name in saved:
+    assert saved == [f"{n:02d}-{key}.png" for n, key in enumerate(SCREENS, start=1)]
+    assert "could not be prepared" not in done.stderr, done.stderr
+    for name in saved[:-1]:
         image = QImage(str(tmp_path / name))
         assert image.width() >= 1000 and image.height() >= 600
+    dialog = QImage(str(tmp_path / saved[-1]))
+    assert dialog.width() >= 300 and dialog.height() >= 100
