@@ -7,6 +7,7 @@ given. Closing it does not quit by itself: it emits ``closed`` and the main coro
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -79,6 +80,7 @@ class MainWindow(QMainWindow):
         self._close_confirmed = False
         self.close_prompt: QMessageBox | None = None
         self.resume_prompt: QMessageBox | None = None
+        self.asking: asyncio.Task[str | None] | None = None
         data_dir = data_dir or db.path.parent
 
         self.nav = QListWidget()
@@ -215,15 +217,15 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(view)
         return view
 
-    def new_batch(self) -> None:
-        """Ask for a new batch's title, class and assignment; then open it on *Essays*."""
-        self.runner.start_async(
-            translate("MainWindow", "New batch"),
-            self._new_batch,
-            show_failure=True,
-        )
+    def new_batch(self) -> asyncio.Task[str | None]:
+        """Ask for a new batch's title, class and assignment; then open it on *Essays*. (A
+        plain task, not an operation: a dialog waiting for the teacher is not work to list in
+        the task panel; the dialog's own loads and writes are operations.)"""
+        if self.asking is None or self.asking.done():
+            self.asking = asyncio.ensure_future(self._new_batch())
+        return self.asking
 
-    async def _new_batch(self, **_operation: object) -> str | None:
+    async def _new_batch(self) -> str | None:
         batch_id = await create_batch_interactively(self, self.db, self.runner)
         if batch_id is not None:
             self.batches_page.reload()

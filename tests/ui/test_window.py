@@ -29,10 +29,11 @@ from tests.ui.conftest import settle, wait_until
 from tests.ui.data import fill_batches
 from ui.app import parse_args, run_window
 from ui.assignments import AssignmentsPage
-from ui.batch_view import GRADING
+from ui.batch_view import ESSAYS, GRADING
 from ui.classes import ClassesPage
 from ui.errors import ErrorDialog
 from ui.main_window import PAGES, MainWindow
+from ui.new_batch import NewBatchDialog
 from ui.settings_page import SettingsPage
 
 Shots = Callable[[QWidget, str], Path]
@@ -164,6 +165,23 @@ async def test_first_start_fills_the_demo_and_every_page_opens(
     assert view.title.text() == DEMO_BATCH
     view.back_button.click()
     assert window.current_page() == "batches"
+
+    # New batch: the dialog, then the new batch on its Essays tab.
+    page.new_button.click()
+
+    def dialog() -> NewBatchDialog | None:
+        shown = [d for d in window.findChildren(NewBatchDialog) if d.isVisible()]
+        return shown[0] if shown else None
+
+    await wait_until(lambda: dialog() is not None)
+    asked = dialog()
+    assert asked is not None
+    asked.title.setText("Phones in school, second draft")
+    asked.create_button.click()
+    await wait_until(lambda: window.current_page() == "batch" and view.row is not None)
+    assert view.title.text() == "Phones in school, second draft"
+    assert view.tabs.currentIndex() == ESSAYS
+    assert window.asking is not None and window.asking.done()
     window.close()
     assert await asyncio.wait_for(main, 10) == 0
 
