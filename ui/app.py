@@ -6,8 +6,11 @@ executor, and runs :func:`run_window` until the window is closed:
 
 1. open (and migrate) the database in a worker thread; if it cannot be used, say why in an
    error dialog and return 1;
-2. build and show the :class:`~ui.main_window.MainWindow`, then freeze the garbage collector
-   (:func:`app.runtime.tune_for_responsiveness`);
+2. build and show the :class:`~ui.main_window.MainWindow`; once its first frame is painted and
+   the operations showing it started (the dashboard's load) have finished, freeze the garbage
+   collector (:func:`app.runtime.tune_for_responsiveness`: a full collection, ~100 ms that held
+   the first frame back when it ran right after ``show()``, and the dashboard's query too, as
+   it holds the GIL); then hand the window to ``on_shown`` and start it;
 3. wait for the window's ``closed`` signal (or SIGINT/SIGTERM);
 4. stop every operation (tokens first, then cancellation), cancel and await every other task,
    close the database; ``main`` then shuts the executor down and closes the loop.
@@ -36,7 +39,7 @@ from typing import Any
 os.environ["QT_API"] = "pyside6"  # before qasync is imported: it picks its Qt binding from it
 
 import qasync
-from PySide6.QtCore import QCoreApplication, QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
 from app import __version__
@@ -54,6 +57,9 @@ translate = QCoreApplication.translate
 
 WORKER_THREADS = 4
 """Threads of the default executor (database reads and writes, exports, process waits)."""
+SETTLE_CAP_S = 2.0
+"""At most this long after showing the window, the garbage collector is tuned even if the
+first frame or the first loads are not done yet."""
 GRACE_S = 3.0
 """How long closing waits for operations to stop by themselves before cancelling them."""
 EXECUTOR_TIMEOUT_S = 10.0
@@ -151,7 +157,8 @@ async def run_window(
     """The app's main coroutine: open the database, show the window, wait until it is closed
     (or ``quit_requested`` is set), then stop every task and close the database.
 
-    ``on_shown`` is called with the window once it is shown (tests drive it from there).
+    ``on_shown`` is called with the window once it is shown, painted, its first loads done and
+    ``tune`` called (tests drive it from there).
     ``first_start``: once shown, fill an empty database with the demo and offer to resume
     interrupted runs (:meth:`MainWindow.start`). Returns 0, or 1 when the database cannot be
     opened.
@@ -201,6 +208,7 @@ async def _run_window(
     window.closed.connect(closed.set)
     try:
         window.show()
+        await _settled(window, runner, SETTLE_CAP_S)
         tune()
         if on_shown is not None:
             on_shown(window)
@@ -222,6 +230,44 @@ async def _run_window(
         runner.deleteLater()
         await loop.run_in_executor(None, _close_database, db)
     return 0
+
+
+async def _settled(window: MainWindow, runner: TaskRunner, cap_s: float) -> None:
+    """Return once ``window`` has painted its first frame, the operations running now (those
+    showing it started) have finished, and their results have been painted; or after
+    ``cap_s``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + cap_s
+    painted = loop.create_future()
+
+    def on_paint() -> None:
+        if not painted.done():
+            painted.set_result(None)
+
+    watch = _PaintWatch(on_paint)
+    window.installEventFilter(watch)
+    try:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(painted, cap_s)
+    finally:
+        window.removeEventFilter(watch)
+    while runner.running and loop.time() < deadline:
+        await asyncio.sleep(0.005)
+    # a turn on a real timer: Qt sends its posted (low-priority) repaints before timers fire
+    await asyncio.sleep(0.001)
+
+
+class _PaintWatch(QObject):
+    """Calls ``on_paint`` at each paint event of the object it filters."""
+
+    def __init__(self, on_paint: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_paint = on_paint
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.Paint:
+            self._on_paint()
+        return False
 
 
 def _log_failure(task: asyncio.Future[None]) -> None:
