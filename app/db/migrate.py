@@ -86,6 +86,11 @@ class MigrationOutcome:
         return self.from_revision != self.to_revision
 
 
+HEAD_REVISION = "0005"
+"""The newest revision under ``alembic/versions`` (a test checks it): an up-to-date database
+is opened without reading the migration scripts (about 10 ms of every start)."""
+
+
 def alembic_config() -> Config:
     """An Alembic configuration for the migrations shipped inside the package."""
     config = Config()
@@ -248,8 +253,11 @@ def migrate_database(
     no backup. Raises a :class:`DatabaseError` subclass with a message for a teacher.
     """
     db_path = Path(path)
-    head = head_revision()
     _, revision = inspect_database(db_path, busy_timeout_ms=busy_timeout_ms)
+    if revision == HEAD_REVISION:
+        _check_writable(db_path, busy_timeout_ms)
+        return MigrationOutcome(db_path, revision, revision, None)
+    head = head_revision()
     if revision is not None and revision not in known_revisions():
         raise DatabaseTooNewError(
             f"The database {db_path} was written by a newer version of HuleEdu "

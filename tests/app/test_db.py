@@ -159,6 +159,10 @@ def test_migrations_match_the_models(tmp_path: Path) -> None:
         engine.dispose()
 
 
+def test_the_known_head_is_the_newest_migration() -> None:
+    assert head_revision() == HEAD_REVISION
+
+
 def test_running_migrations_twice_is_a_no_op(tmp_path: Path) -> None:
     path = tmp_path / DB_FILENAME
     migrate_database(path)
