@@ -17,12 +17,14 @@ with a run of ``comparisons`` comparisons (300) ready to go:
     deferred layout work a reset model schedules);
   - *loop lag*: a precise 10 ms ``QTimer`` on the GUI thread; each tick's lateness (actual
     interval − 10 ms) is a frozen frame. It runs while the window drives the run through
-    ``runner.start_async(partial(drive_run, db, run_id))``, judged by the simulated provider
+    ``drive_run``, judged by the simulated provider
     server in a process of its own (a provider is another machine); the run's progress feeds
-    the task panel in the status bar (``loop_lag_*``, the window as it is: its dashboard does
-    not follow runs by itself). Then a second run of the same size, during which the
-    dashboard also reloads its rows on each wave and status event (``following_*``: a
-    dashboard that follows runs, the heavier case).
+    the task panel in the status bar. ``loop_lag_*``: the run resumed from its batch screen's
+    *Grading* tab, as a teacher starts one (the run panel shows the progress bar, cost,
+    reliability and a row per wave; the dashboard keeps its 1,000 rows). Then a second run of
+    the same size started from the runner, during which the dashboard also reloads its rows on
+    each wave and status event (``following_*``: a dashboard that follows runs, the heavier
+    case; the window's dashboard does not follow runs by itself).
 
 * **start-up** (children ``app`` and ``bare``, ``repeats`` times each, alternating). Both
   sides start their clock at the same point: the ``QApplication`` and the qasync loop built,
@@ -386,9 +388,13 @@ async def _filter_samples(page: Any) -> dict[str, Any]:
     }
 
 
-async def _lag_during_run(window: Any, run_id: str, *, follow: bool) -> dict[str, Any]:
+async def _lag_during_run(
+    window: Any, run_id: str, *, follow: bool, screen: bool = False
+) -> dict[str, Any]:
     """The loop's lag while the window drives ``run_id`` (its task panel showing it); with
-    ``follow``, the dashboard also reloads its rows on each wave and status event."""
+    ``screen``, from the batch screen's *Grading* tab as a teacher does (its run panel shows
+    the progress bar, cost, reliability and a row per wave); with ``follow``, the dashboard
+    also reloads its rows on each wave and status event."""
     from PySide6.QtCore import Qt, QTimer  # noqa: PLC0415
 
     from app.operations.base import Completed  # noqa: PLC0415
@@ -409,8 +415,23 @@ async def _lag_during_run(window: Any, run_id: str, *, follow: bool) -> dict[str
     timer.timeout.connect(tick)
     counts = {"reloads": 0, "progress": 0, "panel": 0}
     runner = window.runner
+    if screen:
+        from app.operations.queries import run_report  # noqa: PLC0415
+        from ui.batch_view import GRADING  # noqa: PLC0415
+
+        loop = asyncio.get_running_loop()
+        batch_id = (await loop.run_in_executor(None, run_report, window.db, run_id)).batch_id
+        view = window.open_batch(batch_id, GRADING)
+        panel = view.run_panel(batch_id)
+        await panel.loading.wait()
+        if panel.current_run_id() != run_id:
+            raise RuntimeError("the batch screen does not offer the bench run")
+        await asyncio.sleep(0.2)  # the screen painted
     started = time.perf_counter()
-    run = runner.start_async("Grading the bench batch", partial(drive_run, window.db, run_id))
+    if screen:
+        run = panel.resume()
+    else:
+        run = runner.start_async("Grading the bench batch", partial(drive_run, window.db, run_id))
 
     def progressed(operation: Any) -> None:
         if operation is not run:
@@ -473,7 +494,8 @@ def child_window(params: dict[str, Any]) -> dict[str, Any]:
         result["dashboard_rows"] = page.model.total_count()
         result.update(await _filter_samples(page))
 
-        result.update(await _lag_during_run(window, params["run_id"], follow=False))
+        result.update(await _lag_during_run(window, params["run_id"], follow=False, screen=True))
+        window.show_page("batches")
         following = await _lag_during_run(window, params["follow_run_id"], follow=True)
         result.update({f"following_{key}": value for key, value in following.items()})
 
