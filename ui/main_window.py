@@ -316,35 +316,72 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         running = self.running_runs()
-        if running and not self._close_confirmed:
+        unsaved = self.unsaved_pages()
+        if (running or unsaved) and not self._close_confirmed:
             event.ignore()
             if self.close_prompt is None:
-                self._ask_to_close(running)
+                self._ask_to_close(running, unsaved)
             return
         event.accept()
         self.closed.emit()
 
-    def _ask_to_close(self, running: int) -> None:
+    def unsaved_pages(self) -> list[str]:
+        """The pages holding edits not stored yet (their sidebar labels)."""
+        labels = dict(PAGES)
+        return [
+            translate("MainWindow", labels[key])
+            for key, page in self.pages.items()
+            if key in labels and getattr(page, "is_dirty", lambda: False)()
+        ]
+
+    def _ask_to_close(self, running: int, unsaved: list[str]) -> None:
         box = QMessageBox(self)
         box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle(translate("MainWindow", "Grading is running"))
-        box.setText(
-            english_plural(
-                translate("MainWindow", "Grading is running on %n batch(es).", "", running), running
+        lines = []
+        if running:
+            box.setWindowTitle(translate("MainWindow", "Grading is running"))
+            lines.append(
+                english_plural(
+                    translate("MainWindow", "Grading is running on %n batch(es).", "", running),
+                    running,
+                )
             )
-        )
-        box.setInformativeText(
-            translate(
-                "MainWindow",
-                "Closing pauses them: every verdict received so far is kept, and the next "
-                "start offers to resume.",
+        else:
+            box.setWindowTitle(translate("MainWindow", "Unsaved changes"))
+        if unsaved:
+            lines.append(
+                translate("MainWindow", "Changes not saved yet on: {pages}.").format(
+                    pages=", ".join(unsaved)
+                )
             )
-        )
+        box.setText("\n".join(lines))
+        informative = []
+        if running:
+            informative.append(
+                translate(
+                    "MainWindow",
+                    "Closing pauses the grading: every verdict received so far is kept, and "
+                    "the next start offers to resume.",
+                )
+            )
+        if unsaved:
+            informative.append(
+                translate("MainWindow", "Closing now discards the changes not saved.")
+            )
+        box.setInformativeText(" ".join(informative))
         close = box.addButton(
-            translate("MainWindow", "&Pause and close"), QMessageBox.ButtonRole.AcceptRole
+            translate("MainWindow", "&Pause and close")
+            if running
+            else translate("MainWindow", "&Close without saving"),
+            QMessageBox.ButtonRole.AcceptRole,
         )
-        box.addButton(translate("MainWindow", "&Keep grading"), QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(close)
+        stay = box.addButton(
+            translate("MainWindow", "&Keep grading")
+            if running
+            else translate("MainWindow", "&Go back"),
+            QMessageBox.ButtonRole.RejectRole,
+        )
+        box.setDefaultButton(stay if unsaved else close)
 
         def answered(_code: int) -> None:
             self.close_prompt = None

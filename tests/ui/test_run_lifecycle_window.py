@@ -19,6 +19,7 @@ from app.operations.queries import run_report
 from app.operations.runs import prepare_batch_run
 from tests.ui.conftest import settle, wait_until
 from ui.app import run_window
+from ui.assignments import AssignmentsPage
 from ui.batch_view import GRADING
 from ui.main_window import MainWindow
 
@@ -135,4 +136,35 @@ async def test_a_killed_run_is_offered_at_the_next_start_and_completes(
     assert after.comparisons_done >= before.comparisons_done
     assert after.comparisons_done == after.settings["budget"] or after.stop_reason
     window.close()
+    assert await asyncio.wait_for(main, 20) == 0
+
+
+async def test_closing_with_unsaved_assignment_edits_asks_first(tmp_path: Path) -> None:
+    shown: asyncio.Future[MainWindow] = asyncio.get_running_loop().create_future()
+    main = asyncio.ensure_future(
+        run_window(tmp_path / "data", tune=lambda: None, on_shown=shown.set_result)
+    )
+    window = await asyncio.wait_for(shown, 10)
+    await wait_until(lambda: window.batches_page.model.total_count() == 1, 30)
+    window.show_page("assignments")
+    page = window.page("assignments")
+    assert isinstance(page, AssignmentsPage)
+    await wait_until(lambda: page.current is not None, 20)
+    page.title_edit.setText("Phones in school, edited")
+    assert page.is_dirty()
+
+    window.close()
+    await wait_until(lambda: window.close_prompt is not None)
+    prompt = window.close_prompt
+    assert prompt is not None
+    assert "Changes not saved yet on: Assignments." in prompt.text()
+    _button(prompt, "Go back").click()  # type: ignore[attr-defined]
+    await settle()
+    assert window.isVisible() and not main.done() and page.is_dirty()
+
+    window.close()
+    await wait_until(lambda: window.close_prompt is not None)
+    prompt = window.close_prompt
+    assert prompt is not None
+    _button(prompt, "Close without saving").click()  # type: ignore[attr-defined]
     assert await asyncio.wait_for(main, 20) == 0
