@@ -144,7 +144,11 @@ class BatchView(QWidget):
             self.tabs.setCurrentIndex(tab)
         self.import_panel.set_batch(batch_id)
         self.match_panel.set_batch(batch_id)
-        self.run_stack.setCurrentWidget(self.run_panel(batch_id))
+        fresh = batch_id not in self.run_panels
+        panel = self.run_panel(batch_id)
+        if not fresh and not panel.is_running():
+            panel.set_batch(batch_id)  # the command line may have changed it meanwhile
+        self.run_stack.setCurrentWidget(panel)
         self.results_panel.set_batch(batch_id)
         return self.reload_header()
 
