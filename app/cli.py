@@ -112,6 +112,11 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a small smoke run (50 batches, 20 essays, 30 comparisons)",
     )
+    bench_package = bench_sub.add_parser(
+        "package", help="the built bundle (make package): its size and window start-up time"
+    )
+    bench_package.add_argument("--bundle", type=Path, help="bundle folder (dist/huleedu)")
+    bench_package.add_argument("--repeats", type=int, default=5, help="start-ups per side")
     return parser
 
 
@@ -208,6 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 repeats=args.repeats,
                 quick=args.quick,
             )
+        if args.bench == "package":
+            from app.bench.package import main as bench_package  # noqa: PLC0415
+
+            return bench_package(bundle=args.bundle, repeats=args.repeats)
         parser.parse_args(["bench", "--help"])
         return 2
     parser.print_help(sys.stderr)
