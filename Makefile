@@ -37,3 +37,20 @@ bench: install
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
+
+# The bundle a teacher runs without Python (packaging/README.md): dist/huleedu/ (one folder),
+# or dist/huleedu-onefile with `make package ONEFILE=1`. `make package-test` starts it and checks it.
+.PHONY: package package-test
+ONEFILE ?= 0
+PACKAGE_STAMP := $(VENV)/.package-installed
+
+$(PACKAGE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,package]'
+	@touch $(PACKAGE_STAMP)
+
+package: $(PACKAGE_STAMP)
+	HULEEDU_ONEFILE=$(ONEFILE) $(BIN)/pyinstaller packaging/huleedu.spec --noconfirm \
+		--distpath dist --workpath build/pyinstaller
+
+package-test: install
+	$(BIN)/python packaging/package_test.py $(if $(filter 1,$(ONEFILE)),--bundle dist/huleedu-onefile)
