@@ -14,7 +14,8 @@ platform's default data folder inside it. Checks, in order:
 4. a database made by the previous release's schema (``fixtures/schema-0004.sqlite3``) is
    migrated to the newest schema, with a backup beside it;
 5. ``gui --screenshots DIR`` opens the window offscreen, shows the dashboard (every page is
-   captured, the import page after a real import) and exits 0;
+   captured, the import page after a real import) and exits 0; the same on the X11 plugin
+   when ``Xvfb`` is installed (a virtual screen; skipped otherwise);
 6. an import of a folder in a child process (as the window runs it) works frozen;
 7. ``sim-server`` starts and answers.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -207,6 +209,38 @@ def main(argv: list[str] | None = None) -> int:
         assert any("import" in name for name in pictures), pictures
         return f"exit 0, {len(pictures)} pages captured ({pictures[0]}, ...)"
 
+    def window_x11() -> str:
+        """The same on the X11 platform plugin, on a virtual screen (Xvfb), when there is one."""
+        xvfb = shutil.which("Xvfb")
+        if xvfb is None:
+            return "skipped: no Xvfb on this machine"
+        read, write = os.pipe()
+        server = subprocess.Popen(
+            [xvfb, "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+            pass_fds=(write,),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(write)
+        try:
+            with os.fdopen(read) as pipe:
+                display = ":" + pipe.readline().strip()
+            shots = tmp / "shots-x11"
+            saved = dict(c.env)
+            c.env.update(QT_QPA_PLATFORM="xcb", DISPLAY=display)
+            try:
+                done = c.run("gui", "--screenshots", shots)
+            finally:
+                c.env.clear()
+                c.env.update(saved)
+            _expect(done, "gui --screenshots on X11")
+            pictures = sorted(p.name for p in shots.glob("*.png"))
+            assert any("dashboard" in name for name in pictures), pictures
+            return f"exit 0 on Xvfb {display}, {len(pictures)} pages captured"
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
     def child_import() -> str:
         folder = tmp / "drop"
         folder.mkdir()
@@ -246,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     c.check("grade the demo batch", grade)
     c.check("upgrade from schema 0004", upgrade)
     c.check("window offscreen", window)
+    c.check("window on X11", window_x11)
     c.check("import in a child process", child_import)
     c.check("sim-server", sim_server)
     if args.keep or c.failed:
