@@ -44,6 +44,7 @@ from PySide6.QtWidgets import QApplication
 
 from app import __version__
 from app.db.engine import Database, open_database, resolve_data_dir
+from app.paths import resources_dir
 from app.runtime import tune_for_responsiveness
 from ui.collector import GuiThreadCollector
 from ui.dialogs import open_and_wait
@@ -105,6 +106,9 @@ def _main(data_dir: Path, qt_args: list[str], screenshots: Path | None) -> int:
     app.setApplicationName("HuleEdu")
     app.setOrganizationName("HuleEdu")
     app.setApplicationVersion(__version__)
+    icon = resources_dir() / "icon.png"
+    if icon.exists():
+        app.setWindowIcon(QIcon(str(icon)))
     app.setQuitOnLastWindowClosed(False)
     collector = GuiThreadCollector()  # before any worker thread exists
     collector.start()
