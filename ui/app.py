@@ -40,6 +40,7 @@ os.environ["QT_API"] = "pyside6"  # before qasync is imported: it picks its Qt b
 
 import qasync
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from app import __version__
