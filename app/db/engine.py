@@ -21,7 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from platformdirs import user_data_dir
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+from app.db.errors import DataFolderError, classify, folder_message, is_database_fault
 
 if TYPE_CHECKING:
     from app.db.migrate import MigrationOutcome
@@ -107,6 +110,7 @@ class Database:
     path: Path
     engine: Engine
     migration: MigrationOutcome | None = None
+    busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
     sessions: sessionmaker[Session] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -120,21 +124,35 @@ class Database:
         """A session that commits when the block ends normally and rolls back otherwise.
 
         It holds the write lock from its first statement (``BEGIN IMMEDIATE``), so keep it
-        short: read files and compute outside it.
+        short: read files and compute outside it. Trouble with the file itself (another program
+        holding it past the busy timeout, a full disk, a read-only folder, damage) is raised as
+        the :class:`~app.db.errors.DatabaseError` of its cause, after the rollback.
         """
-        with self.sessions.begin() as session:
+        with self.faults(), self.sessions.begin() as session:
             yield session
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only session: it sees one consistent snapshot and never waits for a writer.
         Anything written in it is rolled back."""
-        session = self.read_sessions()
+        with self.faults():
+            session = self.read_sessions()
+            try:
+                yield session
+            finally:
+                session.rollback()
+                session.close()
+
+    @contextmanager
+    def faults(self) -> Iterator[None]:
+        """Raise a database fault met in the block as the :class:`DatabaseError` of its cause
+        (a mistyped query or a broken constraint is raised as it is: that is a bug)."""
         try:
-            yield session
-        finally:
-            session.rollback()
-            session.close()
+            yield
+        except DBAPIError as error:
+            if not is_database_fault(error):
+                raise
+            raise classify(error, self.path, busy_timeout_ms=self.busy_timeout_ms) from error
 
     def close(self) -> None:
         """Close every pooled connection (the WAL is checkpointed by SQLite on last close)."""
@@ -157,16 +175,26 @@ def open_database(
     """Open the application's database, checking, backing up and migrating it first.
 
     ``path`` names a database file directly; otherwise it is ``DB_FILENAME`` in the resolved
-    data folder. Raises a :class:`app.db.migrate.DatabaseError` subclass, with a message meant
-    for a teacher, when the file is locked by another program, damaged, or from a newer version
-    of the app; the file is left untouched in those cases.
+    data folder. Raises a :class:`app.db.errors.DatabaseError` subclass, with a message meant
+    for a teacher, when the data folder cannot be created, or the file is locked by another
+    program, on a full disk, read-only, damaged, or from a newer version of the app; the file is
+    left untouched in those cases.
     """
     from app.db.migrate import migrate_database  # noqa: PLC0415  (migrate imports this module)
 
     db_path = Path(path) if path is not None else database_path(data_dir)
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        in_the_way = next(
+            (p for p in (db_path.parent, *db_path.parent.parents) if p.exists() and not p.is_dir()),
+            None,
+        )
+        if in_the_way is not None:
+            error.strerror = f"{in_the_way} is a file, not a folder"
+        raise DataFolderError(folder_message(db_path.parent, error), db_path) from error
     outcome = None
     if migrate:
         outcome = migrate_database(db_path, busy_timeout_ms=busy_timeout_ms)
     engine = create_sqlite_engine(db_path, busy_timeout_ms=busy_timeout_ms)
-    return Database(path=db_path, engine=engine, migration=outcome)
+    return Database(path=db_path, engine=engine, migration=outcome, busy_timeout_ms=busy_timeout_ms)

@@ -7,7 +7,10 @@
    (:class:`DatabaseNotRecognisedError`);
 2. refuses a database written by a newer version of the app, i.e. stamped with a schema
    revision this app does not know (:class:`DatabaseTooNewError`);
-3. refuses a database another program holds locked (:class:`DatabaseLockedError`);
+3. refuses a database another program holds locked (:class:`DatabaseLockedError`), on a full
+   disk (:class:`~app.db.errors.DatabaseFullError`) or in a read-only folder
+   (:class:`~app.db.errors.DatabaseReadOnlyError`): each cause is told apart
+   (:func:`app.db.errors.classify`), so only a file SQLite finds damaged is called damaged;
 4. when a migration is due on an existing (non-empty) file, copies it (SQLite's online backup,
    so the copy is consistent even with a write-ahead log) into ``backups/`` beside it;
 5. applies the Alembic migrations in one transaction, with foreign keys off while tables are
@@ -33,43 +36,23 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from app.db.engine import DEFAULT_BUSY_TIMEOUT_MS, create_sqlite_engine
+from app.db.errors import (  # the errors are named here too, where they were first defined
+    DatabaseCorruptError,
+    DatabaseError,
+    DatabaseLockedError,
+    DatabaseNotRecognisedError,
+    DatabaseTooNewError,
+    FaultCause,
+    MigrationFailedError,
+    classify,
+    corrupt_message,
+    is_database_fault,
+)
 
 ALEMBIC_DIR = Path(__file__).resolve().parent / "alembic"
 VERSION_TABLE = "alembic_version"
 SQLITE_HEADER = b"SQLite format 3\x00"
 BACKUP_DIRNAME = "backups"
-
-
-class DatabaseError(Exception):
-    """The database cannot be opened; ``str(error)`` is a message meant for a teacher."""
-
-    def __init__(self, message: str, path: Path) -> None:
-        super().__init__(message)
-        self.path = path
-
-
-class DatabaseLockedError(DatabaseError):
-    """Another program (often a second copy of the app) holds the database locked."""
-
-
-class DatabaseCorruptError(DatabaseError):
-    """The file is not a SQLite database, or SQLite reports it damaged."""
-
-
-class DatabaseNotRecognisedError(DatabaseError):
-    """A SQLite database, but not one of this app's (someone else's tables, no revision)."""
-
-
-class DatabaseTooNewError(DatabaseError):
-    """The database was written by a newer version of the app."""
-
-    def __init__(self, message: str, path: Path, revision: str) -> None:
-        super().__init__(message, path)
-        self.revision = revision
-
-
-class MigrationFailedError(DatabaseError):
-    """Updating the database failed; it was left as it was and a backup is kept."""
 
 
 @dataclass(frozen=True)
@@ -116,25 +99,9 @@ def known_revisions() -> list[str]:
     return [script.revision for script in reversed(list(script_directory().walk_revisions()))]
 
 
-def _locked_message(path: Path) -> str:
-    return (
-        f"The database {path} is in use by another program, probably another HuleEdu window. "
-        "Close the other copy of HuleEdu (or wait for it to finish) and try again. "
-        "Nothing was changed."
-    )
-
-
-def _corrupt_message(path: Path, detail: str) -> str:
-    return (
-        f"The database {path} is damaged or is not a HuleEdu database ({detail}). "
-        "It has not been changed. Restore a backup from the 'backups' folder beside it, or move "
-        "the file away to start with an empty database."
-    )
-
-
-def _is_lock_error(error: sqlite3.Error) -> bool:
-    text = str(error).lower()
-    return "locked" in text or "busy" in text
+def _fault(error: BaseException, path: Path, busy_timeout_ms: int) -> DatabaseError:
+    """``error`` as the :class:`DatabaseError` of its cause (locked, full, read-only, …)."""
+    return classify(error, path, busy_timeout_ms=busy_timeout_ms)
 
 
 @contextmanager
@@ -152,7 +119,7 @@ def _check_header(path: Path) -> None:
     with path.open("rb") as handle:
         header = handle.read(len(SQLITE_HEADER))
     if header != SQLITE_HEADER:
-        raise DatabaseCorruptError(_corrupt_message(path, "not a SQLite file"), path)
+        raise DatabaseCorruptError(corrupt_message(path, "not a SQLite file"), path)
 
 
 def inspect_database(
@@ -165,14 +132,17 @@ def inspect_database(
     """
     if not path.exists() or path.stat().st_size == 0:
         return True, None
-    _check_header(path)
+    try:
+        _check_header(path)
+    except OSError as error:
+        raise _fault(error, path, busy_timeout_ms) from error
     try:
         with _read_only(path, busy_timeout_ms) as connection:
             rows = connection.execute("PRAGMA integrity_check").fetchall()
             if [tuple(row) for row in rows] != [("ok",)]:
                 detail = "; ".join(str(row[0]) for row in rows[:3])
                 raise DatabaseCorruptError(
-                    _corrupt_message(path, f"integrity check failed: {detail}"), path
+                    corrupt_message(path, f"integrity check failed: {detail}"), path
                 )
             tables = {
                 str(row[0])
@@ -188,13 +158,13 @@ def inspect_database(
                     for row in connection.execute(f"SELECT version_num FROM {VERSION_TABLE}")
                 ]
     except sqlite3.Error as error:
-        if _is_lock_error(error):
-            raise DatabaseLockedError(_locked_message(path), path) from error
-        raise DatabaseCorruptError(_corrupt_message(path, str(error)), path) from error
+        # Only SQLite's own verdict (corrupt, not a database) means damaged; a read-only
+        # folder or a full disk shows up here too (the shared-memory file cannot be made).
+        raise _fault(error, path, busy_timeout_ms) from error
 
     if len(revisions) > 1:
         raise DatabaseCorruptError(
-            _corrupt_message(path, f"several schema revisions recorded: {revisions}"), path
+            corrupt_message(path, f"several schema revisions recorded: {revisions}"), path
         )
     revision = revisions[0] if revisions else None
     if revision is None and tables - {VERSION_TABLE}:
@@ -216,13 +186,7 @@ def _check_writable(path: Path, busy_timeout_ms: int) -> None:
             connection.execute("BEGIN IMMEDIATE")
             connection.execute("ROLLBACK")
     except sqlite3.Error as error:
-        if _is_lock_error(error):
-            raise DatabaseLockedError(_locked_message(path), path) from error
-        raise DatabaseError(
-            f"The database {path} cannot be written ({error}). Check that the folder is not "
-            "read-only and that the disk is not full. Nothing was changed.",
-            path,
-        ) from error
+        raise _fault(error, path, busy_timeout_ms) from error
 
 
 def backup_database(path: Path, backup_dir: Path | None = None, *, label: str = "") -> Path:
@@ -273,7 +237,11 @@ def migrate_database(
 
     backup_path = None
     if db_path.exists() and db_path.stat().st_size > 0:
-        backup_path = backup_database(db_path, backup_dir, label=f"before-{head}")
+        try:
+            backup_path = backup_database(db_path, backup_dir, label=f"before-{head}")
+        except (OSError, sqlite3.Error) as error:
+            # Nothing is migrated without its backup (a full disk, a read-only folder).
+            raise _fault(error, db_path, busy_timeout_ms) from error
 
     db_path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_sqlite_engine(db_path, busy_timeout_ms=busy_timeout_ms, foreign_keys=False)
@@ -287,9 +255,11 @@ def migrate_database(
                 raise RuntimeError(f"foreign key check failed after migration: {problems[:3]}")
     except Exception as error:
         kept = f" A copy from before the update is kept at {backup_path}." if backup_path else ""
-        text = str(error).lower()
-        if "locked" in text or "busy" in text:
-            raise DatabaseLockedError(_locked_message(db_path), db_path) from error
+        if is_database_fault(error):
+            fault = _fault(error, db_path, busy_timeout_ms)
+            if fault.cause is not FaultCause.LOCKED:
+                fault = type(fault)(f"{fault} The database was left as it was.{kept}", db_path)
+            raise fault from error
         raise MigrationFailedError(
             f"Updating the database {db_path} to schema {head} failed ({error}). "
             f"The database was left as it was.{kept}",
@@ -305,3 +275,27 @@ def current_revision(
 ) -> str | None:
     """The schema revision recorded in the database (``None`` for an empty or new file)."""
     return inspect_database(Path(path), busy_timeout_ms=busy_timeout_ms)[1]
+
+
+__all__ = [
+    "ALEMBIC_DIR",
+    "BACKUP_DIRNAME",
+    "HEAD_REVISION",
+    "SQLITE_HEADER",
+    "VERSION_TABLE",
+    "DatabaseCorruptError",
+    "DatabaseError",
+    "DatabaseLockedError",
+    "DatabaseNotRecognisedError",
+    "DatabaseTooNewError",
+    "MigrationFailedError",
+    "MigrationOutcome",
+    "alembic_config",
+    "backup_database",
+    "current_revision",
+    "head_revision",
+    "inspect_database",
+    "known_revisions",
+    "migrate_database",
+    "script_directory",
+]
