@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from app.db.engine import Database
-from app.db.migrate import DatabaseError
+from app.db.errors import DatabaseError, classify, is_database_fault
 from app.db.models import Essay, Run, RunStatus, live
 from app.intake.anchors import screen_anchor_files
 from app.intake.essays import screen_documents
@@ -54,7 +54,12 @@ from app.runs import lease
 from app.runs.batches import TextItem, create_batch
 from app.runs.monitor import cancel_run as _cancel_stored
 from app.runs.monitor import end_stalled, interrupted_runs, is_stalled
-from app.runs.orchestrator import JudgeRefusedError, Orchestrator, ProgressEvent
+from app.runs.orchestrator import (
+    DatabaseFaultError,
+    JudgeRefusedError,
+    Orchestrator,
+    ProgressEvent,
+)
 from app.runs.settings import JUDGE_FIELDS, RunSettings, SettingsError
 from app.runs.workers import Workers
 from app.secrets import MissingKeyError
@@ -267,7 +272,7 @@ async def drive_run(
     except lease.RunBusyError as exc:
         return Failed(FailureKind.BUSY, str(exc).capitalize() + ".")
     except (DatabaseError, OperationalError) as exc:
-        return _database_failure(exc)
+        return _database_failure(db, exc, run_id, started=False)
     if isinstance(taken, RunReport):
         return _outcome(taken, run_id)
     settings = taken
@@ -302,7 +307,11 @@ async def _drive_leased(
     async def heartbeat() -> None:
         while True:
             await asyncio.sleep(lease.HEARTBEAT_EVERY.total_seconds())
-            if not await workers.db(lease.renew, db, run_id, me):
+            try:
+                renewed = await workers.db(lease.renew, db, run_id, me)
+            except DatabaseError:
+                continue  # the run loop meets the same fault and pauses; if it passes, renew
+            if not renewed:
                 why.append("lease")
                 inner.cancel("another process took the run over")
                 return
@@ -312,7 +321,11 @@ async def _drive_leased(
         period = max(0.05, min(30.0, stall_timeout_s / 4))
         while True:
             await asyncio.sleep(period)
-            if await workers.db(is_stalled, db, run_id, idle):
+            try:
+                stalled = await workers.db(is_stalled, db, run_id, idle)
+            except DatabaseError:
+                continue  # a database fault is not a stall; the run loop handles it
+            if stalled:
                 why.append("stalled")
                 inner.cancel("stalled")
                 return
@@ -345,9 +358,13 @@ async def _drive_leased(
         )
     except MissingKeyError as exc:
         return Failed(FailureKind.JUDGE_REFUSED, f"{str(exc).capitalize()}.")
+    except DatabaseFaultError as exc:
+        return _database_failure(db, exc.fault, run_id, started=True, paused=exc.paused)
     except (DatabaseError, OperationalError) as exc:
-        return _database_failure(exc)
+        return _database_failure(db, exc, run_id, started=True)
     except Exception as exc:  # a bug: say so, keep the run resumable
+        if is_database_fault(exc):
+            return _database_failure(db, exc, run_id, started=True)
         with contextlib.suppress(Exception):
             await workers.db(_pause_after_error, db, run_id)
         return Failed(
@@ -397,11 +414,31 @@ def _outcome(report: RunReport, run_id: str) -> Completed[RunReport] | Paused | 
     return Failed(FailureKind.INTERNAL, f"Run {run_id} stopped in state {report.status}.")
 
 
-def _database_failure(exc: Exception) -> Failed:
+def _database_failure(
+    db: Database, exc: Exception, run_id: str, *, started: bool, paused: bool | None = None
+) -> Failed:
+    """A database fault as a failure: its cause's sentence and action, then what became of
+    the run and how to continue it once the cause is gone (``extra``: ``run_id``, ``cause``,
+    ``resume_hint``)."""
+    fault = exc if isinstance(exc, DatabaseError) else classify(exc, db.path)
+    hint = f"huleedu grade --resume {run_id}"
+    if not started:
+        then = f"Run {run_id} was not started or changed; continue it later with `{hint}`."
+    elif paused is False:
+        then = (
+            f"Run {run_id} stopped; every verdict stored so far is kept and the pairs that were "
+            f"being judged are asked again. Once that is fixed, continue it with `{hint}`."
+        )
+    else:
+        then = (
+            f"Run {run_id} is paused; nothing judged is lost. Once that is fixed, continue it "
+            f"with `{hint}`."
+        )
     return Failed(
         FailureKind.DATABASE,
-        f"The database cannot be used: {exc}",
+        f"{fault} {then}",
         "".join(traceback.format_exception(exc)),
+        extra={"run_id": run_id, "cause": fault.cause.value, "resume_hint": hint},
     )
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.db.engine import Database
+from app.db.errors import DatabaseError, FaultCause
 from app.db.models import (
     BatchStatus,
     Comparison,
@@ -59,6 +60,7 @@ from core.stopping import RunProgress, StopDecision, decide
 from core.verdict import confidence_to_probability
 
 __all__ = [
+    "DatabaseFaultError",
     "JudgeRefusedError",
     "Orchestrator",
     "ProgressEvent",
@@ -67,6 +69,25 @@ __all__ = [
 
 #: A pair left *sent* by a crash is re-sent once; after that it fails.
 MAX_RESENDS_AFTER_CRASH = 1
+#: Tries at writing the pause after the database was found locked (each waits the busy
+#: timeout): another program's write usually ends within a few.
+PAUSE_TRIES_WHEN_LOCKED = 3
+
+
+class DatabaseFaultError(RuntimeError):
+    """The database failed mid-run (locked past the busy timeout, disk full, …): the run
+    stopped and, when the database let it, was paused; nothing stored is lost.
+
+    ``fault`` says the cause (its ``str()`` is meant for a teacher); ``paused`` whether the
+    pause could be written (if not, the run is still *running* with its pairs in flight, and
+    resuming it works the same: they are sent again).
+    """
+
+    def __init__(self, fault: DatabaseError, run_id: str, paused: bool) -> None:
+        super().__init__(str(fault))
+        self.fault = fault
+        self.run_id = run_id
+        self.paused = paused
 
 
 class JudgeRefusedError(RuntimeError):
@@ -195,9 +216,41 @@ class Orchestrator:
         on_progress: ProgressCallback | None,
         cancel: CancelToken,
     ) -> str:
-        setup = await w.db(self._prepare, run_id)
+        setup = await w.db(self._prepare, run_id)  # a fault here changed nothing
         if setup.status != RunStatus.RUNNING.value:
             return setup.status
+        in_flight: list[str] = []
+        try:
+            return await self._waves(w, run_id, on_progress, cancel, setup, in_flight)
+        except DatabaseError as fault:
+            # Locked past the busy timeout, a full disk, …: stop, and pause the run if the
+            # database lets us (pairs in flight go back to *planned*; every stored verdict
+            # stays). Resuming continues from there once the cause is gone.
+            paused = await self._pause_after_fault(w, run_id, in_flight, fault)
+            raise DatabaseFaultError(fault, run_id, paused) from fault
+
+    async def _pause_after_fault(
+        self, w: Workers, run_id: str, in_flight: list[str], fault: DatabaseError
+    ) -> bool:
+        tries = PAUSE_TRIES_WHEN_LOCKED if fault.cause is FaultCause.LOCKED else 1
+        for _ in range(tries):
+            try:
+                await w.db(self._pause, run_id, in_flight)
+            except DatabaseError:
+                continue
+            return True
+        return False
+
+    async def _waves(
+        self,
+        w: Workers,
+        run_id: str,
+        on_progress: ProgressCallback | None,
+        cancel: CancelToken,
+        setup: _Setup,
+        in_flight: list[str],
+    ) -> str:
+        """The loop proper; ``in_flight`` is kept naming the pairs of the wave being sent."""
         settings = setup.settings
         current: Refit | None = None
         previous: Refit | None = None
@@ -205,6 +258,7 @@ class Orchestrator:
         wave = 0
         started = asyncio.get_running_loop().time()
         while True:
+            in_flight[:] = []
             if cancel.cancelled:
                 return await w.db(self._pause, run_id, [])
             status, state = await w.db(self._snapshot, run_id)
@@ -235,6 +289,7 @@ class Orchestrator:
                     return final
                 # Wave numbers continue across restarts (provider batches are saved per wave).
                 todo = await w.db(self._store_planned, run_id, state, nxt.pairs, state.next_wave)
+            in_flight[:] = [cid for cid, _, _ in todo]
             counter = _Counter(state)
 
             def progress(
@@ -483,16 +538,36 @@ class Orchestrator:
         ids = [cid for cid, _, _ in todo]
         await w.db(self._mark_sent, ids, True)
         tasks = [PairTask(cid, texts[a], texts[b]) for cid, a, b in todo]
+        # A verdict that cannot be stored (database locked, disk full) stops the wave: the
+        # dispatch is cancelled (no more calls are paid for), the pair stays *sent* and goes
+        # back to *planned* when the run pauses.
+        dispatch = CancelToken()
+        cancel.on_cancel(lambda: dispatch.cancel(cancel.reason))
+        faults: list[DatabaseError] = []
 
         async def store(outcome: PairOutcome) -> None:
-            await w.db(self._record, run_id, outcome)
+            if faults:
+                return
+            try:
+                await w.db(self._record, run_id, outcome)
+            except DatabaseError as fault:
+                faults.append(fault)
+                dispatch.cancel("the database cannot be written")
+                return
             if outcome.verdict is not None:
                 counter.done += 1
             else:
                 counter.failed += 1
             progress("verdict")
 
-        summary = await until_cancelled(self.dispatcher.run(context, tasks, store), cancel)
+        try:
+            summary = await until_cancelled(self.dispatcher.run(context, tasks, store), dispatch)
+        except OperationCancelledError:
+            if faults:
+                raise faults[0] from None
+            raise
+        if faults:
+            raise faults[0]
         refused = [
             o
             for o in summary.outcomes
@@ -555,7 +630,9 @@ class Orchestrator:
         assert isinstance(provider, BaseProvider), "provider batches need an HTTP provider"
 
         def polled(_job: BatchJob) -> None:
-            w.db_soon(self._touch_run, run_id)
+            # A missed touch is harmless (the next poll touches again); its error is dropped.
+            touched = w.db_soon(self._touch_run, run_id)
+            touched.add_done_callback(lambda f: f.cancelled() or f.exception())
             progress("poll")
 
         # The poll loop obeys the token itself: it stops between polls, leaving the batch to
