@@ -341,6 +341,9 @@ class Essay(Record, Base):
     anchor_id: Mapped[str | None] = mapped_column(
         ForeignKey("anchors.id", ondelete="SET NULL"), index=True, default=None
     )
+    addressed_to_grader: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    """Phrases addressed to an AI grader (:func:`core.injection.find_injection`): ``[]`` when
+    none were found, None before the essay is screened (when a run is prepared)."""
 
     batch: Mapped[Batch] = relationship(back_populates="essays")
     student: Mapped[Student | None] = relationship()
