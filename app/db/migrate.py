@@ -178,7 +178,12 @@ def inspect_database(
 
 
 def _check_writable(path: Path, busy_timeout_ms: int) -> None:
-    """Take and release the write lock, to find out now whether another program holds it."""
+    """Take and release the write lock, to find out now whether another program holds it;
+    and open the file for writing (SQLite would quietly open a read-only file read-only)."""
+    try:
+        os.close(os.open(path, os.O_RDWR))
+    except OSError as error:
+        raise _fault(error, path, busy_timeout_ms) from error
     try:
         with closing(
             sqlite3.connect(path, timeout=busy_timeout_ms / 1000.0, isolation_level=None)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -161,10 +163,10 @@ def prepare_folder_run(
             for a in found
             if a.document is not None
         ]
-    flagged = [item.name for item in [*essays, *anchors] if find_injection(item.text)]
     context = request.context or AssignmentContext(request.title, "", "", "")
     settings = settings_for(len(essays) + len(anchors), **options)
     batch_id = create_batch(db, request.title, context, request.scale, essays, anchors)
+    flagged = screen_for_injection(db, batch_id)
     run_id = Orchestrator(db, None).create_run(batch_id, settings)  # type: ignore[arg-type]
     return PreparedRun(run_id, batch_id, len(essays) + len(anchors), left_out, flagged)
 
@@ -192,8 +194,33 @@ def prepare_batch_run(db: Database, batch_id: str, options: dict[str, Any]) -> P
             or 0
         )
     settings = settings_for(count, **options)
+    flagged = screen_for_injection(db, batch_id)
     run_id = Orchestrator(db, None).create_run(batch_id, settings)  # type: ignore[arg-type]
-    return PreparedRun(run_id, batch_id, count)
+    return PreparedRun(run_id, batch_id, count, addressed_to_grader=flagged)
+
+
+def screen_for_injection(db: Database, batch_id: str) -> list[str]:
+    """Screen every essay (and anchor) of the batch for text addressed to an AI grader
+    (:func:`core.injection.find_injection`), keep what was found with the essay
+    (``Essay.addressed_to_grader``: the phrases, ``[]`` for none) and return the names of the
+    flagged ones (file name, else the anchor's label, else the essay's id), in stored order.
+
+    Every path that grades prepares its run here, so no run starts on unscreened essays."""
+    flagged: list[str] = []
+    with db.session() as s:
+        essays = s.scalars(
+            select(Essay)
+            .where(live(Essay), Essay.batch_id == batch_id)
+            .order_by(Essay.created_at, Essay.id)
+        )
+        for essay in essays:
+            phrases = [f.phrase for f in find_injection(essay.text)]
+            if essay.addressed_to_grader != phrases:
+                essay.addressed_to_grader = phrases
+            if phrases:
+                label = essay.anchor.label if essay.anchor is not None else None
+                flagged.append(essay.source_file or label or essay.id)
+    return flagged
 
 
 # ---------------------------------------------------------------------- driving a run
@@ -261,7 +288,7 @@ async def drive_run(
         report = run_report(db, run_id)
         if report.status in TERMINAL:
             return report
-        lease.acquire(db, run_id, me)
+        _acquire(db, run_id, me)
         return settings
 
     loop = asyncio.get_running_loop()
@@ -276,11 +303,36 @@ async def drive_run(
     if isinstance(taken, RunReport):
         return _outcome(taken, run_id)
     settings = taken
+    _DRIVING.add(me)
     try:
         return await _drive_leased(db, run_id, settings, me, token, progress, stall_timeout_s)
     finally:
+        # A lease that cannot be given up now (the database still locked) is taken back by the
+        # next drive in this process (:func:`_acquire`) or, from another one, once it is stale.
+        _DRIVING.discard(me)
         with contextlib.suppress(Exception):
             await asyncio.get_running_loop().run_in_executor(None, lease.release, db, run_id, me)
+
+
+#: Lease holders of this process whose drive has not ended.
+_DRIVING: set[str] = set()
+
+
+def _acquire(db: Database, run_id: str, me: str) -> None:
+    """Take the run's lease; a lease this process left behind (its drive ended while the
+    database could not be written, so it was never given up) is taken over at once."""
+    try:
+        lease.acquire(db, run_id, me)
+    except lease.RunBusyError as exc:
+        left = exc.holder.holder
+        host, _, rest = left.partition(":")
+        if host != socket.gethostname() or rest.partition(":")[0] != str(os.getpid()):
+            raise
+        if left in _DRIVING:
+            raise
+        other = exc.other_run if isinstance(exc, lease.BatchBusyError) else run_id
+        lease.release(db, other, left)
+        lease.acquire(db, run_id, me)
 
 
 async def _drive_leased(
