@@ -240,6 +240,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_DATABASE
     try:
         return _run(db, args, err)
+    except DatabaseError as exc:  # locked, disk full, … outside a run: its cause, exit 5
+        err.print(f"[red]huleedu grade: {escape(str(exc))}[/red]")
+        return EXIT_DATABASE
     finally:
         db.close()
 
@@ -432,7 +435,7 @@ def _finish(
     report = run_report(db, run_id)
     folder: Path = args.out / run_id
     try:
-        export_results(db, run_id, folder, summary=report.summary())
+        exported = export_results(db, run_id, folder, summary=report.summary())
     except OperationError as exc:
         return _failed(exc.failed(), err)
     rel = report.reliability
@@ -440,6 +443,8 @@ def _finish(
         f"{report.status}: {report.stop_reason} ({report.stop_text}), reliability "
         f"{'n/a' if rel is None else f'{rel:.2f}'}; results in {folder}/results.csv, .json, .xlsx"
     )
+    if exported.rows and exported.anchors.message:  # anchors disagree, or no grades without them
+        err.print(f"[yellow]{escape(exported.anchors.message)}[/yellow]")
     if report.fit_converged is False:
         err.print(
             "[yellow]The last fit did not converge: treat abilities and grades with care.[/yellow]"

@@ -410,3 +410,24 @@ def test_faults_cross_a_process_boundary(tmp_path: Path) -> None:
     fault = DatabaseLockedError("in use", tmp_path)
     copy = pickle.loads(pickle.dumps(fault))
     assert type(copy) is DatabaseLockedError and str(copy) == "in use" and copy.path == tmp_path
+
+
+def test_grade_outside_a_run_exits_5_with_the_cause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with locked_db(tmp_path) as db:
+        run_id = prepare(db)
+    locker = Locker(tmp_path / "data" / "huleedu.sqlite3", hold_s=1.0)
+
+    def locked_after_opening(data_dir: object) -> Database:
+        db = open_database(data_dir, busy_timeout_ms=SHORT_WAIT_MS)  # type: ignore[arg-type]
+        locker.take()
+        return db
+
+    monkeypatch.setattr(app.grade, "open_database", locked_after_opening)
+    code = main(["grade", "--data-dir", str(tmp_path / "data"), "--cancel", run_id])
+    err = " ".join(capsys.readouterr().err.split())
+
+    assert code == 5, err
+    assert "in use by another program" in err and "Traceback" not in err
+    assert locker.released.wait(5)
