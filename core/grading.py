@@ -32,13 +32,36 @@ Reported grade. `EssayGrade.grade` is the *most likely* grade under the probabil
 For a very uncertain essay (σ of several grade widths) the open-ended end grades (F, A) collect
 much of the mass, so the most likely grade can differ from the grade whose interval contains θ̂;
 its probability and the "low" confidence label then say how little it means.
+
+Anchor trouble. After the fit, :func:`assess_anchors` checks whether the anchors' known grades
+agree with the order the judge gave them (:class:`AnchorTrouble`):
+
+* a *significant inversion* is a pair of anchors whose abilities contradict their known grades
+  by more than 1.96 standard errors of the difference (θ̂_i − θ̂_j > 1.96 √(σ_i² + σ_j²) while
+  g_i < g_j); pairs inverted within their uncertainty are ordinary noise;
+* the *likelihood check* compares the log-probability of the anchors' known grades under the
+  calibration, Σ log P(g_a | θ̂_a, σ_a), with its expectation under the calibration itself; its
+  standardised value z (expectation and variance of log P taken over each anchor's own grade
+  distribution) below −2.33 (one-sided 1 %) means the fitted boundaries cannot place the
+  anchors at their grades;
+* the *calibration fails* when Kendall's τ_b between anchor abilities and known grades is ≤ 0
+  (the anchors do not rise with their grades at all) or the likelihood check fails.
+
+An anchor *disagrees* when it is part of a significant inversion or its known grade has
+probability below 5 % under the calibration. Affected grades, whose confidence is bounded:
+
+* when the calibration fails, every grade is affected and its confidence is at most "low";
+* otherwise a grade is affected when its grade index lies in a *disputed range*: for each
+  disagreeing anchor the grades from its known to its fitted grade, and for each significant
+  inversion the grades from the lower to the higher of the two known grades; affected grades are
+  at most "medium".
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -53,10 +76,12 @@ __all__ = [
     "MEDIUM_CONFIDENCE",
     "AnchorCheck",
     "AnchorObservation",
+    "AnchorTrouble",
     "EssayGrade",
     "GradeCalibration",
     "GradingError",
     "GradingResult",
+    "assess_anchors",
     "calibrate",
     "confidence_label",
     "grade_essays",
@@ -74,6 +99,12 @@ _SCALE_LOG_SD = 2.0
 # Box bounds on log-parameters around log c₀ (keep exp() finite during line searches).
 _LOG_BOUND = 20.0
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+# Anchor checks (see "Anchor trouble" in the module docstring).
+_INVERSION_Z = 1.959963984540054
+_LIKELIHOOD_Z = -2.326347874040841
+_DISAGREE_PROBABILITY = 0.05
+_CONFIDENCE_ORDER = ("low", "medium", "high")
 
 
 class GradingError(ValueError):
@@ -211,6 +242,8 @@ class EssayGrade:
     probabilities: dict[str, float]
     confidence: str
     display_grade: str
+    anchor_affected: bool = False
+    """True when anchor trouble bounds this grade's confidence (see the module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -224,6 +257,64 @@ class AnchorCheck:
     misplaced: bool
     se: float = 0.0
     known_grade_probability: float = math.nan
+    disagrees: bool = False
+    """Part of a significant inversion, or its known grade below 5 % (module docstring)."""
+
+
+@dataclass(frozen=True)
+class AnchorTrouble:
+    """How far the anchors' known grades agree with the fitted order (module docstring).
+
+    ``disagreeing`` names the anchors that disagree (label, else ``#n`` in input order);
+    ``disputed`` holds the grade indices whose essays' confidence is bounded (every index when
+    ``calibration_fails``). ``likelihood_z`` is the standardised log-likelihood of the anchors'
+    known grades (NaN when it has no variance).
+    """
+
+    inversions: int
+    significant_inversions: int
+    kendall_tau: float
+    likelihood_z: float
+    calibration_fails: bool
+    disagreeing: tuple[str, ...]
+    disputed: frozenset[int]
+
+    @property
+    def troubled(self) -> bool:
+        return self.calibration_fails or bool(self.disagreeing)
+
+    def bound(self, grade_index: int, confidence: str) -> tuple[str, bool]:
+        """``confidence`` bounded for a grade of index ``grade_index``, and whether affected."""
+        if self.calibration_fails:
+            return "low", True
+        if grade_index in self.disputed:
+            ceiling = "medium"
+            if _CONFIDENCE_ORDER.index(confidence) > _CONFIDENCE_ORDER.index(ceiling):
+                return ceiling, True
+            return confidence, True
+        return confidence, False
+
+    def sentence(self) -> str:
+        """What a teacher is told: empty when the anchors agree with the judge."""
+        if not self.troubled:
+            return ""
+        names = ", ".join(self.disagreeing)
+        if self.calibration_fails:
+            why = (
+                "their known grades do not rise with the judge's order"
+                if not self.kendall_tau > 0
+                else "the grade boundaries cannot place them at their known grades"
+            )
+            return (
+                f"The anchors disagree with the judge ({why}"
+                + (f"; disagreeing: {names}" if names else "")
+                + "): every grade is uncertain and none is given more than low confidence. "
+                "Check the anchors' grades, or add anchors."
+            )
+        return (
+            f"Anchors {names} disagree with the judge's order: grades near theirs are given at "
+            "most medium confidence. Check those anchors' grades."
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -240,6 +331,7 @@ class GradingResult:
     anchors: list[AnchorCheck]
     anchor_inversions: int
     anchor_kendall_tau: float
+    anchor_trouble: AnchorTrouble | None = None
 
 
 def confidence_label(probability: float) -> str:
@@ -317,13 +409,14 @@ def grade_essays(
     if np.any(sigma < 0):
         raise GradingError("Standard errors must be ≥ 0.")
     cal = calibrate(anchors, scale)
-    essays = _grade_many(cal, theta, sigma)
+    trouble = assess_anchors(anchors, cal)
+    essays = [_bounded(e, trouble) for e in _grade_many(cal, theta, sigma)]
 
     a_theta = np.array([a.ability for a in anchors], dtype=np.float64)
     a_se = np.array([a.se for a in anchors], dtype=np.float64)
-    a_idx = np.array([scale.index(a.grade) for a in anchors], dtype=np.float64)
+    names = _anchor_names(anchors)
     checks: list[AnchorCheck] = []
-    for anchor, fitted in zip(anchors, _grade_many(cal, a_theta, a_se), strict=True):
+    for anchor, name, fitted in zip(anchors, names, _grade_many(cal, a_theta, a_se), strict=True):
         checks.append(
             AnchorCheck(
                 label=anchor.label,
@@ -333,15 +426,65 @@ def grade_essays(
                 misplaced=fitted.grade != anchor.grade,
                 se=float(anchor.se),
                 known_grade_probability=fitted.probabilities[anchor.grade],
+                disagrees=name in trouble.disagreeing,
             )
         )
-    inversions, tau = anchor_order(a_theta, a_idx)
     return GradingResult(
         calibration=cal,
         essays=essays,
         anchors=checks,
-        anchor_inversions=inversions,
-        anchor_kendall_tau=tau,
+        anchor_inversions=trouble.inversions,
+        anchor_kendall_tau=trouble.kendall_tau,
+        anchor_trouble=trouble,
+    )
+
+
+def assess_anchors(
+    anchors: Sequence[AnchorObservation], calibration: GradeCalibration
+) -> AnchorTrouble:
+    """Check ``anchors`` against ``calibration`` (fitted on them): inversions, Kendall's τ_b,
+    the likelihood check, the disagreeing anchors and the disputed grades (module docstring)."""
+    scale = calibration.scale
+    theta = np.array([a.ability for a in anchors], dtype=np.float64)
+    se = np.array([a.se for a in anchors], dtype=np.float64)
+    g = np.array([scale.index(a.grade) for a in anchors], dtype=np.int64)
+    names = _anchor_names(anchors)
+    inversions, tau = anchor_order(theta, g)
+    probs = calibration.probabilities(theta, se) if len(anchors) else np.empty((0, scale.size))
+    fitted = np.argmax(probs, axis=1)
+    known_p = probs[np.arange(g.size), g]
+    # Likelihood check: observed Σ log P(known) against its expectation under the calibration.
+    log_p = np.log(np.clip(probs, 1e-300, None))
+    expected = np.sum(probs * log_p, axis=1)
+    variance = np.sum(probs * log_p**2, axis=1) - expected**2
+    spread = math.sqrt(max(float(np.sum(variance)), 0.0))
+    observed = float(np.sum(log_p[np.arange(g.size), g]))
+    z = (observed - float(np.sum(expected))) / spread if spread > 1e-12 else math.nan
+    fails = (not tau > 0) or (math.isfinite(z) and z < _LIKELIHOOD_Z)
+
+    disagree = known_p < _DISAGREE_PROBABILITY
+    disputed: set[int] = set()
+    significant = 0
+    for i in range(g.size):
+        for j in range(g.size):
+            gap = _INVERSION_Z * math.hypot(float(se[i]), float(se[j]))
+            if g[i] < g[j] and theta[i] - theta[j] > gap:
+                significant += 1
+                disagree[i] = disagree[j] = True
+                disputed.update(range(int(g[i]), int(g[j]) + 1))
+    for k in np.flatnonzero(disagree):
+        lo, hi = sorted((int(g[k]), int(fitted[k])))
+        disputed.update(range(lo, hi + 1))
+    if fails:
+        disputed = set(range(scale.size))
+    return AnchorTrouble(
+        inversions=inversions,
+        significant_inversions=significant,
+        kendall_tau=tau,
+        likelihood_z=z,
+        calibration_fails=fails,
+        disagreeing=tuple(names[i] for i in np.flatnonzero(disagree)),
+        disputed=frozenset(disputed),
     )
 
 
@@ -509,6 +652,17 @@ def _neg_log_posterior(x: NDArray[np.float64], data: _FitData) -> tuple[float, N
     grad[k - 1] = grad_ls + dev_s / vs
     grad[k] = -float(np.sum(dev_w)) / vw - dev_s / vs + dev_c / vc
     return nlp, grad
+
+
+def _anchor_names(anchors: Sequence[AnchorObservation]) -> list[str]:
+    return [a.label or f"#{i + 1}" for i, a in enumerate(anchors)]
+
+
+def _bounded(grade: EssayGrade, trouble: AnchorTrouble) -> EssayGrade:
+    confidence, affected = trouble.bound(grade.grade_index, grade.confidence)
+    if not affected:
+        return grade
+    return replace(grade, confidence=confidence, anchor_affected=True)
 
 
 def _grade_many(

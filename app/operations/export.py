@@ -2,7 +2,9 @@
 
 One row per essay, best first, with the documented columns (:data:`RESULT_COLUMNS`, README
 "Results"); ``results.json`` adds every grade's probability and the ``run`` object (status, stop
-reason, reliability figures, frozen settings). Each file is written to a temporary file in the
+reason, reliability figures, frozen settings, and ``anchors``: what the anchors say about the
+grades, :class:`AnchorStatus`). ``addressed_to_grader`` marks an essay whose text addresses an AI
+grader (the injection screen, kept with the essay). Each file is written to a temporary file in the
 folder and moved into place with :func:`os.replace`, so an interrupted export leaves the earlier
 file (or none), never a truncated one; the three are moved in one go once all are written.
 """
@@ -12,20 +14,24 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from app.db.engine import Database
-from app.db.models import Anchor, Essay, Result, Run, Student
+from app.db.models import Anchor, Batch, Essay, Result, Run, Student
 from app.operations.base import FailureKind, OperationError
 from app.operations.queries import run_report, translated_errors
+from app.operations.scales import resolve_scale
+from core.grading import AnchorObservation, GradingError, assess_anchors, calibrate
+from core.scales import GradeScale
 
 RESULT_COLUMNS: tuple[str, ...] = (
     "rank",
@@ -43,6 +49,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "infit",
     "outfit",
     "misfit",
+    "addressed_to_grader",
 )
 """The columns of ``results.csv`` and ``results.xlsx``, in order (``results.json`` adds
 ``grade_probabilities`` after ``grade_probability``)."""
@@ -72,6 +79,7 @@ class ResultRow:
     infit: float | None = None
     outfit: float | None = None
     misfit: bool = False
+    addressed_to_grader: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The row as ``results.json`` holds it (keys in the documented order)."""
@@ -92,7 +100,105 @@ class ResultRow:
             "infit": self.infit,
             "outfit": self.outfit,
             "misfit": self.misfit,
+            "addressed_to_grader": self.addressed_to_grader,
         }
+
+
+NO_ANCHORS_MESSAGE = (
+    "No grades: grades need anchors, essays whose grades you already know, of at least two "
+    "different grades. Add them with `huleedu import anchors FOLDER --assignment ASSIGNMENT_ID` "
+    "(then grade the batch again) or grade a folder with `huleedu grade FOLDER --anchors "
+    "ANCHOR_FOLDER`; in the window, on the assignment's anchors."
+)
+"""What the results say when a run has no grades for want of anchors."""
+
+AnchorState = Literal["agree", "disagree", "fails", "none"]
+
+
+@dataclass(frozen=True)
+class AnchorStatus:
+    """What a run's anchors say about its grades (``results.json``: ``run.anchors``).
+
+    ``state``: ``agree`` (the anchors follow the judge's order), ``disagree`` (some anchors
+    disagree: grades near theirs are at most "medium"), ``fails`` (the calibration check failed:
+    every grade is at most "low"), ``none`` (no grades: fewer than two anchor grades). See
+    :mod:`core.grading`, "Anchor trouble". ``message`` is the sentence for a teacher (empty when
+    they agree); ``disagreeing`` names the anchors (label, else file).
+    """
+
+    state: AnchorState
+    message: str = ""
+    anchors: int = 0
+    disagreeing: tuple[str, ...] = ()
+    inversions: int = 0
+    kendall_tau: float | None = None
+    likelihood_z: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "message": self.message,
+            "anchors": self.anchors,
+            "disagreeing": list(self.disagreeing),
+            "inversions": self.inversions,
+            "kendall_tau": self.kendall_tau,
+            "likelihood_z": self.likelihood_z,
+        }
+
+
+NO_ANCHORS = AnchorStatus("none", NO_ANCHORS_MESSAGE)
+"""The status of a run without grades for want of anchors."""
+
+
+def anchor_status(anchors: list[AnchorObservation], scale: GradeScale | None) -> AnchorStatus:
+    """The :class:`AnchorStatus` of anchors fitted at these abilities (labels name them)."""
+    if scale is None or len({a.grade for a in anchors}) < 2:
+        return AnchorStatus("none", NO_ANCHORS_MESSAGE, len(anchors))
+    try:
+        trouble = assess_anchors(anchors, calibrate(anchors, scale))
+    except (GradingError, ValueError):
+        return AnchorStatus("none", NO_ANCHORS_MESSAGE, len(anchors))
+    state: AnchorState = (
+        "fails" if trouble.calibration_fails else "disagree" if trouble.disagreeing else "agree"
+    )
+    return AnchorStatus(
+        state,
+        trouble.sentence(),
+        len(anchors),
+        trouble.disagreeing,
+        trouble.inversions,
+        _finite_or_none(trouble.kendall_tau),
+        _finite_or_none(trouble.likelihood_z),
+    )
+
+
+def run_anchor_status(db: Database, run_id: str) -> AnchorStatus:
+    """The :class:`AnchorStatus` of a run's stored results (``none`` before it has any)."""
+    with translated_errors(), db.read() as s:
+        run = s.get(Run, run_id)
+        if run is None:
+            raise OperationError(FailureKind.INPUT, f"No run with id {run_id!r}.")
+        batch = s.get(Batch, run.batch_id)
+        try:
+            scale = None if batch is None else resolve_scale(s, batch.assignment.grade_scale)
+        except (KeyError, ValueError):
+            scale = None
+        found = s.execute(
+            select(Result.ability, Result.se, Anchor.grade, Anchor.label, Essay.source_file)
+            .join(Essay, Essay.id == Result.essay_id)
+            .join(Anchor, Anchor.id == Essay.anchor_id)
+            .where(Result.run_id == run_id, Essay.is_anchor)
+            .order_by(Result.rank)
+        ).all()
+    anchors = [
+        AnchorObservation(float(ability), float(se or 0.0), grade, label or source or "")
+        for ability, se, grade, label, source in found
+    ]
+    return anchor_status(anchors, scale)
+
+
+def _finite_or_none(x: float) -> float | None:
+    return round(float(x), 4) if math.isfinite(x) else None
 
 
 @dataclass(frozen=True)
@@ -102,6 +208,8 @@ class ExportResult:
     files: tuple[Path, ...]
     """``results.csv``, ``results.json`` and ``results.xlsx`` in ``folder``."""
     rows: int
+    anchors: AnchorStatus = NO_ANCHORS
+    """What the anchors say about the grades (also in ``results.json``: ``run.anchors``)."""
 
 
 def result_rows(db: Database, run_id: str) -> list[ResultRow]:
@@ -120,6 +228,7 @@ def result_rows(db: Database, run_id: str) -> list[ResultRow]:
                 student.last_name,
                 student.code,
                 anchor.grade,
+                Essay.addressed_to_grader,
             )
             .join(Essay, Essay.id == Result.essay_id)
             .outerjoin(student, student.id == Essay.student_id)
@@ -128,7 +237,7 @@ def result_rows(db: Database, run_id: str) -> list[ResultRow]:
             .order_by(Result.rank)
         ).all()
         rows = []
-        for r, source, is_anchor, first, last, code, anchor_grade in found:
+        for r, source, is_anchor, first, last, code, anchor_grade, flagged in found:
             probs = dict(r.grade_probabilities or {})
             bare = (r.grade or "").rstrip("+-") if r.grade not in probs else r.grade
             has_student = first is not None
@@ -150,6 +259,7 @@ def result_rows(db: Database, run_id: str) -> list[ResultRow]:
                     infit=r.infit,
                     outfit=r.outfit,
                     misfit=r.misfit,
+                    addressed_to_grader=bool(flagged),
                 )
             )
         return rows
@@ -168,6 +278,8 @@ def export_results(
     folder that cannot be written, DATABASE when the database cannot be read."""
     rows = result_rows(db, run_id)
     run = dict(summary) if summary is not None else run_report(db, run_id).to_json()
+    anchors = run_anchor_status(db, run_id)
+    run.setdefault("anchors", anchors.to_json())
     try:
         folder.mkdir(parents=True, exist_ok=True)
         files = write_results(folder, run, rows)
@@ -175,7 +287,7 @@ def export_results(
         raise OperationError(
             FailureKind.INPUT, f"The results cannot be written to {folder}: {exc}", repr(exc)
         ) from exc
-    return ExportResult(run_id, folder, files, len(rows))
+    return ExportResult(run_id, folder, files, len(rows), anchors)
 
 
 def write_results(

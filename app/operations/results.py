@@ -38,7 +38,14 @@ from sqlalchemy.orm import Session, aliased
 from app.db.engine import Database
 from app.db.models import Anchor, Batch, Essay, GradeScaleRecord, Result, Run, Student
 from app.operations.base import FailureKind, OperationError
-from app.operations.export import RESULT_FILES, ResultRow, write_results
+from app.operations.export import (
+    NO_ANCHORS,
+    RESULT_FILES,
+    AnchorStatus,
+    ResultRow,
+    anchor_status,
+    write_results,
+)
 from app.operations.queries import RunReport, RunRow, list_runs, run_report, translated_errors
 from core.engine import Refit, refit
 from core.grading import AnchorObservation, GradeCalibration, GradingError, calibrate
@@ -66,7 +73,8 @@ class ResultLine:
     anchor's label (or file name) for an anchor, the file name in a guest batch. ``low`` and
     ``high`` bound the 95 % interval of the ability (None without a standard error);
     ``grade`` is the grade as stored (with a Swedish +/- variant), ``grade_probability`` the
-    probability of its letter.
+    probability of its letter. ``addressed_to_grader`` holds the phrases of the essay that
+    address an AI grader (the injection screen; empty when none were found).
     """
 
     rank: int
@@ -88,6 +96,7 @@ class ResultLine:
     infit: float | None
     outfit: float | None
     misfit: bool
+    addressed_to_grader: tuple[str, ...] = ()
 
     @property
     def low(self) -> float | None:
@@ -118,6 +127,7 @@ class ResultLine:
             infit=self.infit,
             outfit=self.outfit,
             misfit=self.misfit,
+            addressed_to_grader=bool(self.addressed_to_grader),
         )
 
 
@@ -137,7 +147,9 @@ class BatchResults:
     ``provisional`` is True for a paused or running run: ``lines``, ``reliability`` and
     ``fit_converged`` were then fitted from the verdicts so far, and nothing is stored yet.
     ``runs`` lists the batch's runs, newest first, for a run picker; ``runs_with_results``
-    names those that have stored results.
+    names those that have stored results. ``anchors`` says what the anchors say about the
+    grades: whether they disagree with the judge (and which), or that there are no grades for
+    want of anchors (:class:`app.operations.export.AnchorStatus`).
     """
 
     batch_id: str
@@ -156,6 +168,7 @@ class BatchResults:
     comparisons: int
     runs: tuple[RunRow, ...]
     runs_with_results: frozenset[str]
+    anchors: AnchorStatus = NO_ANCHORS
 
     @property
     def run_id(self) -> str:
@@ -180,6 +193,7 @@ class BatchResults:
             data["reliability"] = self.reliability
             data["provisional"] = True
             data["comparisons"] = self.comparisons
+        data["anchors"] = self.anchors.to_json()
         return data
 
 
@@ -238,7 +252,17 @@ def batch_results(db: Database, batch_id: str, run_id: str | None = None) -> Bat
         comparisons=report.comparisons_done,
         runs=newest_first,
         runs_with_results=frozenset(stored),
+        anchors=_anchor_status(lines, scale),
     )
+
+
+def _anchor_status(lines: Sequence[ResultLine], scale: GradeScale | None) -> AnchorStatus:
+    anchors = [
+        AnchorObservation(line.ability, line.se or 0.0, line.anchor_grade, line.name)
+        for line in lines
+        if line.is_anchor and line.anchor_grade is not None
+    ]
+    return anchor_status(anchors, scale)
 
 
 def _result_counts(s: Session, run_ids: list[str]) -> dict[str, int]:
@@ -319,6 +343,7 @@ def _essay_query(s: Session, where: Any) -> list[Any]:
                 Essay.id,
                 Essay.source_file,
                 Essay.is_anchor,
+                Essay.addressed_to_grader,
                 student.first_name,
                 student.last_name,
                 student.code,
@@ -340,11 +365,12 @@ class _EssayInfo:
     student_code: str | None
     anchor_grade: str | None
     anchor_label: str | None
+    addressed_to_grader: tuple[str, ...] = ()
 
 
 def _essay_infos(rows: list[Any]) -> dict[str, _EssayInfo]:
     found = {}
-    for essay_id, source, is_anchor, first, last, code, anchor_grade, label in rows:
+    for essay_id, source, is_anchor, flagged, first, last, code, anchor_grade, label in rows:
         has_student = first is not None
         found[essay_id] = _EssayInfo(
             source,
@@ -353,6 +379,7 @@ def _essay_infos(rows: list[Any]) -> dict[str, _EssayInfo]:
             code if has_student else None,
             anchor_grade,
             label or None,
+            tuple(flagged or ()),
         )
     return found
 
@@ -402,6 +429,7 @@ def _line(
         infit=infit,
         outfit=outfit,
         misfit=bool(misfit),
+        addressed_to_grader=info.addressed_to_grader,
     )
 
 

@@ -16,7 +16,13 @@ from app.db.engine import Database, open_database
 from app.db.models import Anchor, Essay, Result, Run, Student
 from app.operations import export
 from app.operations.base import FailureKind, OperationError
-from app.operations.export import RESULT_COLUMNS, ResultRow, export_results, result_rows
+from app.operations.export import (
+    RESULT_COLUMNS,
+    ResultRow,
+    export_results,
+    result_rows,
+    run_anchor_status,
+)
 from app.school import create_assignment, create_batch, create_class
 
 # The schema as documented in README "Results" (and as app/grade.py wrote it before the move).
@@ -36,6 +42,7 @@ DOCUMENTED_COLUMNS = [
     "infit",
     "outfit",
     "misfit",
+    "addressed_to_grader",
 ]
 RUN_KEYS = [
     "run_id",
@@ -47,6 +54,7 @@ RUN_KEYS = [
     "position_bias",
     "settings",
     "completed_at",
+    "anchors",
 ]
 
 
@@ -170,6 +178,7 @@ def _reference_rows(db: Database, run_id: str) -> list[dict[str, Any]]:
                     "infit": r.infit,
                     "outfit": r.outfit,
                     "misfit": r.misfit,
+                    "addressed_to_grader": bool(e.addressed_to_grader),
                 }
             )
         return rows
@@ -200,6 +209,7 @@ def _reference_summary(db: Database, run_id: str) -> dict[str, Any]:
             "position_bias": run.position_bias,
             "settings": run.settings,
             "completed_at": None if run.completed_at is None else run.completed_at.isoformat(),
+            "anchors": run_anchor_status(db, run_id).to_json(),
         }
 
 
@@ -246,7 +256,8 @@ def test_a_summary_can_be_given(db: Database, tmp_path: Path) -> None:
     run_id = _graded_run(db)
     export_results(db, run_id, tmp_path / "out", summary={"run_id": run_id, "ok": True})
     data = json.loads((tmp_path / "out" / "results.json").read_text("utf-8"))
-    assert data["run"] == {"run_id": run_id, "ok": True}
+    anchors = run_anchor_status(db, run_id).to_json()
+    assert data["run"] == {"run_id": run_id, "ok": True, "anchors": anchors}
 
 
 def test_a_run_without_results_exports_the_header_only(db: Database, tmp_path: Path) -> None:
