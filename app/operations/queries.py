@@ -54,7 +54,9 @@ def translated_errors() -> Iterator[None]:
         raise
     except RecordNotFoundError as exc:
         raise OperationError(FailureKind.INPUT, _sentence(str(exc))) from exc
-    except (DatabaseError, SQLAlchemyError) as exc:
+    except DatabaseError as exc:  # classified by cause: its message says what to do
+        raise OperationError(FailureKind.DATABASE, str(exc), repr(exc)) from exc
+    except SQLAlchemyError as exc:
         raise OperationError(
             FailureKind.DATABASE, f"The database cannot be used: {exc}", repr(exc)
         ) from exc
