@@ -4,11 +4,13 @@
 runner (a worker thread; it never opens a database session) and shows:
 
 * the run's status and why it stopped, in plain words (a paused or running run's standings
-  are marked provisional; a fit that did not converge is said so);
+  are marked provisional; a fit that did not converge is said so; anchors that disagree with
+  the judge are named, and without anchors it says grades need them and how to add them);
 * a run picker when the batch has had more than one run;
 * the ranking (:class:`ResultsTableModel`, sorted inside the model): rank, essay (student, or
   file name in a guest batch), ability with its 95 % interval, grade with its probability,
-  comparisons, misfit flag and anchor badge;
+  comparisons, misfit flag, anchor badge and a flag on text addressed to an AI grader (its
+  phrases in the tooltip);
 * the :class:`~ui.ability_chart.AbilityChart` beside it (a splitter); selecting a row marks the
   essay in the chart, clicking a point selects its row;
 * *Export…*: CSV, XLSX and JSON check boxes and a folder chosen in a non-modal file dialog;
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from html import escape
 from enum import IntEnum
 from functools import partial
 from pathlib import Path
@@ -224,9 +227,28 @@ def detail_sentence(results: BatchResults) -> str:
             translate(
                 "ResultsPanel",
                 "No grades: the batch needs anchor essays with at least two different grades; "
-                "the essays are ranked only.",
+                "the essays are ranked only. Add anchors to the batch's assignment (or with "
+                "`huleedu import anchors`), then grade the batch again.",
             )
         )
+    if results.boundaries and results.anchors.state in ("disagree", "fails"):
+        names = ", ".join(results.anchors.disagreeing)
+        if results.anchors.state == "fails":
+            parts.append(
+                translate(
+                    "ResultsPanel",
+                    "Warning: the anchors disagree with the judge's order ({names}); every grade "
+                    "is uncertain and has at most low confidence. Check the anchors' grades.",
+                ).format(names=names)
+            )
+        else:
+            parts.append(
+                translate(
+                    "ResultsPanel",
+                    "Warning: anchors {names} disagree with the judge's order; grades near "
+                    "theirs have at most medium confidence.",
+                ).format(names=names)
+            )
     if results.fit_converged is False:
         parts.append(
             translate(
@@ -264,6 +286,7 @@ class Column(IntEnum):
     COMPARISONS = 4
     MISFIT = 5
     ANCHOR = 6
+    FLAG = 7
 
 
 HEADERS: dict[Column, str] = {
@@ -274,6 +297,7 @@ HEADERS: dict[Column, str] = {
     Column.COMPARISONS: QT_TRANSLATE_NOOP("ResultsTable", "Compared"),
     Column.MISFIT: QT_TRANSLATE_NOOP("ResultsTable", "Fit"),
     Column.ANCHOR: QT_TRANSLATE_NOOP("ResultsTable", "Anchor"),
+    Column.FLAG: QT_TRANSLATE_NOOP("ResultsTable", "Flag"),
 }
 HEADER_TIPS: dict[Column, str] = {
     Column.RANK: QT_TRANSLATE_NOOP("ResultsTable", "1 is the strongest essay"),
@@ -294,6 +318,9 @@ HEADER_TIPS: dict[Column, str] = {
     ),
     Column.ANCHOR: QT_TRANSLATE_NOOP(
         "ResultsTable", "Anchor essays have a known grade; they set the grade boundaries"
+    ),
+    Column.FLAG: QT_TRANSLATE_NOOP(
+        "ResultsTable", "Text addressed to an AI grader: judged as writing, never obeyed"
     ),
 }
 _RIGHT = (Column.RANK, Column.COMPARISONS)
@@ -332,6 +359,7 @@ class _Entry:
             str(line.comparisons),
             misfit,
             anchor,
+            translate("ResultsTable", "To the AI") if line.addressed_to_grader else "",
         )
         name = line.name.casefold()
         self.keys: tuple[Any, ...] = (
@@ -342,6 +370,7 @@ class _Entry:
             (line.comparisons, line.rank),
             (not line.misfit, line.rank),
             (not line.is_anchor, line.rank),
+            (not line.addressed_to_grader, line.rank),
         )
 
 
@@ -452,13 +481,21 @@ class ResultsTableModel(QAbstractTableModel):
                     "An anchor essay: its grade {grade} is known; the anchors set the grade "
                     "boundaries.",
                 ).format(grade=line.anchor_grade or "?")
+            if column == Column.FLAG and line.addressed_to_grader:
+                return translate(
+                    "ResultsTable",
+                    "This essay contains text addressed to an AI grader: {phrases}. The judge "
+                    "reads it as writing and never obeys it; check this essay's place yourself.",
+                ).format(phrases="; ".join(f"“{escape(p)}”" for p in line.addressed_to_grader))
             if column == Column.ESSAY and line.file:
                 return f"{tooltip_text(line)}<br>{line.file}"
             return tooltip_text(line)
         if role == Qt.ItemDataRole.TextAlignmentRole and column in _RIGHT:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole:
-            if column == Column.MISFIT and line.misfit:
+            if column in (Column.MISFIT, Column.FLAG) and (
+                line.misfit if column == Column.MISFIT else line.addressed_to_grader
+            ):
                 return QBrush(MISFIT_COLOR)
             if column == Column.ANCHOR and line.is_anchor:
                 return QBrush(ANCHOR_COLOR.darker(115))

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from app.cli import main
+from app.db.engine import Database
 from app.paths import resources_dir
-from core.grading import AnchorObservation, grade_essays
+from core.grading import AnchorObservation, GradingResult, grade_essays
 from core.scales import get_scale
 
 DEMO = resources_dir() / "demo"
@@ -31,7 +32,7 @@ CONTRADICTING = [
 ESSAYS = np.linspace(-3, 3, 25)
 
 
-def _grade(anchors: list[AnchorObservation]):  # type: ignore[no-untyped-def]
+def _grade(anchors: list[AnchorObservation]) -> GradingResult:
     return grade_essays(ESSAYS, np.full(ESSAYS.size, 0.3), anchors, ENG5)
 
 
@@ -127,3 +128,45 @@ def test_grade_without_anchors_says_grades_need_anchors(
     assert status["state"] == "none"
     assert "grades need anchors" in status["message"]
     assert "huleedu import anchors" in err and "--anchors" in err
+
+
+def test_the_window_says_which_anchors_disagree_and_that_grades_need_anchors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], qapp: object
+) -> None:
+    from app.db.engine import open_database  # noqa: PLC0415
+    from app.operations.results import batch_results  # noqa: PLC0415
+    from ui.results import detail_sentence  # noqa: PLC0415
+
+    anchors = tmp_path / "anchors"
+    anchors.mkdir()
+    for name in "EDBA":
+        shutil.copy(DEMO / "anchors" / f"anchor_{name}.txt", anchors / f"anchor_{name}.txt")
+    (anchors / "anchors.csv").write_text(
+        "file,grade,label\n"
+        + "".join(f"anchor_{n}.txt,{g},Anchor {n}\n" for n, g in zip("EDBA", "9821", strict=True)),
+        encoding="utf-8",
+    )
+    _grade_cli(tmp_path, capsys, "--anchors", str(anchors), "--scale", "eng5_np_national_9_step")
+    with open_database(tmp_path / "data") as db:
+        (batch_id,) = _batches(db)
+        results = batch_results(db, batch_id)
+    assert results is not None and results.anchors.state == "fails"
+    assert results.summary()["anchors"]["state"] == "fails"
+    text = detail_sentence(results)
+    assert "disagree with the judge" in text and "Anchor E" in text
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    _grade_cli(plain, capsys)
+    with open_database(plain / "data") as db:
+        (batch_id,) = _batches(db)
+        results = batch_results(db, batch_id)
+    assert results is not None and results.anchors.state == "none"
+    assert "Add anchors" in detail_sentence(results)
+
+
+def _batches(db: Database) -> set[str]:
+    from app.db.models import Run  # noqa: PLC0415
+
+    with db.read() as s:
+        return {run.batch_id for run in s.query(Run).all()}

@@ -108,3 +108,24 @@ def test_a_folder_run_keeps_the_flag_with_the_essay(tmp_path: Path) -> None:
                 for e in s.scalars(select(Essay).where(Essay.batch_id == prepared.batch_id))
             ]
         assert flags.count(True) == 1
+
+
+def test_the_results_table_shows_the_flag_with_its_phrases(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], qapp: object
+) -> None:
+    from PySide6.QtCore import Qt  # noqa: PLC0415
+
+    from ui.results import Column, ResultsTableModel  # noqa: PLC0415
+
+    batch_id = _import(tmp_path, capsys)
+    args = ["grade", "--batch", batch_id, "--data-dir", str(tmp_path / "data")]
+    assert main([*args, "--out", str(tmp_path / "out"), "--quiet", "--sim-speed", "1000"]) == 0
+    with open_database(tmp_path / "data") as db:
+        results = batch_results(db, batch_id)
+    assert results is not None
+    model = ResultsTableModel()
+    model.set_lines(results.lines)
+    rows = [r for r in range(model.rowCount()) if model.cell(r, Column.FLAG)]
+    assert len(rows) == 1 and "oskar" in (model.line_at(rows[0]).file or "")
+    tip = model.index(rows[0], Column.FLAG).data(Qt.ItemDataRole.ToolTipRole)
+    assert "addressed to an AI grader" in tip and INJECTED in tip.lower()
