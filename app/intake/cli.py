@@ -44,6 +44,10 @@ from app.operations.intake import (
 from app.operations.school import NewAssignment, NewBatch, NewClass
 from core.scales import BUILTIN_SCALES
 
+_SCALE_HELP = "grade scale of a new assignment (default swedish_8_anchor): " + "; ".join(
+    f"{scale_id} = {scale.name}" for scale_id, scale in sorted(BUILTIN_SCALES.items())
+)
+
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_DATABASE = 0, 1, 2, 5
 EXIT_INTERRUPTED = 130
 _EXIT_FOR = {FailureKind.INPUT: EXIT_USAGE, FailureKind.DATABASE: EXIT_DATABASE}
@@ -73,7 +77,9 @@ def add_parsers(sub: Any) -> None:
     )
     essays.add_argument("--assignment", help="assignment id (new batch)")
     essays.add_argument("--assignment-title", help="create an assignment with this title")
-    essays.add_argument("--scale", default="swedish_8_anchor", choices=sorted(BUILTIN_SCALES))
+    essays.add_argument(
+        "--scale", default="swedish_8_anchor", choices=sorted(BUILTIN_SCALES), help=_SCALE_HELP
+    )
     _limit_options(essays)
     _common(essays)
 
@@ -89,7 +95,9 @@ def add_parsers(sub: Any) -> None:
     anchors.add_argument("paths", nargs="+", type=Path)
     anchors.add_argument("--assignment", help="assignment id")
     anchors.add_argument("--assignment-title", help="create an assignment with this title")
-    anchors.add_argument("--scale", default="swedish_8_anchor", choices=sorted(BUILTIN_SCALES))
+    anchors.add_argument(
+        "--scale", default="swedish_8_anchor", choices=sorted(BUILTIN_SCALES), help=_SCALE_HELP
+    )
     anchors.add_argument("--grades", type=Path, help="CSV mapping file,grade[,label]")
     _limit_options(anchors)
     _common(anchors)
