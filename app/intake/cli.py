@@ -311,6 +311,12 @@ def _essays(
 def _show_essays(result: EssayImportResult, out: Console) -> None:
     out.print(outcome_table(result.outcomes, f"Essays into batch {result.batch_id}"))
     out.print(_summary(result.counts))
+    if result.batch_removed:
+        out.print(
+            f"No essay was stored, so the new batch {result.batch_id} was not kept; "
+            "fix the files above and import them again."
+        )
+        return
     out.print(f"batch {result.batch_id}: {result.batch_status}")
     if result.auto_matched or result.awaiting_confirmation:
         out.print(

@@ -28,10 +28,18 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from app.db.engine import Database
-from app.db.models import Batch, BatchStatus, Essay, IntakeRecord, new_id
+from app.db.errors import is_database_fault
+from app.db.models import Anchor, Assignment, Batch, BatchStatus, Essay, IntakeRecord, new_id
 from app.intake.matching_store import rematch_batch
 from app.intake.outcomes import FileOutcome, IntakeLimits, Outcome, Reason
-from app.intake.sources import Document, count_files, iter_entries
+from app.intake.sources import (
+    Document,
+    count_files,
+    internal_failure,
+    iter_entries,
+    noted,
+    storable_text,
+)
 from app.intake.validate import check_length, content_hash
 from app.operations.base import CancelToken, Progress, ProgressSink
 from app.school import RecordNotFoundError, find_live, refresh_batch_status, sync_anchor_essays
@@ -42,6 +50,41 @@ COMMIT_EVERY = 25
 
 class IntakeError(RuntimeError):
     """The import as a whole cannot start (unknown batch, a run in progress); nothing changed."""
+
+
+class ImportStoppedError(RuntimeError):
+    """The database failed part-way through an import (locked, full, read-only, ...).
+
+    ``stored`` are the outcomes committed and recorded with the batch before it failed;
+    ``not_stored`` the sources of the files read but not stored, and ``not_reached`` how many
+    files were never read. ``str()`` says all of it; ``__cause__`` is the database's error.
+    """
+
+    def __init__(
+        self,
+        batch_id: str,
+        stored: list[FileOutcome],
+        not_stored: list[str],
+        not_reached: int | None,
+        cause: BaseException,
+    ) -> None:
+        self.batch_id = batch_id
+        self.stored = stored
+        self.not_stored = not_stored
+        self.not_reached = not_reached
+        imported = sum(1 for o in stored if o.ok)
+        missed = ", ".join(f"'{s}'" for s in not_stored[:5])
+        if len(not_stored) > 5:
+            missed += f" and {len(not_stored) - 5} more"
+        rest = "" if not not_reached else f"; {not_reached} more files were not read"
+        super().__init__(
+            f"The import into batch {batch_id} stopped because the database failed ({cause}). "
+            f"Before that, {len(stored)} files were stored and recorded ({imported} essays "
+            f"imported; the batch's import history lists them). Not stored: "
+            f"{len(not_stored)} files read{': ' + missed if missed else ''}{rest}. When the "
+            "database works again, import the same files again: those stored are skipped as "
+            "duplicates and the rest are added."
+        )
 
 
 @dataclass(frozen=True)
@@ -169,6 +212,22 @@ def _walk(
 def _screen_one(
     doc: Document, limits: IntakeLimits, seen: dict[str, str]
 ) -> tuple[FileOutcome, Document | None]:
+    try:
+        outcome, kept = _screen_text(doc, limits, seen)
+    except Exception as exc:  # one text's fault fails that file, never the import
+        failed = replace(
+            internal_failure(doc.source, exc, "checking its text"),
+            format=doc.format,
+            encoding=doc.encoding,
+            size_bytes=doc.size_bytes,
+        )
+        return noted(failed, doc.name_note), None
+    return noted(outcome, doc.name_note), kept
+
+
+def _screen_text(
+    doc: Document, limits: IntakeLimits, seen: dict[str, str]
+) -> tuple[FileOutcome, Document | None]:
     bad = check_length(doc.source, doc.text, limits, fmt=doc.format)
     if bad is not None:
         return replace(bad, encoding=doc.encoding, size_bytes=doc.size_bytes), None
@@ -221,12 +280,21 @@ def import_essays(
     outcomes: list[FileOutcome] = []
     pending: list[tuple[FileOutcome, Document | None]] = []
     walk = _Walk()
-    for screened in _walk(paths, limits, dict(known), walk, progress, cancel):
-        pending.append(screened)
-        if len(pending) >= COMMIT_EVERY:
-            outcomes += _store(db, batch_id, import_id, pending, removed)
-            pending = []
-    outcomes += _store(db, batch_id, import_id, pending, removed)
+    try:
+        for screened in _walk(paths, limits, dict(known), walk, progress, cancel):
+            pending.append(screened)
+            if len(pending) >= COMMIT_EVERY:
+                outcomes += _store(db, batch_id, import_id, pending, removed)
+                pending = []
+        outcomes += _store(db, batch_id, import_id, pending, removed)
+    except Exception as exc:
+        if not is_database_fault(exc):
+            raise
+        read = len(outcomes) + len(pending)
+        not_reached = None if walk.total is None else max(walk.total - read, 0)
+        raise ImportStoppedError(
+            batch_id, outcomes, [o.source for o, _ in pending], not_reached, exc
+        ) from exc
     if progress is not None:
         progress(Progress("status", len(outcomes), len(outcomes), "matching students"))
     with db.session() as s:
@@ -292,18 +360,56 @@ def _store(
     screened: list[tuple[FileOutcome, Document | None]],
     removed: dict[str, str],
 ) -> list[FileOutcome]:
-    """Store one group of screened files (essays and their records) in one transaction."""
-    final: list[FileOutcome] = []
+    """Store one group of screened files (essays and their records) in one transaction.
+
+    When the group cannot be stored for a reason of one file's own (not a database fault),
+    the files are stored one at a time: the file that cannot be stored ends FAILED with the
+    cause, recorded like any other, and the rest are stored. A database fault raises."""
     if not screened:
-        return final
+        return []
+    try:
+        return _store_group(db, batch_id, import_id, screened, removed)
+    except Exception as exc:
+        if is_database_fault(exc):
+            raise
+    final: list[FileOutcome] = []
+    for outcome, doc in screened:
+        try:
+            final += _store_group(db, batch_id, import_id, [(outcome, doc)], removed)
+        except Exception as exc:
+            if is_database_fault(exc):
+                raise
+            failed = replace(
+                internal_failure(outcome.source, exc, "storing it"),
+                format=outcome.format,
+                encoding=outcome.encoding,
+                size_bytes=outcome.size_bytes,
+                characters=outcome.characters,
+            )
+            final += _store_group(db, batch_id, import_id, [(failed, None)], removed)
+    return final
+
+
+def _store_group(
+    db: Database,
+    batch_id: str,
+    import_id: str,
+    screened: list[tuple[FileOutcome, Document | None]],
+    removed: dict[str, str],
+) -> list[FileOutcome]:
+    """Store screened files in one transaction; ``removed`` loses the essays it restored only
+    once the transaction is committed."""
+    final: list[FileOutcome] = []
+    restored: list[str] = []
     new_essays: list[dict[str, Any]] = []
     with db.session() as s:
         for screened_outcome, doc in screened:
             outcome = screened_outcome
             if doc is not None:
                 key = content_hash(doc.text)
-                if key in removed:
-                    essay_id = _restore(s, removed.pop(key), doc)
+                if key in removed and key not in restored:
+                    essay_id = _restore(s, removed[key], doc)
+                    restored.append(key)
                 else:
                     essay_id = new_id()
                     new_essays.append(
@@ -324,6 +430,8 @@ def _store(
             insert(IntakeRecord),
             [intake_record_values(o, import_id, batch_id=batch_id) for o in final],
         )
+    for key in restored:
+        removed.pop(key, None)
     return final
 
 
@@ -391,10 +499,10 @@ def intake_record_values(
         "batch_id": batch_id,
         "assignment_id": assignment_id,
         "import_id": import_id,
-        "source": outcome.source[:1000],
+        "source": storable_text(outcome.source)[:1000],
         "outcome": outcome.outcome.value,
         "reason": outcome.reason.value if outcome.reason else None,
-        "message": outcome.message,
+        "message": storable_text(outcome.message),
         "format": outcome.format,
         "encoding": outcome.encoding,
         "size_bytes": outcome.size_bytes,
@@ -453,3 +561,31 @@ def record_outcome(r: IntakeRecord) -> FileOutcome:
         essay_id=r.essay_id,
         grade=r.grade,
     )
+
+
+def discard_empty_batch(db: Database, batch_id: str, *, with_assignment: bool = False) -> bool:
+    """Remove a batch an import created when no student essay is in it (its anchor essays and
+    intake records go with it); with ``with_assignment`` also the assignment created with it,
+    when it has no anchors and no other batch. Returns whether the batch was removed."""
+    with db.session() as s:
+        batch = s.get(Batch, batch_id)
+        if batch is None:
+            return False
+        students = s.scalar(
+            select(Essay.id).where(Essay.batch_id == batch_id, Essay.is_anchor.is_(False)).limit(1)
+        )
+        if students is not None or batch.runs:
+            return False
+        assignment_id = batch.assignment_id
+        s.delete(batch)
+        s.flush()
+        if with_assignment:
+            others = s.scalar(select(Batch.id).where(Batch.assignment_id == assignment_id).limit(1))
+            anchors = s.scalar(
+                select(Anchor.id).where(Anchor.assignment_id == assignment_id).limit(1)
+            )
+            if others is None and anchors is None:
+                assignment = s.get(Assignment, assignment_id)
+                if assignment is not None:
+                    s.delete(assignment)
+    return True

@@ -24,7 +24,7 @@ import re
 import stat
 import zipfile
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -53,6 +53,8 @@ class Document:
     format: str
     encoding: str | None
     size_bytes: int
+    name_note: str | None = None
+    """A sentence about the file's name when it is not valid UTF-8 (its raw bytes), else None."""
 
 
 @dataclass(frozen=True)
@@ -69,12 +71,82 @@ class FileEntry:
     source: str
     decided: FileOutcome | None = None
     reader: Callable[[], Document | FileOutcome] | None = None
+    name_note: str | None = None
+    """See :attr:`Document.name_note`; added to the outcome's message."""
 
     def read(self) -> Document | FileOutcome:
+        """The file's document or outcome. Whatever goes wrong inside a reader ends as a FAILED
+        outcome naming the file and the cause: nothing raises for one file."""
         if self.decided is not None:
             return self.decided
         assert self.reader is not None
-        return self.reader()
+        try:
+            item = self.reader()
+        except Exception as exc:  # a reader's fault must not stop the files after this one
+            item = internal_failure(self.source, exc, "reading it")
+            return noted(item, self.name_note)
+        if isinstance(item, Document):
+            return replace(item, name_note=self.name_note) if self.name_note else item
+        return noted(item, self.name_note)
+
+
+def internal_failure(source: str, exc: BaseException, doing: str) -> FileOutcome:
+    """A FAILED outcome for an exception nobody foresaw while ``doing`` something with a file:
+    the file and the cause are named, the other files go on."""
+    cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return FileOutcome(
+        source,
+        Outcome.FAILED,
+        Reason.INTERNAL,
+        f"File '{source}' failed while {doing} ({cause}); the other files were not affected",
+        format=_format_of(source),
+    )
+
+
+def noted(outcome: FileOutcome, note: str | None) -> FileOutcome:
+    """``outcome`` with ``note`` (about its name) added to its message."""
+    if not note:
+        return outcome
+    return replace(outcome, message=f"{outcome.message} {note}".strip())
+
+
+def shown_path(raw: str) -> tuple[str, str | None]:
+    """A path as it can be shown and stored, and a note keeping its raw bytes when it differs.
+
+    Names that are not valid UTF-8 come from the operating system with their bad bytes as lone
+    surrogates (``'\\udce4'``), which no database or terminal takes: they are shown with the
+    replacement character instead, and the note names the original bytes for the record.
+    """
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        return raw, None
+    data = raw.encode("utf-8", "surrogateescape") if _only_escapes(raw) else None
+    if data is None:
+        data = raw.encode("utf-8", "surrogatepass")
+    shown = data.decode("utf-8", "replace")
+    note = (
+        f"Its name is not valid UTF-8, so it is shown with replacement characters (\ufffd); "
+        f"the name's bytes are {data!r}."
+    )
+    return shown, note
+
+
+def _only_escapes(text: str) -> bool:
+    """True when every surrogate in ``text`` is one ``surrogateescape`` made (U+DC80..U+DCFF)."""
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
+
+
+def storable_text(text: str) -> str:
+    """``text`` as valid Unicode: surrogate pairs some readers leave (RTF's ``\\u`` escapes of
+    an emoji) joined into the character they encode, lone surrogates replaced by U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
 
 
 def _decided(outcome: FileOutcome) -> FileEntry:
@@ -113,62 +185,153 @@ def count_files(paths: Sequence[Path], limits: IntakeLimits = DEFAULT_LIMITS) ->
 
 
 def _iter_given(path: Path, limits: IntakeLimits) -> Iterator[FileEntry]:
-    """One path as given by the user: its name is shown exactly as given."""
-    source = str(path)
+    """One path as given by the user: its name is shown exactly as given (made valid UTF-8)."""
+    source, note = shown_path(str(path))
     try:
         is_dir = path.is_dir()
         exists = is_dir or path.exists()
+        broken = not exists and path.is_symlink()
     except OSError as exc:
-        yield _decided(_unreadable(source, exc))
+        yield _decided(noted(_unreadable(source, exc), note))
         return
-    if not exists:
-        yield _decided(
-            FileOutcome(
-                source,
-                Outcome.FAILED,
-                Reason.NOT_FOUND,
-                f"File or folder '{source}' does not exist",
-            )
-        )
+    if broken:
+        yield _decided(noted(_broken_link(source, path), note))
+    elif not exists:
+        message = f"File or folder '{source}' does not exist"
+        yield _decided(noted(FileOutcome(source, Outcome.FAILED, Reason.NOT_FOUND, message), note))
     elif is_dir:
-        root_name = path.name or path.resolve().name or source
-        yield from _iter_folder(path, root_name, limits, visited=set())
+        root_name = path.name or path.resolve().name or str(path)
+        yield from _iter_folder(path, root_name, limits)
     else:
-        yield from _iter_file(path, source, limits)
+        for entry in _iter_file(path, source, limits):
+            yield _with_note(entry, note)
+
+
+def _with_note(entry: FileEntry, note: str | None) -> FileEntry:
+    if note is None:
+        return entry
+    decided = noted(entry.decided, note) if entry.decided is not None else None
+    return replace(entry, decided=decided, name_note=note)
 
 
 # -- folders ------------------------------------------------------------------------------------
 
 
-def _iter_folder(
-    folder: Path, source: str, limits: IntakeLimits, visited: set[Path]
-) -> Iterator[FileEntry]:
-    """Walk ``folder`` depth-first in case-insensitive name order; hidden sub-folders are one
-    skipped outcome each and are not entered. Symbolic links to folders already on the way are
-    not followed again, so a link loop ends."""
+@dataclass
+class _Level:
+    """A folder being walked: its path as shown (raw, maybe with surrogates), its real path,
+    and its entries still to walk."""
+
+    raw_source: str
+    real: Path
+    entries: Iterator[os.DirEntry[str]]
+
+
+def _iter_folder(folder: Path, root_name: str, limits: IntakeLimits) -> Iterator[FileEntry]:
+    """Walk ``folder`` depth-first in case-insensitive name order, without recursion (however
+    deep the folders go). Hidden sub-folders are one skipped outcome each and are not entered.
+    Symbolic links are followed only while they stay inside ``folder``: one leading out of it
+    is skipped and listed, one to a folder enclosing it (a loop) too, and a broken one is
+    named as a broken link."""
     try:
-        real = folder.resolve()
-        if real in visited:
-            return
+        root = folder.resolve()
+    except (OSError, RuntimeError) as exc:
+        shown, note = shown_path(root_name)
+        yield _decided(noted(_unreadable(shown, _as_os_error(exc), kind="Folder"), note))
+        return
+    opened = _open_level(folder, root_name, root)
+    if isinstance(opened, FileOutcome):
+        yield _decided(opened)
+        return
+    stack = [opened]
+    while stack:
+        level = stack[-1]
+        entry = next(level.entries, None)
+        if entry is None:
+            stack.pop()
+            continue
+        raw_child = f"{level.raw_source}/{entry.name}"
+        child, note = shown_path(raw_child)
+        is_link = False
+        try:
+            is_link = entry.is_symlink()
+            target = Path(entry.path).resolve() if is_link else level.real / entry.name
+            exists = not is_link or target.exists()
+            is_dir = exists and entry.is_dir()
+        except (OSError, RuntimeError) as exc:  # RuntimeError: a link loop (Python < 3.13)
+            if is_link:
+                yield _decided(noted(_broken_link(child, Path(entry.path)), note))
+            else:
+                yield _decided(noted(_unreadable(child, _as_os_error(exc)), note))
+            continue
+        if is_link and not exists:
+            yield _decided(noted(_broken_link(child, Path(entry.path)), note))
+        elif is_link and not target.is_relative_to(root):
+            yield _decided(noted(_outside_link(child, target, root_name, is_dir), note))
+        elif not is_dir:
+            for item in _iter_file(Path(entry.path), child, limits):
+                yield _with_note(item, note)
+        elif entry.name.startswith("."):
+            yield _decided(noted(_hidden_folder(child), note))
+        elif any(target == above.real for above in stack):
+            yield _decided(noted(_link_loop(child, target), note))
+        else:
+            sub = _open_level(Path(entry.path), raw_child, target)
+            if isinstance(sub, FileOutcome):
+                yield _decided(sub)
+            else:
+                stack.append(sub)
+
+
+def _open_level(folder: Path, raw_source: str, real: Path) -> _Level | FileOutcome:
+    """The sorted entries of one folder, or an outcome when it cannot be listed."""
+    try:
         with os.scandir(folder) as scan:
             entries = sorted(scan, key=lambda entry: (entry.name.casefold(), entry.name))
     except OSError as exc:
-        yield _decided(_unreadable(source, exc, kind="Folder"))
-        return
-    visited = visited | {real}
-    for entry in entries:
-        child = f"{source}/{entry.name}"
-        try:
-            is_dir = entry.is_dir()
-        except OSError as exc:
-            yield _decided(_unreadable(child, exc))
-            continue
-        if not is_dir:
-            yield from _iter_file(Path(entry.path), child, limits)
-        elif entry.name.startswith("."):
-            yield _decided(_hidden_folder(child))
-        else:
-            yield from _iter_folder(Path(entry.path), child, limits, visited)
+        shown, note = shown_path(raw_source)
+        return noted(_unreadable(shown, exc, kind="Folder"), note)
+    return _Level(raw_source, real, iter(entries))
+
+
+def _as_os_error(exc: BaseException) -> OSError:
+    return exc if isinstance(exc, OSError) else OSError(str(exc))
+
+
+def _broken_link(source: str, link: Path) -> FileOutcome:
+    try:
+        target, _ = shown_path(os.readlink(link))
+        to = f" to '{target}'"
+    except OSError:
+        to = ""
+    message = (
+        f"'{source}' is a broken symbolic link: it points{to}, which does not exist (or leads "
+        "back to itself); nothing was read"
+    )
+    return FileOutcome(
+        source, Outcome.FAILED, Reason.BROKEN_LINK, message, format=_format_of(source)
+    )
+
+
+def _outside_link(source: str, target: Path, root_name: str, is_dir: bool) -> FileOutcome:
+    shown, _ = shown_path(str(target))
+    kind = "folder" if is_dir else "file"
+    message = (
+        f"'{source}' is a symbolic link to the {kind} '{shown}', outside the chosen folder "
+        f"'{shown_path(root_name)[0]}'; skipped (links are followed only inside the folder; "
+        "choose that place itself to import it)"
+    )
+    fmt = None if is_dir else _format_of(source)
+    return FileOutcome(source, Outcome.SKIPPED, Reason.OUTSIDE_FOLDER, message, format=fmt)
+
+
+def _link_loop(source: str, target: Path) -> FileOutcome:
+    shown, _ = shown_path(str(target))
+    message = (
+        f"Folder '{source}' is a symbolic link to '{shown}', a folder it lies in; skipped (it "
+        "would repeat the same files without end)"
+    )
+    return FileOutcome(source, Outcome.SKIPPED, Reason.LINK_LOOP, message)
 
 
 # -- single files -------------------------------------------------------------------------------
@@ -233,7 +396,8 @@ def _read_limited(stream: IO[bytes], limit: int) -> bytes | None:
 
 
 def _extract(source: str, name: str, data: bytes) -> Document | FileOutcome:
-    """Extract the text of ``data``; a reader's refusal becomes a FAILED outcome."""
+    """Extract the text of ``data``; a reader's refusal, or any other exception it raises,
+    becomes a FAILED outcome naming the file."""
     try:
         extracted = extract(name, data)
     except ExtractionError as exc:
@@ -245,9 +409,11 @@ def _extract(source: str, name: str, data: bytes) -> Document | FileOutcome:
             format=_format_of(name),
             size_bytes=len(data),
         )
+    except Exception as exc:  # a reader's own fault: this file fails, the others go on
+        return replace(internal_failure(source, exc, "reading it"), size_bytes=len(data))
     return Document(
         source=source,
-        text=extracted.text,
+        text=storable_text(extracted.text),
         format=extracted.format,
         encoding=extracted.encoding,
         size_bytes=len(data),

@@ -32,11 +32,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from app.db.engine import Database
+from app.db.errors import is_database_fault
 from app.intake import anchors as anchor_store
 from app.intake import essays as essay_store
 from app.intake import matching_store, roster_store
 from app.intake.anchors import AnchorMappingError, read_mapping
-from app.intake.essays import IntakeError
+from app.intake.essays import ImportStoppedError, IntakeError
 from app.intake.matching_store import (
     EssayMatch,
     MatchError,
@@ -154,10 +155,15 @@ class EssayImportResult:
     cancelled: bool
     found: int
     """Files found in all (more than ``len(outcomes)`` when cancelled)."""
+    batch_removed: bool = False
+    """The import created the batch and stored no essay in it, so the batch was removed again
+    (with the assignment created alongside it, when nothing else uses that): ``batch_id``
+    names no batch then, and ``outcomes`` are the only account of the files."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "batch_id": self.batch_id,
+            "batch_removed": self.batch_removed,
             "import_id": self.import_id,
             "batch_status": self.batch_status,
             "counts": self.counts.to_json(),
@@ -301,23 +307,58 @@ def import_essays(
 ) -> EssayImportResult:
     """Import essay files, folders and ``.zip`` archives into a batch: ``batch`` is a batch id,
     or a :class:`NewBatch` created first (after its class and assignment are found). In a class
-    batch the new essays are matched to the roster; only sure matches are accepted."""
+    batch the new essays are matched to the roster; only sure matches are accepted.
+
+    A batch this call creates is never left without essays: when no file was stored in it
+    (all skipped or failed, cancelled before the first, the database failing part-way) it is
+    removed again, with an assignment created alongside it (``batch_removed``). A database
+    fault part-way is a ``DATABASE`` failure saying which files were stored and which not."""
     files = _need_paths(paths)
+    created = not isinstance(batch, str)
     with _intake_errors():
         batch_id = batch if isinstance(batch, str) else create_batch(db, batch).id
-        report = essay_store.import_essays(db, batch_id, files, limits, progress, cancel)
+        try:
+            report = essay_store.import_essays(db, batch_id, files, limits, progress, cancel)
+        except ImportStoppedError as exc:
+            removed = created and _discard(db, batch_id, batch)
+            kept = (
+                f" Batch {batch_id} was created by this import and held no essay, so it was "
+                "removed."
+                if removed
+                else ""
+            )
+            raise OperationError(FailureKind.DATABASE, f"{exc}{kept}", repr(exc.__cause__)) from exc
+        except BaseException:
+            if created:
+                _discard(db, batch_id, batch)
+            raise
     outcomes = tuple(report.outcomes)
+    counts = Counts.of(outcomes)
+    removed = created and counts.imported == 0 and _discard(db, batch_id, batch)
     return EssayImportResult(
         batch_id=report.batch_id,
         import_id=report.import_id,
         outcomes=outcomes,
-        counts=Counts.of(outcomes),
-        batch_status=report.batch_status,
+        counts=counts,
+        batch_status="removed" if removed else report.batch_status,
         auto_matched=report.auto_matched,
         awaiting_confirmation=report.awaiting_confirmation,
         cancelled=report.cancelled,
         found=report.found if report.found is not None else len(outcomes),
+        batch_removed=removed,
     )
+
+
+def _discard(db: Database, batch_id: str, batch: str | NewBatch) -> bool:
+    """Remove the batch this import created when it holds no essay (best effort: when the
+    database cannot be written, the batch stays and False is returned)."""
+    with_assignment = isinstance(batch, NewBatch) and isinstance(batch.assignment, NewAssignment)
+    try:
+        return essay_store.discard_empty_batch(db, batch_id, with_assignment=with_assignment)
+    except Exception as exc:
+        if is_database_fault(exc):
+            return False
+        raise
 
 
 # ---------------------------------------------------------------------------------- roster
