@@ -31,14 +31,25 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.db.engine import Database
-from app.db.models import Anchor, Assignment, Batch, live, new_id
+from app.db.errors import is_database_fault
+from app.db.models import (
+    Anchor,
+    Assignment,
+    Batch,
+    BatchStatus,
+    Essay,
+    IntakeRecord,
+    live,
+    new_id,
+)
 from app.intake.encodings import decode_text
 from app.intake.essays import COMMIT_EVERY, count_outcomes, intake_record
 from app.intake.outcomes import FileOutcome, IntakeLimits, Outcome, Reason
 from app.intake.roster import sniff_delimiter
-from app.intake.sources import Document, FileEntry, iter_entries
+from app.intake.sources import Document, FileEntry, internal_failure, iter_entries, noted
 from app.intake.validate import check_length, content_hash
 from app.operations.base import CancelToken, Progress, ProgressSink
 from app.operations.scales import resolve_scale
@@ -218,7 +229,8 @@ def _screened_anchors(
         if isinstance(item, FileOutcome):
             yield AnchorFile(item, None)
         else:
-            yield _screen_anchor(item, scale, mapping, key, seen, limits)
+            screened = _screen_anchor(item, scale, mapping, key, seen, limits)
+            yield replace(screened, outcome=noted(screened.outcome, item.name_note))
     yield from _unmatched(mapping_file, mapping, offered)
 
 
@@ -368,20 +380,101 @@ def import_anchors(
                 pending = []
     outcomes += _store_anchors(db, assignment_id, import_id, pending)
     with db.session() as s:
+        left_out: dict[str, list[str]] = {}
         for batch in s.scalars(
             select(Batch).where(Batch.assignment_id == assignment_id, live(Batch))
         ):
             sync_anchor_essays(s, batch)
             refresh_batch_status(s, batch)
+            for source, where in _anchors_not_joined(s, batch, import_id):
+                left_out.setdefault(source, []).append(where)
+        outcomes = [_not_joined(o, left_out, s, import_id) for o in outcomes]
     return AnchorImportReport(assignment_id, import_id, outcomes, cancelled, total)
+
+
+def _anchors_not_joined(session: Session, batch: Batch, import_id: str) -> list[tuple[str, str]]:
+    """``(anchor source, why)`` for each anchor of this import that is not in ``batch`` because
+    a student essay there has its text (a batch with a run in progress is left alone: its
+    anchors join when it is imported into next)."""
+    if batch.status in (BatchStatus.PROCESSING.value, BatchStatus.PAUSED.value):
+        return []
+    rows = session.execute(
+        select(Anchor.source_file, Anchor.label, Essay.source_file)
+        .join(IntakeRecord, IntakeRecord.anchor_id == Anchor.id)
+        .join(
+            Essay,
+            (Essay.content_hash == Anchor.content_hash)
+            & (Essay.batch_id == batch.id)
+            & Essay.is_anchor.is_(False)
+            & Essay.deleted_at.is_(None),
+        )
+        .where(IntakeRecord.import_id == import_id)
+    )
+    return [
+        (
+            anchor_source or label,
+            f"batch '{batch.title}' ({batch.id}), where the student essay "
+            f"'{essay_source or 'without a file name'}' has the same text",
+        )
+        for anchor_source, label, essay_source in rows
+    ]
+
+
+def _not_joined(
+    outcome: FileOutcome, left_out: dict[str, list[str]], session: Session, import_id: str
+) -> FileOutcome:
+    """``outcome`` saying which batches its anchor did not join, and its record updated."""
+    where = left_out.get(outcome.source)
+    if not outcome.ok or not where:
+        return outcome
+    message = (
+        f"Anchor '{outcome.source}' was added to the assignment but not to "
+        f"{'; '.join(where)}: a text cannot be both a student's essay and an anchor. If that "
+        "essay is the anchor, remove it from the batch and import the anchor again."
+    )
+    record = session.scalar(
+        select(IntakeRecord).where(
+            IntakeRecord.import_id == import_id, IntakeRecord.source == outcome.source[:1000]
+        )
+    )
+    if record is not None:
+        record.message = message
+    return replace(outcome, message=message)
 
 
 def _store_anchors(
     db: Database, assignment_id: str, import_id: str, screened: list[AnchorFile]
 ) -> list[FileOutcome]:
-    """Store one group of screened anchor files (anchors and records) in one transaction."""
+    """Store one group of screened anchor files (anchors and records) in one transaction; when
+    one file's own data cannot be stored, the files are stored one by one and that file ends
+    FAILED with the cause (a database fault raises)."""
     if not screened:
         return []
+    try:
+        return _store_anchor_group(db, assignment_id, import_id, screened)
+    except Exception as exc:
+        if is_database_fault(exc):
+            raise
+    final: list[FileOutcome] = []
+    for item in screened:
+        try:
+            final += _store_anchor_group(db, assignment_id, import_id, [item])
+        except Exception as exc:
+            if is_database_fault(exc):
+                raise
+            failed = replace(
+                internal_failure(item.outcome.source, exc, "storing it"),
+                format=item.outcome.format,
+                characters=item.outcome.characters,
+                grade=item.outcome.grade,
+            )
+            final += _store_anchor_group(db, assignment_id, import_id, [AnchorFile(failed, None)])
+    return final
+
+
+def _store_anchor_group(
+    db: Database, assignment_id: str, import_id: str, screened: list[AnchorFile]
+) -> list[FileOutcome]:
     with db.session() as s:
         for item in screened:
             anchor_id = None
