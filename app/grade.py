@@ -61,6 +61,7 @@ from app.runs.orchestrator import ProgressEvent
 from app.runtime import tune_for_responsiveness
 from core.prompt import AssignmentContext
 from core.scales import BUILTIN_SCALES
+from core.stopping import StopReason
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_FAILED, EXIT_JUDGE, EXIT_DATABASE = 0, 1, 2, 3, 4, 5
 EXIT_BUSY = 6
@@ -433,6 +434,14 @@ def _finish(
     if isinstance(outcome, Failed) and outcome.kind is not FailureKind.RUN_FAILED:
         return _failed(outcome, err)
     report = run_report(db, run_id)
+    if report.stop_reason == StopReason.INSUFFICIENT_ESSAYS.value:
+        # nothing was compared: a results file would hold its header alone
+        err.print(
+            f"[red]huleedu grade: run {run_id} stopped: fewer than 2 essays to compare "
+            "(comparative judgement needs at least 2; files left out are listed above). "
+            "No results were written.[/red]"
+        )
+        return EXIT_FAILED
     folder: Path = args.out / run_id
     try:
         exported = export_results(db, run_id, folder, summary=report.summary())
