@@ -402,3 +402,27 @@ def test_an_anchor_already_among_the_essays_says_which_batch_it_did_not_join(
             select(IntakeRecord.message).where(IntakeRecord.source.like("%grade_B_1.txt"))
         )
     assert kept == told.message
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def test_import_essays_command_checks_and_imports_odd_names_and_keeps_no_empty_batch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _folder(tmp_path, 2)
+    _bad_name_file(folder, _essay(60))
+    assert main(["import", "essays", str(folder), "--json"]) == 0
+    checked = json.loads(capsys.readouterr().out)
+    assert checked["counts"] == {"imported": 3, "skipped": 0, "failed": 0}
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main(["import", "essays", str(folder), "--new-batch", "Spring", *data]) == 0
+    capsys.readouterr()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "short.txt").write_text("Too short.", encoding="utf-8")
+    assert main(["import", "essays", str(bad), "--new-batch", "Autumn", *data]) == 1
+    said = " ".join(capsys.readouterr().out.split())
+    assert "No essay was stored, so the new batch" in said and "was not kept" in said
+    with open_database(tmp_path / "data") as database:
+        assert _count(database, Batch) == 1
