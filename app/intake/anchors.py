@@ -46,7 +46,7 @@ from app.db.models import (
     new_id,
 )
 from app.intake.encodings import decode_text
-from app.intake.essays import COMMIT_EVERY, count_outcomes, intake_record
+from app.intake.essays import COMMIT_EVERY, ImportStoppedError, count_outcomes, intake_record
 from app.intake.outcomes import FileOutcome, IntakeLimits, Outcome, Reason
 from app.intake.roster import sniff_delimiter
 from app.intake.sources import Document, FileEntry, internal_failure, iter_entries, noted
@@ -359,26 +359,34 @@ def import_anchors(
     outcomes: list[FileOutcome] = []
     pending: list[AnchorFile] = []
     cancelled = False
-    with contextlib.closing(
-        _screened_anchors(paths, scale, mapping_file, mapping, limits, known)
-    ) as screened:
-        while True:
-            if cancel is not None and cancel.cancelled:
-                cancelled = True
-                break
-            item = next(screened, None)
-            if item is None:
-                break
-            pending.append(item)
-            if progress is not None:
-                done = len(outcomes) + len(pending)
-                progress(
-                    Progress("file", done, max(total or 0, done), item.outcome.source, item.outcome)
-                )
-            if len(pending) >= COMMIT_EVERY:
-                outcomes += _store_anchors(db, assignment_id, import_id, pending)
-                pending = []
-    outcomes += _store_anchors(db, assignment_id, import_id, pending)
+    try:
+        with contextlib.closing(
+            _screened_anchors(paths, scale, mapping_file, mapping, limits, known)
+        ) as screened:
+            while True:
+                if cancel is not None and cancel.cancelled:
+                    cancelled = True
+                    break
+                item = next(screened, None)
+                if item is None:
+                    break
+                pending.append(item)
+                if progress is not None:
+                    done = len(outcomes) + len(pending)
+                    source = item.outcome.source
+                    progress(Progress("file", done, max(total or 0, done), source, item.outcome))
+                if len(pending) >= COMMIT_EVERY:
+                    outcomes += _store_anchors(db, assignment_id, import_id, pending)
+                    pending = []
+        outcomes += _store_anchors(db, assignment_id, import_id, pending)
+    except Exception as exc:
+        if not is_database_fault(exc):
+            raise
+        read = len(outcomes) + len(pending)
+        not_reached = None if total is None else max(total - read, 0)
+        not_stored = [a.outcome.source for a in pending]
+        target = f"assignment {assignment_id}"
+        raise ImportStoppedError(target, outcomes, not_stored, not_reached, exc) from exc
     with db.session() as s:
         left_out: dict[str, list[str]] = {}
         for batch in s.scalars(

@@ -55,20 +55,21 @@ class IntakeError(RuntimeError):
 class ImportStoppedError(RuntimeError):
     """The database failed part-way through an import (locked, full, read-only, ...).
 
-    ``stored`` are the outcomes committed and recorded with the batch before it failed;
-    ``not_stored`` the sources of the files read but not stored, and ``not_reached`` how many
-    files were never read. ``str()`` says all of it; ``__cause__`` is the database's error.
+    ``target`` names where the files went (``"batch ID"``, ``"assignment ID"``); ``stored``
+    are the outcomes committed and recorded there before it failed; ``not_stored`` the sources
+    of the files read but not stored, and ``not_reached`` how many files were never read.
+    ``str()`` says all of it; ``__cause__`` is the database's error.
     """
 
     def __init__(
         self,
-        batch_id: str,
+        target: str,
         stored: list[FileOutcome],
         not_stored: list[str],
         not_reached: int | None,
         cause: BaseException,
     ) -> None:
-        self.batch_id = batch_id
+        self.target = target
         self.stored = stored
         self.not_stored = not_stored
         self.not_reached = not_reached
@@ -78,9 +79,9 @@ class ImportStoppedError(RuntimeError):
             missed += f" and {len(not_stored) - 5} more"
         rest = "" if not not_reached else f"; {not_reached} more files were not read"
         super().__init__(
-            f"The import into batch {batch_id} stopped because the database failed ({cause}). "
-            f"Before that, {len(stored)} files were stored and recorded ({imported} essays "
-            f"imported; the batch's import history lists them). Not stored: "
+            f"The import into {target} stopped because the database failed ({cause}). "
+            f"Before that, {len(stored)} files were stored and recorded ({imported} "
+            f"imported; the {target.partition(' ')[0]}'s import history lists them). Not stored: "
             f"{len(not_stored)} files read{': ' + missed if missed else ''}{rest}. When the "
             "database works again, import the same files again: those stored are skipped as "
             "duplicates and the rest are added."
@@ -293,7 +294,7 @@ def import_essays(
         read = len(outcomes) + len(pending)
         not_reached = None if walk.total is None else max(walk.total - read, 0)
         raise ImportStoppedError(
-            batch_id, outcomes, [o.source for o, _ in pending], not_reached, exc
+            f"batch {batch_id}", outcomes, [o.source for o, _ in pending], not_reached, exc
         ) from exc
     if progress is not None:
         progress(Progress("status", len(outcomes), len(outcomes), "matching students"))

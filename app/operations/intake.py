@@ -422,9 +422,12 @@ def import_anchors(
             assignment_id = assignment
             if grades is not None:
                 _read_grades(grades)
-        report = anchor_store.import_anchors(
-            db, assignment_id, files, grades, limits, progress, cancel
-        )
+        try:
+            report = anchor_store.import_anchors(
+                db, assignment_id, files, grades, limits, progress, cancel
+            )
+        except ImportStoppedError as exc:
+            raise OperationError(FailureKind.DATABASE, str(exc), repr(exc.__cause__)) from exc
     outcomes = tuple(report.outcomes)
     return AnchorImportResult(
         assignment_id=report.assignment_id,

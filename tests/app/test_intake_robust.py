@@ -426,3 +426,33 @@ def test_import_essays_command_checks_and_imports_odd_names_and_keeps_no_empty_b
     assert "No essay was stored, so the new batch" in said and "was not kept" in said
     with open_database(tmp_path / "data") as database:
         assert _count(database, Batch) == 1
+
+
+def test_an_anchor_import_stopped_by_the_database_says_what_it_stored(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.intake import anchors as anchor_store  # noqa: PLC0415
+    from app.operations.intake import import_anchors as import_anchors_op  # noqa: PLC0415
+
+    folder = tmp_path / "anchors"
+    folder.mkdir()
+    for i, grade in enumerate("ABCDE"):
+        (folder / f"grade_{grade}_{i}.txt").write_text(_essay(40 + i), encoding="utf-8")
+    monkeypatch.setattr(anchor_store, "COMMIT_EVERY", 2)
+    real = anchor_store._store_anchor_group
+    calls = {"n": 0}
+
+    def store_group(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] >= 2:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(anchor_store, "_store_anchor_group", store_group)
+    assignment = create_assignment(db, "A", "swedish_8_anchor")
+    with pytest.raises(OperationError) as raised:
+        import_anchors_op(db, [folder], assignment, progress=lambda _: None)
+    assert raised.value.kind is FailureKind.DATABASE
+    message = raised.value.message
+    assert f"assignment {assignment}" in message and "2 files were stored" in message
+    assert "Not stored: 2 files read" in message and "1 more files were not read" in message
