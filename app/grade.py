@@ -57,6 +57,7 @@ from app.operations.runs import (
     prepare_batch_run,
     prepare_folder_run,
 )
+from app.operations.school import find_batch
 from app.runs.orchestrator import ProgressEvent
 from app.runtime import tune_for_responsiveness
 from core.prompt import AssignmentContext
@@ -112,8 +113,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--batch",
-        metavar="BATCH_ID",
-        help="grade a batch stored by `huleedu import essays` (its students confirmed)",
+        metavar="BATCH",
+        help="grade a batch stored by `huleedu import essays` (its id or title; its students "
+        "confirmed)",
     )
     p.add_argument("--title", default="Batch", help="batch title")
     for name in ("prompt", "criteria", "rubric"):
@@ -282,7 +284,7 @@ def _run(db: Database, args: argparse.Namespace, err: Console) -> int:
                     FailureKind.INPUT,
                     "--batch grades a stored batch; give no files or --anchors with it",
                 )
-            prepared = prepare_batch_run(db, args.batch, options)
+            prepared = prepare_batch_run(db, find_batch(db, args.batch).id, options)
         else:
             context = AssignmentContext(
                 args.title,

@@ -41,7 +41,13 @@ from app.operations.intake import (
     import_roster,
     match_overview,
 )
-from app.operations.school import NewAssignment, NewBatch, NewClass
+from app.operations.school import (
+    NewAssignment,
+    NewBatch,
+    NewClass,
+    find_assignment,
+    find_batch,
+)
 from core.scales import BUILTIN_SCALES
 
 _SCALE_HELP = "grade scale of a new assignment (default swedish_8_anchor): " + "; ".join(
@@ -70,12 +76,12 @@ def add_parsers(sub: Any) -> None:
     )
     essays.add_argument("paths", nargs="+", type=Path)
     target = essays.add_mutually_exclusive_group()
-    target.add_argument("--batch", help="id of the batch to add the essays to")
+    target.add_argument("--batch", help="id or title of the batch to add the essays to")
     target.add_argument("--new-batch", metavar="TITLE", help="create a batch with this title")
     essays.add_argument(
         "--class", dest="class_id", help="class id or name (new batch; omit: guest)"
     )
-    essays.add_argument("--assignment", help="assignment id (new batch)")
+    essays.add_argument("--assignment", help="assignment id or title (new batch)")
     essays.add_argument("--assignment-title", help="create an assignment with this title")
     essays.add_argument(
         "--scale", default="swedish_8_anchor", choices=sorted(BUILTIN_SCALES), help=_SCALE_HELP
@@ -93,7 +99,7 @@ def add_parsers(sub: Any) -> None:
 
     anchors = what.add_parser("anchors", help="anchor essays with known grades")
     anchors.add_argument("paths", nargs="+", type=Path)
-    anchors.add_argument("--assignment", help="assignment id")
+    anchors.add_argument("--assignment", help="assignment id or title")
     anchors.add_argument("--assignment-title", help="create an assignment with this title")
     anchors.add_argument(
         "--scale", default="swedish_8_anchor", choices=sorted(BUILTIN_SCALES), help=_SCALE_HELP
@@ -105,7 +111,7 @@ def add_parsers(sub: Any) -> None:
     match = sub.add_parser(
         "match", help="show and settle which student wrote which essay of a class batch"
     )
-    match.add_argument("batch", help="batch id")
+    match.add_argument("batch", help="batch id or title")
     match.add_argument(
         "--confirm",
         action="append",
@@ -285,7 +291,9 @@ def _check_only(args: argparse.Namespace, limits: IntakeLimits, out: Console, er
 def _essays(
     db: Database, args: argparse.Namespace, limits: IntakeLimits, out: Console, err: Console
 ) -> int:
-    batch: str | NewBatch = args.batch
+    batch: str | NewBatch = find_batch(db, args.batch).id if args.batch else args.batch
+    if args.assignment:
+        args.assignment = find_assignment(db, args.assignment).id
     if batch is None:
         assignment = args.assignment or NewAssignment(
             args.assignment_title or args.new_batch, args.scale
@@ -367,8 +375,10 @@ def _show_roster(result: RosterImportResult, file: Path, out: Console) -> None:
 def _anchors(
     db: Database, args: argparse.Namespace, limits: IntakeLimits, out: Console, err: Console
 ) -> int:
-    target: str | NewAssignment = args.assignment or NewAssignment(
-        args.assignment_title, args.scale
+    target: str | NewAssignment = (
+        find_assignment(db, args.assignment).id
+        if args.assignment
+        else NewAssignment(args.assignment_title, args.scale)
     )
     with _working(not args.json, "files") as (sink, token):
         result = import_anchors(db, args.paths, target, args.grades, limits, sink, token)
@@ -419,6 +429,7 @@ def run_match(args: argparse.Namespace) -> int:
         err.print(f"[red]huleedu match: {escape(str(exc))}[/red]")
         return EXIT_DATABASE
     try:
+        args.batch = find_batch(db, args.batch).id
         if decisions or args.unassign or args.accept_top:
             update = confirm_match(
                 db, args.batch, decisions, unassign=args.unassign, accept_top=args.accept_top

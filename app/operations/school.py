@@ -25,6 +25,8 @@ from app.operations.queries import (
     get_assignment,
     get_batch,
     get_class,
+    list_assignments,
+    list_batches,
     translated_errors,
 )
 from app.operations.scales import resolve_scale
@@ -163,11 +165,36 @@ def find_class(db: Database, id_or_name: str) -> ClassRow:
     return get_class(db, id_or_name)
 
 
-def find_assignment(db: Database, assignment_id: str) -> AssignmentDetail:
-    """A live assignment by id."""
-    return get_assignment(db, assignment_id)
+def find_assignment(db: Database, id_or_title: str) -> AssignmentDetail:
+    """A live assignment by id, or by its title when no other assignment has it (case and
+    surrounding spaces ignored)."""
+    rows = list_assignments(db)
+    if any(r.id == id_or_title for r in rows):
+        return get_assignment(db, id_or_title)
+    matches = [r.id for r in rows if _same(r.title, id_or_title)]
+    if len(matches) > 1:
+        raise _ambiguous("assignments", id_or_title, matches)
+    return get_assignment(db, matches[0] if matches else id_or_title)
 
 
-def find_batch(db: Database, batch_id: str) -> BatchRow:
-    """A live batch by id."""
-    return get_batch(db, batch_id)
+def find_batch(db: Database, id_or_title: str) -> BatchRow:
+    """A live batch by id, or by its title when no other batch has it (case and surrounding
+    spaces ignored)."""
+    rows = list_batches(db)
+    if any(r.id == id_or_title for r in rows):
+        return get_batch(db, id_or_title)
+    matches = [r.id for r in rows if _same(r.title, id_or_title)]
+    if len(matches) > 1:
+        raise _ambiguous("batches", id_or_title, matches)
+    return get_batch(db, matches[0] if matches else id_or_title)
+
+
+def _same(title: str, wanted: str) -> bool:
+    return title.strip().casefold() == wanted.strip().casefold()
+
+
+def _ambiguous(what: str, title: str, ids: list[str]) -> OperationError:
+    return OperationError(
+        FailureKind.INPUT,
+        f"{len(ids)} {what} are called {title!r}; give one by its id: {', '.join(ids)}.",
+    )
