@@ -380,7 +380,7 @@ def _read_file(path: Path, source: str, limits: IntakeLimits, size: int) -> Docu
         return _unreadable(source, exc, fmt=fmt, size=size)
     if data is None:  # it grew past the limit since stat()
         return _too_large(source, limits.max_file_bytes + 1, limits, fmt, while_reading=True)
-    return _extract(source, path.name, data)
+    return _extract(source, path.name, data, limits.max_chars)
 
 
 def _read_limited(stream: IO[bytes], limit: int) -> bytes | None:
@@ -395,11 +395,14 @@ def _read_limited(stream: IO[bytes], limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _extract(source: str, name: str, data: bytes) -> Document | FileOutcome:
-    """Extract the text of ``data``; a reader's refusal, or any other exception it raises,
-    becomes a FAILED outcome naming the file."""
+def _extract(
+    source: str, name: str, data: bytes, max_chars: int | None = None
+) -> Document | FileOutcome:
+    """Extract the text of ``data`` (documents that expand are read only until their text
+    passes ``max_chars``); a reader's refusal, or any other exception it raises, becomes a
+    FAILED outcome naming the file."""
     try:
-        extracted = extract(name, data)
+        extracted = extract(name, data, max_chars=max_chars)
     except ExtractionError as exc:
         return FileOutcome(
             source,
@@ -636,7 +639,7 @@ def _read_member(
         return _damaged_member(source, "is damaged inside the archive", info, fmt)
     if data is None:
         return _too_large(source, limits.max_file_bytes + 1, limits, fmt, while_reading=True)
-    return _extract(source, name, data)
+    return _extract(source, name, data, limits.max_chars)
 
 
 def _damaged_member(
