@@ -98,6 +98,14 @@ REASON_TEXT: dict[str, str] = {
     Reason.TOO_SHORT: QT_TRANSLATE_NOOP("ImportPanel", "Too short to be an essay"),
     Reason.TOO_LONG: QT_TRANSLATE_NOOP("ImportPanel", "Too long for an essay"),
     Reason.UNSAFE_ARCHIVE: QT_TRANSLATE_NOOP("ImportPanel", "Unsafe or oversized archive"),
+    Reason.OUTSIDE_FOLDER: QT_TRANSLATE_NOOP(
+        "ImportPanel", "A link to a place outside the chosen folder"
+    ),
+    Reason.LINK_LOOP: QT_TRANSLATE_NOOP("ImportPanel", "A link back into its own folder"),
+    Reason.BROKEN_LINK: QT_TRANSLATE_NOOP("ImportPanel", "A link to a file that is gone"),
+    Reason.INTERNAL: QT_TRANSLATE_NOOP(
+        "ImportPanel", "Could not be read (a fault in the reader; details in the tooltip)"
+    ),
     Reason.NO_GRADE: QT_TRANSLATE_NOOP("ImportPanel", "No grade given for this anchor"),
     Reason.BAD_GRADE: QT_TRANSLATE_NOOP("ImportPanel", "Not a grade of the scale"),
 }

@@ -225,3 +225,10 @@ async def test_an_import_into_a_missing_batch_says_why(
     await operation.wait()
     await settle()
     assert panel.message.text().startswith("Nothing was imported.")
+
+
+async def test_every_reason_has_words_for_a_teacher() -> None:
+    from app.intake.outcomes import Reason  # noqa: PLC0415
+    from ui.importing import REASON_TEXT  # noqa: PLC0415
+
+    assert set(Reason) <= set(REASON_TEXT)
