@@ -288,6 +288,17 @@ def _check_only(args: argparse.Namespace, limits: IntakeLimits, out: Console, er
     return _exit_for(result.counts)
 
 
+def _announce_scale(err: Console, new: NewAssignment) -> None:
+    """Say which grade scale a new assignment gets (the default is easy to miss)."""
+    others = ", ".join(s for s in sorted(BUILTIN_SCALES) if s != new.scale)
+    err.print(
+        escape(
+            f"New assignment {new.title!r} on the grade scale {new.scale} "
+            f"({BUILTIN_SCALES[new.scale].name}); another with --scale: {others}."
+        )
+    )
+
+
 def _essays(
     db: Database, args: argparse.Namespace, limits: IntakeLimits, out: Console, err: Console
 ) -> int:
@@ -298,6 +309,8 @@ def _essays(
         assignment = args.assignment or NewAssignment(
             args.assignment_title or args.new_batch, args.scale
         )
+        if isinstance(assignment, NewAssignment):
+            _announce_scale(err, assignment)
         batch = NewBatch(args.new_batch, assignment, args.class_id)
     with _working(not args.json, "files") as (sink, token):
         result = import_essays(db, args.paths, batch, limits, sink, token)
@@ -380,6 +393,8 @@ def _anchors(
         if args.assignment
         else NewAssignment(args.assignment_title, args.scale)
     )
+    if isinstance(target, NewAssignment):
+        _announce_scale(err, target)
     with _working(not args.json, "files") as (sink, token):
         result = import_anchors(db, args.paths, target, args.grades, limits, sink, token)
     if args.json:

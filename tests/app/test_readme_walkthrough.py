@@ -54,6 +54,10 @@ def test_the_walkthrough_runs_verbatim_on_a_fresh_data_folder(tmp_path: Path) ->
             check=False,
         )
         assert done.returncode == 0, (words, done.stdout[-2000:], done.stderr[-2000:])
+        if words[1:3] == ["import", "anchors"]:  # the new assignment's scale is announced
+            said = " ".join(done.stderr.split())
+            assert "on the grade scale swedish_8_anchor" in said, done.stderr
+            assert "eng5_np_national_9_step" in said
     results = list((tmp_path / "results").glob("*/results.csv"))
     assert len(results) == 1
     rows = results[0].read_text(encoding="utf-8").splitlines()
