@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from html import escape
 from enum import IntEnum
 from functools import partial
+from html import escape
 from pathlib import Path
 from typing import Any
 
