@@ -38,9 +38,7 @@ from PySide6.QtGui import (
     QFontMetrics,
     QIcon,
     QKeySequence,
-    QPainter,
     QPaintEvent,
-    QPixmap,
     QShortcut,
     QShowEvent,
 )
@@ -64,6 +62,7 @@ from app.operations.base import Completed, Failed
 from app.operations.queries import BatchRow, list_batches
 from ui.errors import ErrorDialog
 from ui.i18n import QT_TRANSLATE_NOOP, english_plural
+from ui.icons import dot_icon
 from ui.tasks import Operation, TaskRunner
 
 translate = QCoreApplication.translate
@@ -319,7 +318,6 @@ class BatchTableModel(QAbstractTableModel):
         self._group: StatusGroup | None = None
         self._sort_column = Column.UPDATED
         self._sort_order = Qt.SortOrder.DescendingOrder
-        self._icons: dict[str, QIcon] = {}
 
     # ------------------------------------------------------------------ state
 
@@ -467,18 +465,7 @@ class BatchTableModel(QAbstractTableModel):
 
     def status_icon(self, group: StatusGroup | None) -> QIcon:
         color = group.color if group is not None else "#bdbdbd"
-        icon = self._icons.get(color)
-        if icon is None:
-            pixmap = QPixmap(12, 12)
-            pixmap.fill(Qt.GlobalColor.transparent)
-            painter = QPainter(pixmap)
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor(color))
-            painter.drawEllipse(1, 1, 10, 10)
-            painter.end()
-            icon = self._icons[color] = QIcon(pixmap)
-        return icon
+        return dot_icon(color)
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         """Order the rows by ``column`` (called by the view when a header is clicked);

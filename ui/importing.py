@@ -38,8 +38,6 @@ from PySide6.QtGui import (
     QDragMoveEvent,
     QDropEvent,
     QIcon,
-    QPainter,
-    QPixmap,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -63,6 +61,7 @@ from app.operations.intake import EssayImportResult, import_essays
 from app.operations.queries import IntakeListing, IntakeRow, intake_records
 from ui.batches import local_time
 from ui.i18n import QT_TRANSLATE_NOOP, english_plural
+from ui.icons import dot_icon
 from ui.tasks import Operation, TaskRunner
 
 translate = QCoreApplication.translate
@@ -176,7 +175,6 @@ class OutcomeTableModel(QAbstractTableModel):
         self._visible: list[tuple[int, IntakeRow, tuple[str, ...]]] = []
         self._problems_only = False
         self._sort: tuple[int, Qt.SortOrder] | None = None
-        self._icons: dict[str, QIcon] = {}
 
     def set_rows(self, rows: Sequence[IntakeRow]) -> None:
         self._rows = list(rows)
@@ -283,18 +281,7 @@ class OutcomeTableModel(QAbstractTableModel):
 
     def outcome_icon(self, outcome: str) -> QIcon:
         color = OUTCOME_COLOR.get(outcome, "#9e9e9e")
-        icon = self._icons.get(color)
-        if icon is None:
-            pixmap = QPixmap(12, 12)
-            pixmap.fill(Qt.GlobalColor.transparent)
-            painter = QPainter(pixmap)
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(QColor(color))
-            painter.drawEllipse(1, 1, 10, 10)
-            painter.end()
-            icon = self._icons[color] = QIcon(pixmap)
-        return icon
+        return dot_icon(color)
 
 
 def _cells(row: IntakeRow) -> tuple[str, ...]:
