@@ -548,6 +548,7 @@ class ResultsPanel(QWidget):
         self.results: BatchResults | None = None
         self.last_failure: Failed | None = None
         self.loading: Operation[BatchResults | None] | None = None
+        self._loading_for: tuple[str | None, str | None] = (None, None)
         self.exporting: Operation[ExportedResults] | None = None
         self.last_export: ExportedResults | None = None
         self.folder_dialog: QFileDialog | None = None
@@ -707,9 +708,12 @@ class ResultsPanel(QWidget):
         return self.reload()
 
     def reload(self) -> Operation[BatchResults | None]:
-        """Load the batch's results again in a worker thread (the running load, if any)."""
-        if self.loading is not None and not self.loading.done:
+        """Load the batch's results again in a worker thread (the running load, if it is of
+        this batch and run: a load of the batch shown before is left to be ignored)."""
+        wanted = (self.batch_id, self._chosen_run)
+        if self.loading is not None and not self.loading.done and self._loading_for == wanted:
             return self.loading
+        self._loading_for = wanted
         self.loading = self.runner.start_blocking(
             translate("ResultsPanel", "Loading results"),
             partial(_load, self.db, self.batch_id, self._chosen_run),

@@ -233,6 +233,23 @@ async def test_a_batch_without_a_run_says_how_to_get_results(
     shots(panel, "results-empty")
 
 
+async def test_switching_batches_while_one_loads_shows_the_second(
+    panel: ResultsPanel, db: Database, demo_batch: str
+) -> None:
+    await grade(db, demo_batch)
+    assignment = create_assignment(db, NewAssignment("Letters"))
+    other = create_batch(db, NewBatch("Not graded", assignment.id))
+    first = panel.set_batch(other.id)  # still loading when the teacher opens another batch
+    second = panel.set_batch(demo_batch)
+    assert second is not first
+    await first.wait()
+    await second.wait()
+    await settle()
+    assert panel.results is not None and panel.results.batch_id == demo_batch
+    assert panel.model.rowCount() == 22
+    assert panel.body.currentIndex() == 0
+
+
 async def test_a_paused_run_shows_provisional_standings(
     panel: ResultsPanel,
     db: Database,
