@@ -316,7 +316,7 @@ class AbilityChart(QWidget):
         band_width = max((fm.horizontalAdvance(g) for g in grade_names), default=0.0)
         left = em * 1.6 + tick_width + em * 0.6  # axis title, tick labels, tick marks
         right = band_width + em * 1.2 if grade_names else em
-        top = em * 2.4  # the legend
+        top = em * 2.4 + (self._legend_rows(left, small) - 1) * small.height() * 1.3
         bottom = em * 3.0  # rank ticks and the axis title
         plot = QRectF(
             left, top, max(self.width() - left - right, em), max(self.height() - top - bottom, em)
@@ -583,6 +583,25 @@ class AbilityChart(QWidget):
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.setFont(self.font())
 
+    @staticmethod
+    def _legend_width(kind: str, label: str, sm: QFontMetricsF) -> float:
+        """Width of one legend item: its mark (a boundary's dash is longer), its label and the
+        gap after it."""
+        r = sm.height() * 0.28
+        mark = r * (5.2 if kind == "boundary" else 3.6)
+        return mark + sm.horizontalAdvance(label) + sm.height() * 1.2
+
+    def _legend_rows(self, left: float, sm: QFontMetricsF) -> int:
+        """Rows the legend needs when it starts at ``left`` (it wraps as it is painted)."""
+        misfit = any(line.misfit for line in self._lines)
+        rows, x = 1, left
+        for kind, label in _legend_items(bool(self._boundaries), misfit):
+            width = self._legend_width(kind, label, sm)
+            if x > left and x + width > self.width():
+                rows, x = rows + 1, left
+            x += width
+        return rows
+
     def _paint_legend(self, painter: QPainter, layout: ChartLayout) -> None:
         small = self._small_font()
         sm = QFontMetricsF(small)
@@ -591,16 +610,11 @@ class AbilityChart(QWidget):
         y = sm.height() * 0.9
         x = layout.plot.left()
         r = sm.height() * 0.28
-        items: list[tuple[str, str]] = [
-            ("essay", translate("AbilityChart", "Essay")),
-            ("anchor", translate("AbilityChart", "Anchor (known grade)")),
-            ("bar", translate("AbilityChart", "95 % interval")),
-        ]
-        if layout.boundaries:
-            items.append(("boundary", translate("AbilityChart", "Grade boundary")))
-        if any(p.line.misfit for p in layout.points):
-            items.append(("misfit", translate("AbilityChart", "Misfit")))
+        items = _legend_items(bool(layout.boundaries), any(p.line.misfit for p in layout.points))
         for kind, label in items:
+            if x > layout.plot.left() and x + self._legend_width(kind, label, sm) > self.width():
+                x = layout.plot.left()  # the next row: the legend wraps, never clipped
+                y += sm.height() * 1.3
             cx = x + r
             if kind == "essay":
                 painter.setPen(QPen(ESSAY_COLOR.darker(130), 1.0))
@@ -632,6 +646,20 @@ class AbilityChart(QWidget):
             )
             x = tx + sm.horizontalAdvance(label) + sm.height() * 1.2
         painter.setFont(self.font())
+
+
+def _legend_items(boundaries: bool, misfit: bool) -> list[tuple[str, str]]:
+    """The legend's items (kind, label) for a chart with or without boundaries and misfits."""
+    items = [
+        ("essay", translate("AbilityChart", "Essay")),
+        ("anchor", translate("AbilityChart", "Anchor (known grade)")),
+        ("bar", translate("AbilityChart", "95 % interval")),
+    ]
+    if boundaries:
+        items.append(("boundary", translate("AbilityChart", "Grade boundary")))
+    if misfit:
+        items.append(("misfit", translate("AbilityChart", "Misfit")))
+    return items
 
 
 def _diamond(x: float, y: float, r: float) -> QPainterPath:

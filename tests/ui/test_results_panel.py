@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QFileDialog, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -428,3 +429,14 @@ def test_nice_steps() -> None:
     assert nice_step(7.3, 6) == 2
     assert nice_step(0.9, 4) == pytest.approx(0.5)
     assert nice_step(300, 8) == 50
+
+
+def test_a_narrow_chart_wraps_its_legend_instead_of_clipping_it(chart: AbilityChart) -> None:
+    chart.set_data([line(k, 2.0 - k * 0.3, misfit=k == 3) for k in range(1, 12)], BOUNDS)
+    wide = chart.chart_layout()
+    small = QFontMetricsF(chart._small_font())
+    assert chart._legend_rows(wide.plot.left(), small) == 1
+    chart.resize(380, 460)
+    narrow = chart.chart_layout()
+    assert chart._legend_rows(narrow.plot.left(), small) >= 2
+    assert narrow.plot.top() > wide.plot.top()  # room for the legend's second row
