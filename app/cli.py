@@ -117,7 +117,24 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     bench_package.add_argument("--bundle", type=Path, help="bundle folder (dist/huleedu)")
     bench_package.add_argument("--repeats", type=int, default=5, help="start-ups per side")
+    _register_command_modules(sub, bench_sub)
     return parser
+
+
+def _register_command_modules(sub: Any, bench_sub: Any) -> None:
+    """Let every module of `app.commands` add its verbs (and `bench` entries).
+
+    A command module defines `register(sub, bench_sub) -> None`, adds its parsers there and
+    sets `handler=<function(args) -> int>` on each with `set_defaults`.
+    """
+    import importlib  # noqa: PLC0415
+    import pkgutil  # noqa: PLC0415
+
+    import app.commands  # noqa: PLC0415
+
+    for info in sorted(pkgutil.iter_modules(app.commands.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"app.commands.{info.name}")
+        module.register(sub, bench_sub)
 
 
 def _judge_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -148,6 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return gui_main(arguments[1:])
     parser = _build_parser()
     args = parser.parse_args(arguments)
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        return int(handler(args))
     if args.command == "demo":
         from app.demo import run_demo  # noqa: PLC0415  (keeps `--version` instant)
 
