@@ -1,1 +1,1 @@
-"""The comparative-judgement domain and its mathematics: pure Python + numpy/scipy, no I/O."""
+"""The comparative-judgement domain and its mathematics: pure Python + numpy, no I/O."""

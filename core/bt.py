@@ -45,11 +45,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from scipy import sparse
-from scipy.linalg import lapack
-from scipy.sparse.csgraph import connected_components
 
 from core.comparisons import ComparisonSet, FloatArray, IntArray
+from core.graph import component_labels
 
 
 @dataclass(frozen=True)
@@ -134,13 +132,7 @@ def comparison_components(data: ComparisonSet) -> list[IntArray]:
     if n == 0:
         return []
     used = data.weight > 0
-    first, second = data.first[used], data.second[used]
-    # The graph in CSR form directly (one arc per comparison; components are weak ones).
-    indptr = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(np.bincount(first, minlength=n), out=indptr[1:])
-    heads = second[np.argsort(first, kind="stable")].astype(np.int32)
-    graph = sparse.csr_matrix((np.ones(heads.shape[0]), heads, indptr), shape=(n, n))
-    n_comp, labels = connected_components(graph, directed=True, connection="weak")
+    n_comp, labels = component_labels(n, data.first[used], data.second[used])
     if n_comp == 1:
         return [np.arange(n, dtype=np.intp)]
     groups = [np.flatnonzero(labels == c).astype(np.intp) for c in range(int(n_comp))]
@@ -225,11 +217,10 @@ class _Problem:
         out: FloatArray = z / z.sum()
         return out
 
-    def hessian(self, x: FloatArray, h: FloatArray) -> sparse.csr_matrix:
+    def hessian(self, x: FloatArray, h: FloatArray) -> _SparseSymmetric:
         """Sparse Hessian without the dense rank-one part of the softmax prior."""
         rows, cols, vals = self._hessian_entries(x, h)
-        mat = sparse.coo_matrix((vals, (rows, cols)), shape=(self.dim, self.dim))
-        return mat.tocsr()
+        return _SparseSymmetric.from_entries(rows, cols, vals, self.dim)
 
     def dense_hessian(self, x: FloatArray, h: FloatArray) -> FloatArray:
         """The same Hessian as a dense array (duplicate entries summed by one bincount)."""
@@ -273,6 +264,34 @@ class _Problem:
         u = np.zeros(self.dim)
         u[: self.n] = self.n * np.sqrt(self.prior.alpha) * self._softmax(theta)
         return u
+
+
+@dataclass(frozen=True, eq=False)
+class _SparseSymmetric:
+    """A square sparse matrix as summed coordinate entries; ``@`` is its product with a vector."""
+
+    rows: IntArray
+    cols: IntArray
+    vals: FloatArray
+    dim: int
+
+    @classmethod
+    def from_entries(
+        cls, rows: IntArray, cols: IntArray, vals: FloatArray, dim: int
+    ) -> _SparseSymmetric:
+        """Sum duplicate (row, column) entries once, so each product touches every cell once."""
+        keys, where = np.unique(rows * dim + cols, return_inverse=True)
+        summed = np.asarray(np.bincount(where.reshape(-1), vals, keys.shape[0]), np.float64)
+        return cls(keys // dim, keys % dim, summed, dim)
+
+    def __matmul__(self, v: FloatArray) -> FloatArray:
+        out = np.bincount(self.rows, self.vals * v[self.cols], self.dim)
+        return np.asarray(out, dtype=np.float64)
+
+    def diagonal(self) -> FloatArray:
+        on = self.rows == self.cols
+        out = np.bincount(self.rows[on], self.vals[on], self.dim)
+        return np.asarray(out, dtype=np.float64)
 
 
 def _pcg(
@@ -453,15 +472,12 @@ def centred_variances(matrix: FloatArray, n: int) -> tuple[FloatArray, FloatArra
 
     C is never formed: with the Cholesky factor matrix = L·Lᵀ and M = L⁻¹ (triangular),
     C = Mᵀ·M, so Cᵢᵢ = Σₖ Mₖᵢ² and C·e = Mᵀ·(M·e) for e = (1, …, 1, 0, …). That is n³/3 flops
-    for the factor and n³/3 for M, against about 2n³ for a general inverse. If the matrix is
+    for the factor and about n³/3 for M (by blocks, :func:`_lower_triangular_inverse`), against
+    about 2n³ for a general inverse. If the matrix is
     not numerically positive definite the symmetric pseudo-inverse is used instead.
     """
-    factor, info = lapack.dpotrf(matrix, lower=1, clean=1)
-    inv_factor = factor
-    if info == 0:
-        inv_factor, info = lapack.dtrtri(factor, lower=1)
-    if info == 0:
-        m = np.asarray(inv_factor, dtype=np.float64)
+    m = _inverse_cholesky_factor(matrix)
+    if m is not None:
         inv_diag: FloatArray = np.einsum("ki,ki->i", m, m)
         ce: FloatArray = m.T @ m[:, :n].sum(axis=1)
     else:  # singular or indefinite (not expected for a Hessian at a mode)
@@ -480,3 +496,34 @@ def win_probability(fit: BTFit, first: int, second: int, *, with_bias: bool = Tr
     if with_bias:
         eta += fit.position_bias
     return float(1.0 / (1.0 + np.exp(-eta)))
+
+
+def _inverse_cholesky_factor(matrix: FloatArray) -> FloatArray | None:
+    """L⁻¹ for the Cholesky factor L of ``matrix`` (None if it is not numerically definite)."""
+    try:
+        factor = np.asarray(np.linalg.cholesky(matrix), dtype=np.float64)
+    except np.linalg.LinAlgError:
+        return None
+    if not np.all(np.isfinite(factor)) or np.any(np.diag(factor) <= 0.0):
+        return None
+    return _lower_triangular_inverse(factor)
+
+
+def _lower_triangular_inverse(lower: FloatArray) -> FloatArray:
+    """Inverse of a lower-triangular matrix by 2×2 blocks (about n³/3 flops, all in matmul).
+
+    With L = [[A, 0], [B, D]], L⁻¹ = [[A⁻¹, 0], [−D⁻¹·B·A⁻¹, D⁻¹]]; blocks of up to 64 rows are
+    inverted directly.
+    """
+    n = lower.shape[0]
+    if n <= 64:
+        small = np.asarray(np.linalg.inv(lower), dtype=np.float64)
+        return np.tril(small)
+    half = n // 2
+    a_inv = _lower_triangular_inverse(lower[:half, :half])
+    d_inv = _lower_triangular_inverse(lower[half:, half:])
+    out = np.zeros_like(lower)
+    out[:half, :half] = a_inv
+    out[half:, half:] = d_inv
+    out[half:, :half] = -(d_inv @ (lower[half:, :half] @ a_inv))
+    return out

@@ -28,10 +28,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import spearmanr
 
 from core.bt import BTFit, Prior, fit_bt
 from core.comparisons import ComparisonSet, FloatArray, IntArray, stratified_folds
+from core.ranks import spearman
 from core.simulate import stable_seed
 
 #: Prior probability that a judge's stated confidence is informative.
@@ -128,7 +128,7 @@ def calibrate_confidence(
     strength = np.maximum(q, 1.0 - q)
     if np.ptp(strength) == 0.0 or np.ptp(p_stated) == 0.0:
         return ConfidenceCalibration(0.0, 0.0, 0.0, m)
-    rho = float(spearmanr(strength, p_stated)[0])
+    rho = spearman(strength, p_stated)
     if not np.isfinite(rho):
         rho = 0.0
     z = rho * float(np.sqrt(m - 1))

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import sparse
-from scipy.sparse.csgraph import connected_components
+
+from core.graph import component_labels
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -195,10 +195,8 @@ def _double_cover_labels(m: int, a: IntArray, b: IntArray) -> IntArray:
     """Component labels of nodes k (half 0) and k + m (half 1) with links a–b across halves."""
     rows = np.concatenate([a, a + m])
     cols = np.concatenate([b + m, b])
-    graph = sparse.coo_matrix((np.ones(rows.shape[0]), (rows, cols)), shape=(2 * m, 2 * m))
-    _, labels = connected_components(graph, directed=False)
-    out: IntArray = labels.astype(np.intp)
-    return out
+    _, labels = component_labels(2 * m, rows, cols)
+    return labels
 
 
 def stratified_folds(data: ComparisonSet, k: int, rng: np.random.Generator) -> IntArray:

@@ -66,9 +66,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 from numpy.typing import NDArray
-from scipy.optimize import minimize
-from scipy.special import log_ndtr, ndtr, ndtri
 
+from core.normal import log_ndtr, ndtr, ndtri
+from core.optimize import minimize_box
 from core.scales import GradeScale, swedish_modifier
 
 __all__ = [
@@ -370,18 +370,11 @@ def calibrate(anchors: Sequence[AnchorObservation], scale: GradeScale) -> GradeC
     x0 = np.concatenate([[t0], lc0 + log_shape, [lc0 + math.log(_SPREAD_RATIO), lc0]]).astype(
         np.float64
     )
-    bounds: list[tuple[float | None, float | None]] = [(None, None)]
-    bounds += [(lc0 - _LOG_BOUND, lc0 + _LOG_BOUND)] * (k - 2 + 2)
-
-    res = minimize(
-        _neg_log_posterior,
-        x0,
-        args=(_FitData(g, theta, se**2, log_shape, lc0, k),),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=bounds,
-        options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9},
-    )
+    lower = np.full(x0.shape[0], lc0 - _LOG_BOUND)
+    upper = np.full(x0.shape[0], lc0 + _LOG_BOUND)
+    lower[0], upper[0] = -np.inf, np.inf
+    data = _FitData(g, theta, se**2, log_shape, lc0, k)
+    res = minimize_box(lambda v: _neg_log_posterior(v, data), x0, lower, upper)
     x = np.asarray(res.x, dtype=np.float64)
     if not np.all(np.isfinite(x)):
         raise GradingError("The grade-boundary fit did not converge to finite values.")
