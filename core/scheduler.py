@@ -34,9 +34,9 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import ndtr
 
 from core.comparisons import FloatArray, IntArray
+from core.normal import ndtr
 from core.simulate import stable_seed
 
 Strategy = Literal["adaptive", "random"]
