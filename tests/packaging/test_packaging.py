@@ -53,7 +53,9 @@ def test_spec_parses_and_names_entry_point_icon_and_excludes() -> None:
     assert "huleedu_main.py" in text and (PACKAGING / "huleedu_main.py").is_file()
     assert (ROOT / "resources" / "icon.png").is_file()
     assert (ROOT / "resources" / "icon.ico").is_file()
-    for excluded in ("PySide6.QtQml", "PySide6.QtNetwork", "pytest", "hypothesis", "choix"):
+    excluded_names = ["PySide6.QtQml", "PySide6.QtNetwork", "pytest", "hypothesis", "choix"]
+    excluded_names.append("scipy")
+    for excluded in excluded_names:
         assert f'"{excluded}"' in text
     for plugin in ("libqxcb", "libqwayland", "libqoffscreen"):
         assert plugin in text
@@ -133,3 +135,34 @@ def test_make_targets_and_extra() -> None:
     assert "\npackage:" in makefile and "\npackage-test:" in makefile
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert 'package = [\n    "pyinstaller' in pyproject
+
+
+def test_the_app_grades_the_demo_with_scipy_unimportable() -> None:
+    """The bundle leaves SciPy out; the core, the run loop and the command line must not need it."""
+    import subprocess  # noqa: PLC0415
+
+    guard = (
+        "import sys, importlib.abc\n"
+        "class NoScipy(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'scipy' or name.startswith('scipy.'):\n"
+        "            raise ImportError('scipy is not in the bundle: ' + name)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, NoScipy())\n"
+        "import core, pkgutil, importlib\n"
+        "for info in pkgutil.iter_modules(core.__path__):\n"
+        "    importlib.import_module('core.' + info.name)\n"
+        "from app.cli import main\n"
+        "sys.exit(main(['demo', '--json']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", guard],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert '"essays"' in done.stdout, done.stdout[:500]
+    assert "scipy" not in done.stderr
