@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -149,3 +150,29 @@ def test_demo_can_be_pointed_at_a_server_by_url(
     result = json.loads(capsys.readouterr().out)
     assert result["comparisons"] >= 60
     assert result["calls"] == result["comparisons"]  # per_request: one call per pair
+
+
+def test_a_command_module_adds_its_verb_and_handles_it(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every module of app.commands registers its verbs; its handler's value is the exit code."""
+    import app.commands  # noqa: PLC0415
+
+    folder = tmp_path / "commands"
+    folder.mkdir()
+    (folder / "zz_echo.py").write_text(
+        "def register(sub, bench_sub):\n"
+        "    p = sub.add_parser('zz-echo', help='say a word')\n"
+        "    p.add_argument('word')\n"
+        "    p.set_defaults(handler=lambda args: print(args.word) or 7)\n"
+        "    b = bench_sub.add_parser('zz', help='a bench')\n"
+        "    b.set_defaults(handler=lambda args: print('{}') or 0)\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(app.commands, "__path__", [*app.commands.__path__, str(folder)])
+    monkeypatch.delitem(sys.modules, "app.commands.zz_echo", raising=False)
+    assert main(["zz-echo", "hello"]) == 7
+    assert main(["bench", "zz"]) == 0
+    assert capsys.readouterr().out == "hello\n{}\n"
