@@ -1,7 +1,11 @@
 """The model catalogue: prices and capabilities of the judge models, from ``resources/models.json``.
 
 The file is dated (``as_of``) and meant to be edited when prices change. Prices are USD per
-million tokens. A model is looked up by its exact name, then by a dated snapshot of a listed
+million tokens. A user's own catalogue, ``models.json`` in the data folder (same format;
+``as_of`` may be left out), adds models or replaces listed ones: :func:`default_catalogue`
+merges it over the bundled file (see :func:`user_catalogue_path`).
+
+A model is looked up by its exact name, then by a dated snapshot of a listed
 name (``claude-haiku-4-5-20251001``, ``gpt-5-mini-2025-08-07``), then by a wildcard entry
 (``sim-*``).
 
@@ -25,11 +29,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from app.llm.capabilities import ModelCapabilities
 from app.llm.types import Usage
 from app.paths import resources_dir
 
 __all__ = [
     "CATALOGUE_FILE",
+    "USER_CATALOGUE_FILE",
     "Catalogue",
     "CatalogueError",
     "ModelInfo",
@@ -37,10 +43,16 @@ __all__ = [
     "cost_usd",
     "default_catalogue",
     "load_catalogue",
+    "load_user_models",
+    "use_user_catalogue",
+    "user_catalogue_path",
 ]
 
 CATALOGUE_FILE = "models.json"
 """File name of the catalogue inside the resources folder."""
+
+USER_CATALOGUE_FILE = "models.json"
+"""File name of the user's catalogue inside the data folder."""
 
 _SNAPSHOT_SUFFIX = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{8}|latest|preview(?:-[0-9-]+)?)$")
 
@@ -84,6 +96,9 @@ class ModelInfo(BaseModel):
         max_tokens_param: the request field that caps output tokens.
         chars_per_token: characters of essay text per token, for estimates before a run.
         reasoning: whether the model spends hidden reasoning tokens out of the output cap.
+        reasoning_effort: whether it accepts a reasoning control (OpenAI ``reasoning_effort``,
+            Gemini ``thinkingBudget``); None = ``reasoning`` for OpenAI and Gemini models.
+        notes: free text about the entry.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -103,7 +118,21 @@ class ModelInfo(BaseModel):
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     chars_per_token: float = Field(default=4.0, gt=0)
     reasoning: bool = False
+    reasoning_effort: bool | None = None
     notes: str | None = None
+
+    def capabilities(self) -> ModelCapabilities:
+        """What the provider clients may send to this model."""
+        effort = self.reasoning_effort
+        if effort is None:
+            effort = self.reasoning and self.provider in ("openai", "gemini")
+        return ModelCapabilities(
+            temperature=self.supports_temperature,
+            logprobs=self.logprobs,
+            reasoning=self.reasoning,
+            reasoning_effort=effort,
+            max_tokens_param=self.max_tokens_param,
+        )
 
     @property
     def cache_write_price(self) -> float:
@@ -231,10 +260,76 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
         ) from exc
 
 
+class _UserCatalogue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    as_of: date | None = None
+    currency: Literal["USD"] = "USD"
+    source: str | None = None
+    models: dict[str, ModelInfo] = Field(default_factory=dict)
+
+
+_user_path: list[Path | None] = [None]
+
+
+def user_catalogue_path() -> Path:
+    """The user's catalogue file: the one set by :func:`use_user_catalogue`, else
+    ``models.json`` in the data folder (``HULEEDU_DATA_DIR`` or the platform's)."""
+    chosen = _user_path[0]
+    if chosen is not None:
+        return chosen
+    from app.db.engine import resolve_data_dir  # noqa: PLC0415 - the database layer only now
+
+    return resolve_data_dir() / USER_CATALOGUE_FILE
+
+
+def use_user_catalogue(path: str | Path | None) -> None:
+    """Read the user's catalogue from ``path`` from now on (None: back to the data folder's)."""
+    _user_path[0] = None if path is None else Path(path)
+    default_catalogue.cache_clear()
+
+
+def load_user_models(path: str | Path | None = None) -> dict[str, ModelInfo]:
+    """The models of the user's catalogue (:func:`user_catalogue_path`); none when the file
+    does not exist.
+
+    Raises:
+        CatalogueError: naming the file and what is wrong with it.
+    """
+    file = Path(path) if path is not None else user_catalogue_path()
+    if not file.exists():
+        return {}
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogueError(f"model catalogue {file}: cannot be read ({exc})") from exc
+    except json.JSONDecodeError as exc:
+        raise CatalogueError(
+            f"model catalogue {file}: not valid JSON ({exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno})"
+        ) from exc
+    try:
+        return dict(_UserCatalogue.model_validate(data).models)
+    except ValidationError as exc:
+        raise CatalogueError(
+            f"model catalogue {file}: invalid ({_describe_validation(exc)})"
+        ) from exc
+
+
 @functools.lru_cache(maxsize=1)
 def default_catalogue() -> Catalogue:
-    """The bundled catalogue, read once per process."""
-    return load_catalogue()
+    """The bundled catalogue with the user's entries merged over it, read once per process
+    (again after :func:`use_user_catalogue`).
+
+    Raises:
+        CatalogueError: when either file is broken (a user's broken file is named, never
+            silently ignored).
+    """
+    bundled = load_catalogue()
+    extra = load_user_models()
+    if not extra:
+        return bundled
+    return bundled.model_copy(update={"models": {**bundled.models, **extra}})
 
 
 def cost_usd(model: str, usage: Usage, batch: bool = False) -> float:

@@ -14,6 +14,11 @@ parsed strictly.
   (rate limit, timeout, server, network, parse error, truncation), with exponential back-off and
   jitter that honours ``Retry-After``; never for auth or bad requests. An authentication failure
   ends the dispatch: every remaining pair fails with ``auth``.
+* A quota answer (out of credit, spend limit, billing off: ``FailureCategory.QUOTA``) stops the
+  dispatch at once: no call is started after it, calls already in flight are awaited and
+  reported, and :meth:`Dispatcher.run` then raises
+  :class:`~app.llm.types.QuotaExhaustedError` (with what to do). The pairs not yet answered are
+  not reported: they were never judged, so a paused run sends them again once resumed.
 * In a good answer, a bad or missing item is re-queued *alone* (a single-pair call); the good
   items are kept.
 * A circuit breaker opens after consecutive failed calls and pauses all workers until a trial
@@ -34,12 +39,14 @@ from typing import Literal
 
 from app.llm.limits import Backoff, CircuitBreaker, TokenBucket
 from app.llm.metrics import LLMMetrics
+from app.llm.quota import quota_stop
 from app.llm.types import (
     CallOutcome,
     FailureCategory,
     PairTask,
     Provider,
     ProviderError,
+    QuotaExhaustedError,
     Usage,
 )
 from core.prompt import MAX_BUNDLE_PAIRS, AssignmentContext, safe_nonce
@@ -142,12 +149,17 @@ class Dispatcher:
         metrics: LLMMetrics | None = None,
         cost: Callable[[Usage], float] | None = None,
         provider_label: str | None = None,
+        on_stop: Callable[[QuotaExhaustedError], None] | None = None,
     ) -> None:
+        """``on_stop`` hears about a quota stop before :meth:`run` raises it."""
         self.provider = provider
         self.settings = settings or DispatchSettings()
         self.metrics = metrics or LLMMetrics()
         self.cost = cost
         self.label = provider_label or provider.name
+        self.on_stop = on_stop
+        self.stopped: QuotaExhaustedError | None = None
+        """The quota stop of the last :meth:`run`, if it ended with one."""
         self.breaker = CircuitBreaker(
             self.settings.breaker_threshold, self.settings.breaker_cooldown_s
         )
@@ -192,6 +204,8 @@ class Dispatcher:
             bundled.put_nowait(_Job(task, queued_at=loop.time()))
         state = {"unfinished": len(order), "auth_failed": False}
         auth_message = [""]
+        quota: list[ProviderError] = []
+        self.stopped = None
         mode = s.mode
         model = self.provider.model
         self.metrics.requests.labels(mode, self.label, model).inc(len(order))
@@ -237,10 +251,13 @@ class Dispatcher:
         ) -> None:
             for job in jobs:
                 job.attempts += 1
+                if category is FailureCategory.QUOTA:
+                    continue  # not judged: left for the run to send again once resumed
                 if (
                     category.retryable
                     and job.attempts < s.max_attempts
                     and not state["auth_failed"]
+                    and not quota
                 ):
                     delay = s.backoff.delay(job.attempts, rng, retry_after)
                     await retry_later(job, delay, single=False)
@@ -249,7 +266,7 @@ class Dispatcher:
 
         async def take() -> list[_Job] | None:
             while state["unfinished"] > 0:
-                if state["auth_failed"]:
+                if state["auth_failed"] or quota:
                     return None
                 if not alone.empty():
                     return [alone.get_nowait()]
@@ -295,6 +312,8 @@ class Dispatcher:
                     if err.category is FailureCategory.AUTH:
                         state["auth_failed"] = True
                         auth_message[0] = err.message
+                    if err.category is FailureCategory.QUOTA and not quota:
+                        quota.append(err)
                     await handle_failure(jobs, err.category, err.message, err.retry_after)
                     continue
                 self.breaker.record_success()
@@ -354,6 +373,14 @@ class Dispatcher:
         finally:
             for t in list(retry_tasks):
                 t.cancel()
+        summary.wall_s = time.perf_counter() - started
+        if quota:
+            kind = getattr(getattr(self.provider, "config", None), "kind", None)
+            stop = quota_stop(quota[0], kind)
+            self.stopped = stop
+            if self.on_stop is not None:
+                self.on_stop(stop)
+            raise stop
         # After an authentication failure nothing else is sent: every pair still open fails.
         done = {o.pair_id for o in summary.outcomes}
         for task in order:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, Protocol
 
+from app.operations.base import OperationCancelledError
 from core.prompt import AssignmentContext
 from core.verdict import ParsedVerdict, VerdictParseError
 
@@ -27,10 +28,13 @@ class FailureCategory(StrEnum):
     TRUNCATED = "truncated"
     CIRCUIT_OPEN = "circuit_open"
     CANCELLED = "cancelled"
+    QUOTA = "quota"
+    """Out of credit, spend limit reached, billing off or a daily quota used up: nothing more
+    will succeed until a person acts, so the run stops at once (never retried)."""
 
     @property
     def retryable(self) -> bool:
-        """Worth another attempt (never for auth and bad requests)."""
+        """Worth another attempt (never for auth, bad requests and quota)."""
         return self in {
             FailureCategory.RATE_LIMIT,
             FailureCategory.TIMEOUT,
@@ -136,3 +140,18 @@ class Provider(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class QuotaExhaustedError(OperationCancelledError):
+    """The provider said the account cannot pay for more calls (:attr:`FailureCategory.QUOTA`).
+
+    Raised by the dispatcher and the provider batch runner the moment such an answer arrives:
+    no further call is made. It is a cancellation, so a run that meets it is paused (pairs in
+    flight go back to *planned*, nothing judged is lost) and can be resumed once the account
+    is topped up. ``error`` is the provider's answer; ``advice`` says what to do.
+    """
+
+    def __init__(self, error: ProviderError, advice: str) -> None:
+        super().__init__(f"{advice} ({error.message})")
+        self.error = error
+        self.advice = advice

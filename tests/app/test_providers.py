@@ -353,7 +353,8 @@ async def test_openai_compatible_server_without_strict_schema_or_key() -> None:
     assert isinstance(fmt, dict)
     assert "strict" not in fmt["json_schema"]
     assert fmt["json_schema"]["schema"] == pair_schema()  # full schema, limits kept
-    assert body["max_tokens"] == 300
+    # an unknown model gets room for hidden reasoning tokens on top of the cap (safe profile)
+    assert body["max_tokens"] == 300 + 4096
     assert "logprobs" not in body  # unknown model: only when asked for
     assert "reasoning_effort" not in body
     assert out.items[0].verdict is not None
@@ -735,7 +736,7 @@ def _error(
         (_error(429), FailureCategory.RATE_LIMIT, None),
         (_error(401), FailureCategory.AUTH, None),
         (_error(403), FailureCategory.AUTH, None),
-        (_error(402), FailureCategory.AUTH, None),
+        (_error(402), FailureCategory.QUOTA, None),
         (_error(400), FailureCategory.BAD_REQUEST, None),
         (_error(404), FailureCategory.BAD_REQUEST, None),
         (_error(413), FailureCategory.BAD_REQUEST, None),
@@ -776,7 +777,8 @@ async def test_http_error_mapping(
     else:
         assert err.retry_after == pytest.approx(retry_after)
     assert err.category.retryable == (
-        category not in (FailureCategory.AUTH, FailureCategory.BAD_REQUEST)
+        category
+        not in (FailureCategory.AUTH, FailureCategory.BAD_REQUEST, FailureCategory.QUOTA)
     )
 
 

@@ -53,6 +53,7 @@ from app.llm.catalogue import UnknownModelError
 from app.llm.dispatcher import PairOutcome
 from app.llm.metrics import LLMMetrics
 from app.llm.providers.base import BaseProvider
+from app.llm.quota import quota_stop
 from app.llm.types import FailureCategory, PairTask, ProviderError
 from app.operations.base import CancelToken, until_cancelled
 from core.prompt import MAX_BUNDLE_PAIRS, AssignmentContext, safe_nonce
@@ -365,6 +366,8 @@ async def run_batch_summary(
             for an unsaved one, or the status could not be read :data:`_MAX_POLL_ERRORS` times
             in a row (the saved job or intent still allows a resume).
         OperationCancelledError: ``cancel`` was set.
+        QuotaExhaustedError: the provider refused the batch for want of credit or quota (an
+            :class:`~app.operations.base.OperationCancelledError`, so a run pauses).
     """
     if store is not None and state_path is not None:
         raise ValueError("give a store or a state path, not both")
@@ -392,16 +395,22 @@ async def run_batch_summary(
         if nonce is None:
             texts = [t for p in pairs for t in (p.first_text, p.second_text)]
             nonce = safe_nonce(texts, secrets.token_bytes(16))
-        job = await submit(
-            provider,
-            context,
-            pairs,
-            nonce=nonce,
-            pairs_per_request=pairs_per_request,
-            seed=seed,
-            wave_key=wave_key,
-            store=store,
-        )
+        try:
+            job = await submit(
+                provider,
+                context,
+                pairs,
+                nonce=nonce,
+                pairs_per_request=pairs_per_request,
+                seed=seed,
+                wave_key=wave_key,
+                store=store,
+            )
+        except ProviderError as err:
+            if err.category is FailureCategory.QUOTA:
+                # No batch was created: the saved intent finds none on resume and submits.
+                raise quota_stop(err, provider.config.kind) from err
+            raise
         if metrics is not None:
             metrics.batches_started.labels("provider_batch", provider.name).inc()
             metrics.requests.labels("provider_batch", provider.name, provider.model).inc(len(pairs))
@@ -429,6 +438,8 @@ async def run_batch_summary(
             updated = await until_cancelled(poll(provider, job), cancel)
         except ProviderError as err:
             errors += 1
+            if err.category is FailureCategory.QUOTA:
+                raise quota_stop(err, provider.config.kind) from err
             if not err.category.retryable or errors >= _MAX_POLL_ERRORS:
                 raise
             if err.retry_after is not None:

@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Literal, Self
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from app.llm.capabilities import ModelCapabilities, safe_capabilities
 from app.llm.catalogue import Catalogue, ModelInfo, default_catalogue
 from app.llm.types import (
     CallOutcome,
@@ -79,14 +80,15 @@ DEFAULT_BASE_URLS: dict[str, str] = {
 }
 """Base URL per provider kind; ``openai_compatible`` has none and needs one configured."""
 
+_API_VERSION = {"anthropic": "v1", "gemini": "v1beta"}
+_VERSION_SEGMENT = re.compile(r"/v\d+(?:alpha|beta)?\d*$")
+
 ANSWER_TOKENS_BASE = 400
 """Output cap for a call: this many tokens ..."""
 
 ANSWER_TOKENS_PER_PAIR = 150
 """... plus this many per pair (justifications are at most 400 characters, ~100 tokens)."""
 
-_REASONING_MODEL = re.compile(r"^(?:gpt-5|o\d)(?:[.\-]|$)")
-_THINKING_GEMINI = re.compile(r"^gemini-(?:2\.5|[3-9])")
 _MESSAGE_LIMIT = 300
 
 
@@ -108,8 +110,9 @@ class ProviderConfig(BaseModel):
         api_key: the key; may be empty for local servers (then no auth header is sent).
         timeout_s: read/write timeout of one call (connect timeout is at most 10 s).
         max_connections: connection pool size of this provider's client.
-        use_logprobs: ask for token log-probabilities. None = when the catalogue says the model
-            has them; a known model without them never gets them.
+        use_logprobs: ask for token log-probabilities. None = when the model's capabilities
+            say it has them; False = never; True = also for a model no catalogue entry
+            describes.
         strict_schema: OpenAI strict ``json_schema`` (unsupported keywords stripped); False sends
             the full schema without ``strict`` for servers that lack strict mode.
         json_mode: OpenAI-style answer format: ``json_schema`` (default), ``json_object`` or
@@ -118,13 +121,15 @@ class ProviderConfig(BaseModel):
             ``reasoning_token_allowance`` for reasoning models).
         temperature: sampling temperature; None = not sent. Never sent to models the
             catalogue marks as not supporting it (the GPT-5 family).
-        reasoning_effort: OpenAI ``reasoning_effort``; None = ``low`` for OpenAI reasoning models
-            and not sent otherwise.
+        reasoning_effort: OpenAI ``reasoning_effort``; None = ``low``. Sent only to models whose
+            capabilities accept a reasoning control.
         reasoning_token_allowance: extra output tokens allowed for hidden reasoning; for Gemini
             thinking models it is also the ``thinkingBudget``.
         anthropic_version: the ``anthropic-version`` header.
         extra_headers: more headers for every request (e.g. OpenRouter's ``X-Title``).
         name: provider label for logs and metrics; default ``kind``.
+        capabilities: what the model accepts, overriding the catalogue (``--model-capabilities``);
+            None = the catalogue entry, else the safe profile.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -145,6 +150,7 @@ class ProviderConfig(BaseModel):
     anthropic_version: str = "2023-06-01"
     extra_headers: dict[str, str] = Field(default_factory=dict)
     name: str | None = None
+    capabilities: ModelCapabilities | None = None
 
     @model_validator(mode="after")
     def _check_base_url(self) -> Self:
@@ -161,9 +167,17 @@ class ProviderConfig(BaseModel):
 
     @property
     def resolved_base_url(self) -> str:
-        """``base_url`` or the kind's default, without a trailing slash."""
-        url = self.base_url or DEFAULT_BASE_URLS[self.kind]
-        return url.rstrip("/")
+        """``base_url`` or the kind's default, without a trailing slash.
+
+        Anthropic and Gemini URLs may be given as their SDKs take them, without the version
+        (``http://HOST:PORT`` → ``http://HOST:PORT/v1`` for Anthropic, ``…/v1beta`` for
+        Gemini); a URL that already ends in a version segment (``/v1``, ``/v1beta``) is kept.
+        """
+        url = (self.base_url or DEFAULT_BASE_URLS[self.kind]).rstrip("/")
+        version = _API_VERSION.get(self.kind)
+        if version is not None and not _VERSION_SEGMENT.search(url):
+            url = f"{url}/{version}"
+        return url
 
     @property
     def label(self) -> str:
@@ -181,38 +195,46 @@ class ProviderConfig(BaseModel):
 
 @dataclass(frozen=True)
 class ModelTraits:
-    """What a provider client may send to a model (from the catalogue, else from its name)."""
+    """What a provider client may send to a model (see :mod:`app.llm.capabilities`).
+
+    ``source`` says where it came from: ``override``, ``catalogue`` or ``safe`` (a model
+    neither describes: no optional parameter is sent)."""
 
     info: ModelInfo | None
     supports_temperature: bool
     logprobs: bool
     reasoning: bool
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"]
+    reasoning_effort: bool = False
+    source: Literal["override", "catalogue", "safe"] = "catalogue"
 
 
 def resolve_traits(config: ProviderConfig, catalogue: Catalogue | None) -> ModelTraits:
-    """Capabilities of ``config.model``: catalogue entry first, name heuristics for unlisted
-    models (GPT-5 / o-series: reasoning, no temperature, ``max_completion_tokens``, no logprobs;
-    Gemini 2.5+: thinking)."""
+    """Capabilities of ``config.model``: ``config.capabilities`` when given, else the catalogue
+    entry, else the safe profile (:func:`app.llm.capabilities.safe_capabilities`). Never from
+    the model's name. ``config.use_logprobs`` False turns log-probabilities off; True turns them
+    on only where no catalogue entry says the model lacks them."""
     info = catalogue.find(config.model) if catalogue is not None else None
-    if info is not None:
-        return ModelTraits(
-            info=info,
-            supports_temperature=info.supports_temperature,
-            logprobs=info.logprobs and config.use_logprobs is not False,
-            reasoning=info.reasoning,
-            max_tokens_param=info.max_tokens_param,
-        )
-    openai_reasoning = config.kind in ("openai", "openai_compatible") and bool(
-        _REASONING_MODEL.match(config.model)
-    )
-    gemini_thinking = config.kind == "gemini" and bool(_THINKING_GEMINI.match(config.model))
+    source: Literal["override", "catalogue", "safe"]
+    if config.capabilities is not None:
+        caps, source = config.capabilities, "override"
+    elif info is not None:
+        caps, source = info.capabilities(), "catalogue"
+    else:
+        caps, source = safe_capabilities(config.kind), "safe"
+    logprobs = caps.logprobs
+    if config.use_logprobs is False:
+        logprobs = False
+    elif config.use_logprobs is True and source == "safe":
+        logprobs = True
     return ModelTraits(
-        info=None,
-        supports_temperature=not openai_reasoning,
-        logprobs=bool(config.use_logprobs) and not openai_reasoning,
-        reasoning=openai_reasoning or gemini_thinking,
-        max_tokens_param="max_completion_tokens" if openai_reasoning else "max_tokens",
+        info=info,
+        supports_temperature=caps.temperature,
+        logprobs=logprobs,
+        reasoning=caps.reasoning,
+        max_tokens_param=caps.max_tokens_param,
+        reasoning_effort=caps.reasoning_effort,
+        source=source,
     )
 
 
@@ -441,7 +463,7 @@ class _ErrorDetail(BaseModel):
     type: str | None = None
     code: str | int | None = None
     status: str | None = None
-    details: list[Any] | None = None
+    details: list[Any] | dict[str, Any] | None = None
 
 
 class _ErrorBody(BaseModel):
@@ -472,13 +494,85 @@ def _is_auth_failure(detail: _ErrorDetail | None) -> bool:
         return False
     if detail.status in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
         return True
-    for item in detail.details or []:
-        if isinstance(item, Mapping) and str(item.get("reason", "")).startswith("API_KEY"):
+    for item in _google_details(detail):
+        if str(item.get("reason", "")).startswith("API_KEY"):
             return True
     return "API key not valid" in (detail.message or "")
 
 
+#: OpenAI (and OpenAI-compatible) error codes/types that mean the account cannot pay.
+_OPENAI_QUOTA_CODES = frozenset(
+    {"insufficient_quota", "billing_hard_limit_reached", "billing_not_active"}
+)
+#: Anthropic ``error.details.error_code`` values that mean a spend limit was reached.
+_ANTHROPIC_SPEND_CODES = frozenset({"enforced_spend_limit_reached"})
+#: Message beginnings of Anthropic's 400 answers for a spend limit or an empty balance.
+_ANTHROPIC_BILLING_MESSAGES = (
+    "your credit balance is too low",
+    "you have reached your specified api usage limits",
+    "you have reached your specified workspace api usage limits",
+)
+#: Gemini ``ErrorInfo.reason`` values that mean billing is off or unpaid.
+_GOOGLE_BILLING_REASONS = frozenset({"BILLING_DISABLED", "BILLING_NOT_ACTIVE"})
+
+
+def _google_details(detail: _ErrorDetail) -> list[Mapping[str, Any]]:
+    return [d for d in detail.details or [] if isinstance(d, Mapping)]
+
+
+def _is_quota_failure(status: int, detail: _ErrorDetail | None) -> bool:
+    """Whether an error answer means the account cannot pay for more calls.
+
+    * OpenAI: ``code``/``type`` ``insufficient_quota`` (HTTP 429, "You exceeded your current
+      quota, please check your plan and billing details").
+    * Anthropic: 402 ``billing_error``; 429 with ``error.details.error_code``
+      ``enforced_spend_limit_reached`` (a tier's monthly spend cap); 400
+      ``invalid_request_error`` for a spend limit set by the organisation ("You have reached
+      your specified API usage limits …") or an empty balance ("Your credit balance is too
+      low …").
+    * Gemini: 402 (prepaid credit used up); 403 with ``ErrorInfo.reason`` ``BILLING_DISABLED``;
+      400 ``FAILED_PRECONDITION`` that asks to enable billing; 429 ``RESOURCE_EXHAUSTED`` whose
+      ``QuotaFailure`` names a per-day quota (a per-minute one stays a rate limit).
+    * Any other server: HTTP 402 Payment Required.
+    """
+    if status == 402:
+        return True
+    if detail is None:
+        return False
+    code = str(detail.code) if detail.code is not None else ""
+    if code in _OPENAI_QUOTA_CODES or (detail.type or "") in _OPENAI_QUOTA_CODES:
+        return True
+    if detail.type == "billing_error":
+        return True
+    if (  # Anthropic: "details": {"error_code": ...}
+        isinstance(detail.details, Mapping)
+        and str(detail.details.get("error_code", "")) in _ANTHROPIC_SPEND_CODES
+    ):
+        return True
+    message = (detail.message or "").strip().lower()
+    if detail.type == "invalid_request_error" and message.startswith(_ANTHROPIC_BILLING_MESSAGES):
+        return True
+    if detail.status is not None:  # Gemini (google.rpc.Status)
+        items = _google_details(detail)
+        reasons = {str(d.get("reason", "")) for d in items}
+        if reasons & _GOOGLE_BILLING_REASONS:
+            return True
+        if detail.status == "FAILED_PRECONDITION" and "billing" in message:
+            return True
+        if status == 429 or detail.status == "RESOURCE_EXHAUSTED":
+            for item in items:
+                if not str(item.get("@type", "")).endswith("QuotaFailure"):
+                    continue
+                violations = item.get("violations")
+                for v in violations if isinstance(violations, list) else []:
+                    if isinstance(v, Mapping) and "PerDay" in str(v.get("quotaId", "")):
+                        return True
+    return False
+
+
 def _category_for_status(status: int, detail: _ErrorDetail | None) -> FailureCategory:
+    if _is_quota_failure(status, detail):
+        return FailureCategory.QUOTA
     if status == 429:
         return FailureCategory.RATE_LIMIT
     if status in (401, 402, 403):
@@ -507,7 +601,8 @@ def error_from_response(
 ) -> ProviderError:
     """The :class:`ProviderError` for a non-2xx response.
 
-    429 → RATE_LIMIT; 401/402/403 → AUTH (and Gemini's 400 for an invalid key); 408 → TIMEOUT;
+    Out of credit / spend limit / billing off (see :func:`_is_quota_failure`) → QUOTA; other
+    429 → RATE_LIMIT; 401/403 → AUTH (and Gemini's 400 for an invalid key); 408 → TIMEOUT;
     400/404/413/422 and other 4xx → BAD_REQUEST; 5xx (incl. 529 overloaded) → SERVER.
     ``retry_after`` comes from :func:`retry_after_from` for every status.
     """

@@ -149,7 +149,7 @@ class GeminiProvider(BaseProvider):
 
     def build_request(self, prompt: RenderedPrompt) -> dict[str, object]:
         thinking = None
-        if self.traits.reasoning:
+        if self.traits.reasoning_effort:
             thinking = ThinkingConfig(thinking_budget=self.config.reasoning_token_allowance)
         request = GenerateContentRequest(
             system_instruction=Content(parts=[Part(text=prompt.system)]),

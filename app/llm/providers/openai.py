@@ -501,9 +501,9 @@ class OpenAIProvider(BaseProvider):
     def build_request(self, prompt: RenderedPrompt) -> dict[str, object]:
         limit = self.output_token_limit(prompt.n_pairs)
         traits = self.traits
-        effort = self.config.reasoning_effort
-        if effort is None and traits.reasoning and self.config.kind == "openai":
-            effort = "low"
+        effort = None
+        if traits.reasoning_effort:
+            effort = self.config.reasoning_effort or "low"
         request = ChatRequest(
             model=self.model,
             messages=[ChatMessage.model_validate(m) for m in prompt.messages()],
