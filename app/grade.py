@@ -7,7 +7,9 @@ Exit codes: 0 the run completed (stable, precise, budget reached, no pairs left,
 or was cancelled (its results so far are written); 1 bad input (no essays, unreadable files, a
 bad anchor grade, an unknown run, essays waiting for their student); 2 usage error (invalid
 settings, a different judge on resume: nothing is stored); 3 the run failed (too few essays, too
-many failed comparisons, stalled); 4 the judge refused the requests (key, model, request); 5 the
+many failed comparisons, stalled); 4 the judge refused the requests (key, model, request) or
+the provider account cannot pay for more calls (out of credit, spend limit, billing off: the run
+is paused at once, nothing is retried, and the message says where to top up; resume it after); 5 the
 database cannot be used (locked, corrupt, newer than this app); 6 another process is driving the
 run; 130 interrupted (Ctrl-C or SIGTERM: the run is paused and ``--resume RUN_ID`` continues it;
 no results are written, none are overwritten).
@@ -32,6 +34,14 @@ from app.db.engine import Database, open_database
 from app.db.migrate import DatabaseError
 from app.intake.encodings import decode_text
 from app.intake.outcomes import FileOutcome, Outcome
+from app.llm.capabilities import CapabilitiesError, ModelCapabilities, parse_capabilities
+from app.llm.catalogue import (
+    USER_CATALOGUE_FILE,
+    CatalogueError,
+    default_catalogue,
+    use_user_catalogue,
+)
+from app.llm.types import QuotaExhaustedError
 from app.operations.base import (
     Cancelled,
     CancelToken,
@@ -44,6 +54,7 @@ from app.operations.base import (
 from app.operations.base import Progress as OpProgress
 from app.operations.estimate import estimate_batch
 from app.operations.export import export_results
+from app.operations.judge import CAPABILITIES, STOPS, batch_mode_problem
 from app.operations.queries import RunReport, run_report
 from app.operations.runs import (
     DEFAULT_STALL_TIMEOUT_S,
@@ -56,6 +67,7 @@ from app.operations.runs import (
     judge_mismatch,
     prepare_batch_run,
     prepare_folder_run,
+    settings_for,
 )
 from app.operations.school import find_batch
 from app.runs.orchestrator import ProgressEvent
@@ -157,6 +169,15 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="provider_batch: each wave is one OpenAI/Anthropic batch (half price, may take "
         "hours; resumable)",
     )
+    p.add_argument(
+        "--model-capabilities",
+        metavar="CAPS",
+        help="what the model accepts, overriding the model catalogue: JSON or key=value pairs "
+        "(temperature, logprobs, reasoning, reasoning_effort, max_tokens_param), e.g. "
+        "'temperature=no,max_tokens_param=max_completion_tokens'. A model the catalogue does "
+        "not list gets no optional parameter; see `huleedu check-model`. Give it again with "
+        "--resume",
+    )
     p.add_argument("--poll-interval", type=float, help="seconds between batch status checks (60)")
     p.add_argument("--bundle-size", type=int, help="pairs per call, 1-10 (4)")
     p.add_argument("--concurrency", type=int, help="calls in flight (4)")
@@ -241,8 +262,13 @@ def run(args: argparse.Namespace) -> int:
     except DatabaseError as exc:
         err.print(f"[red]huleedu grade: {escape(str(exc))}[/red]")
         return EXIT_DATABASE
+    use_user_catalogue(db.path.parent / USER_CATALOGUE_FILE)
     try:
+        default_catalogue()
         return _run(db, args, err)
+    except CatalogueError as exc:
+        err.print(f"[red]huleedu grade: {escape(str(exc))}[/red]")
+        return EXIT_USAGE
     except DatabaseError as exc:  # locked, disk full, … outside a run: its cause, exit 5
         err.print(f"[red]huleedu grade: {escape(str(exc))}[/red]")
         return EXIT_DATABASE
@@ -277,6 +303,11 @@ def _run(db: Database, args: argparse.Namespace, err: Console) -> int:
     except OperationError as exc:
         err.print(f"[red]huleedu grade: {escape(exc.message)}[/red]")
         return EXIT_USAGE
+    if options.get("mode") == "provider_batch":
+        problem = batch_mode_problem(str(options["provider"]), settings_for(1, **options).model)
+        if problem is not None:
+            err.print(f"[red]huleedu grade: {escape(problem)}[/red]")
+            return EXIT_USAGE
     try:
         if args.batch:
             if args.paths or args.anchors:
@@ -343,9 +374,27 @@ def _drive(
                 "new run (e.g. `huleedu grade --batch BATCH_ID ...`).[/red]"
             )
             return EXIT_USAGE
+    try:
+        capabilities = _capabilities(args, frozen_settings(db, run_id).provider)
+    except CapabilitiesError as exc:
+        err.print(f"[red]huleedu grade: --model-capabilities: {escape(str(exc))}[/red]")
+        return EXIT_USAGE
+    except OperationError as exc:
+        return _failed(exc.failed(), err)
     operational = _given(args, _OPERATIONAL_OPTIONS)
     stall = args.stall_timeout if args.stall_timeout is not None else DEFAULT_STALL_TIMEOUT_S
-    outcome = asyncio.run(_drive_async(db, run_id, args, err, judge, operational, stall))
+    stops: list[QuotaExhaustedError] = []
+    outcome = asyncio.run(
+        _drive_async(
+            db, run_id, args, err, judge, operational, stall, stops=stops, caps=capabilities
+        )
+    )
+    if stops and isinstance(outcome, Paused):
+        err.print(
+            f"[red]huleedu grade: {escape(stops[0].advice)}[/red]\n"
+            f"[yellow]{escape(outcome.message)} Continue with `{outcome.resume_hint}`.[/yellow]"
+        )
+        return EXIT_JUDGE
     return _finish(db, run_id, outcome, args, err)
 
 
@@ -357,7 +406,14 @@ async def _drive_async(
     judge: dict[str, Any] | None,
     operational: dict[str, Any],
     stall: float,
+    *,
+    stops: list[QuotaExhaustedError] | None = None,
+    caps: ModelCapabilities | None = None,
 ) -> Completed[RunReport] | Paused | Cancelled | Failed:
+    """Drive the run; quota stops are appended to ``stops``, and ``--model-capabilities``
+    reaches the judge (both through :mod:`app.operations.judge`'s context variables)."""
+    STOPS.set(stops)
+    CAPABILITIES.set(caps)
     token = CancelToken()
     loop = asyncio.get_running_loop()
 
@@ -418,6 +474,15 @@ async def _drive_async(
         if handled:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+
+
+def _capabilities(args: argparse.Namespace, provider: str) -> ModelCapabilities | None:
+    """``--model-capabilities`` read for ``provider`` (None when not given)."""
+    text = getattr(args, "model_capabilities", None)
+    if text is None:
+        return None
+    kind = "openai_compatible" if provider == "sim" else provider
+    return parse_capabilities(text, kind)
 
 
 def _finish(

@@ -4,6 +4,18 @@
 its own (like a remote service, it never runs on the caller's event loop) and speaks to it over
 the OpenAI wire format. Any other provider gets its key from the environment variable the
 settings name, or from the system keyring; the key is never stored with the run.
+
+Two things a caller may hand the judge for the length of a drive, through context variables
+(so the operations between the caller and the judge need not carry them):
+
+* :data:`CAPABILITIES`: what the model accepts (``--model-capabilities``), overriding the
+  catalogue; not frozen with the run, so give it again on resume.
+* :data:`STOPS`: a list that hears every quota stop (:class:`~app.llm.types.QuotaExhaustedError`)
+  of the drive, so the caller can tell a run paused for want of credit from one paused by a
+  person (the run itself is paused the same way: nothing judged is lost).
+
+A run in ``provider_batch`` mode whose provider has no batch API in this app (Gemini) is
+refused before anything is sent (:func:`check_batch_mode`).
 """
 
 from __future__ import annotations
@@ -11,20 +23,74 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 
 from pydantic import SecretStr
 
-from app.llm.catalogue import load_catalogue
+from app.llm.capabilities import ModelCapabilities
+from app.llm.catalogue import default_catalogue
 from app.llm.dispatcher import Dispatcher, DispatchSettings
 from app.llm.providers.base import ProviderConfig
 from app.llm.providers.factory import make_provider
-from app.llm.types import Usage
+from app.llm.types import QuotaExhaustedError, Usage
+from app.runs.orchestrator import JudgeRefusedError
 from app.runs.settings import RunSettings
 from app.secrets import find_api_key
 from app.simserver import start_in_thread
 
 #: The simulated server's profile behind ``provider="sim"``.
 SIM_PROFILE = "gpt51-low"
+
+#: Provider kinds whose batch API this app speaks.
+BATCH_KINDS = frozenset({"openai", "anthropic", "openai_compatible", "sim"})
+
+CAPABILITIES: ContextVar[ModelCapabilities | None] = ContextVar(
+    "huleedu_model_capabilities", default=None
+)
+"""What the judged model accepts, overriding the catalogue, for drives in this context."""
+
+STOPS: ContextVar[list[QuotaExhaustedError] | None] = ContextVar(
+    "huleedu_judge_stops", default=None
+)
+"""A list that hears every quota stop of drives in this context (set it before the drive)."""
+
+
+def batch_mode_problem(provider: str, model: str) -> str | None:
+    """Why ``provider_batch`` mode cannot be used with ``provider``/``model``, or None.
+
+    Gemini's batch API is not spoken by this app, and a catalogue entry may say a model has no
+    batch API."""
+    if provider not in BATCH_KINDS:
+        return (
+            f"--mode provider_batch is not available for {provider}: this app speaks the batch "
+            "APIs of OpenAI and Anthropic only. Use --mode bundle or --mode per_request."
+        )
+    info = default_catalogue().find(model)
+    if provider != "sim" and info is not None and not info.batch_api:
+        return (
+            f"--mode provider_batch is not available for {model}: the model catalogue lists "
+            "no batch API for it. Use --mode bundle or --mode per_request."
+        )
+    return None
+
+
+def check_batch_mode(settings: RunSettings) -> None:
+    """Refuse a ``provider_batch`` run whose provider has no batch API here.
+
+    Raises:
+        JudgeRefusedError: naming the modes that work (nothing is sent).
+    """
+    if settings.mode != "provider_batch":
+        return
+    problem = batch_mode_problem(settings.provider, settings.model)
+    if problem is not None:
+        raise JudgeRefusedError(problem)
+
+
+def _heard(stop: QuotaExhaustedError) -> None:
+    stops = STOPS.get()
+    if stops is not None:
+        stops.append(stop)
 
 
 def provider_config(settings: RunSettings, base_url: str | None = None) -> ProviderConfig:
@@ -39,6 +105,7 @@ def provider_config(settings: RunSettings, base_url: str | None = None) -> Provi
             base_url=base_url,
             api_key=SecretStr("sim"),
             max_connections=max(1, settings.concurrency),
+            capabilities=CAPABILITIES.get(),
         )
     key = find_api_key(settings.provider, settings.api_key_env)
     return ProviderConfig(
@@ -48,12 +115,14 @@ def provider_config(settings: RunSettings, base_url: str | None = None) -> Provi
         api_key=SecretStr(key),
         strict_schema=settings.strict_schema,
         max_connections=max(1, settings.concurrency),
+        capabilities=CAPABILITIES.get(),
     )
 
 
 def pricing(model: str) -> Callable[[Usage], float]:
-    """Cost of a call from the dated price catalogue (0 for models it does not list)."""
-    catalogue = load_catalogue()
+    """Cost of a call from the dated price catalogue, the user's entries included (0 for
+    models it does not list)."""
+    catalogue = default_catalogue()
     known = catalogue.find(model) is not None
 
     def price(usage: Usage) -> float:
@@ -65,7 +134,12 @@ def pricing(model: str) -> Callable[[Usage], float]:
 @asynccontextmanager
 async def open_judge(settings: RunSettings) -> AsyncIterator[Dispatcher]:
     """A dispatcher for the judge ``settings`` name; closed (and the simulated server
-    stopped) when the block ends."""
+    stopped) when the block ends.
+
+    Raises:
+        JudgeRefusedError: ``provider_batch`` mode for a provider without a batch API here.
+    """
+    check_batch_mode(settings)
     stop: Callable[[], None] | None = None
     base_url = None
     if settings.provider == "sim":
@@ -84,6 +158,7 @@ async def open_judge(settings: RunSettings) -> AsyncIterator[Dispatcher]:
                     concurrency=settings.concurrency,
                 ),
                 cost=pricing(settings.model),
+                on_stop=_heard,
             )
         finally:
             await provider.aclose()

@@ -31,6 +31,7 @@ from app.simserver.faults import (
     enforce_rate,
     fault_response,
     guarded_endpoint,
+    quota_check,
     read_json,
     transport_fault,
 )
@@ -43,6 +44,7 @@ from app.simserver.state import (
     json_digest,
     request_state,
 )
+from app.simserver.strict import anthropic_cache_minimum, check_anthropic
 
 # ---------------------------------------------------------------------------------------------
 # Anthropic messages
@@ -105,6 +107,7 @@ def _anthropic_message(
         )
     if body.get("stream"):
         raise anthropic_error(400, "streaming is not supported here", "invalid_request_error")
+    check_anthropic(body)
     blocks = _anthropic_blocks(body)
     judge_text = "\n\n".join(text for part, text, _ in blocks if part == "user")
     tool_name: str | None = None
@@ -135,7 +138,8 @@ def _anthropic_message(
         prefix_tokens = sum(state.tokens(text) for _, text, _ in prefix_blocks) + 3 * len(
             prefix_blocks
         )
-        if prefix_tokens >= prof.anthropic_cache_min_tokens:
+        minimum = max(prof.anthropic_cache_min_tokens, anthropic_cache_minimum(model))
+        if prefix_tokens >= minimum:
             key = json_digest([model, prefix_blocks])
             if key in state.anthropic_prefixes:
                 cache_read = prefix_tokens
@@ -214,6 +218,7 @@ async def _messages(request: web.Request) -> web.StreamResponse:
         )
         enforce_rate(state, estimate, anthropic=True)
         headers.update(state.anthropic_rate_headers())
+        quota_check(state, "anthropic")
         fault = state.draw_fault(digest, attempt)
         await transport_fault(state, request, fault, anthropic=True)
         response = _anthropic_message(state, body, digest, attempt, fault)
@@ -246,6 +251,7 @@ def _base_url(request: web.Request) -> str:
 @guarded_endpoint(anthropic=True)
 async def _mbatches_create(request: web.Request, state: SimState) -> web.StreamResponse:
     body = await read_json(request, anthropic=True)
+    quota_check(state, "anthropic")
     requests = body.get("requests")
     if not isinstance(requests, list) or not requests:
         raise anthropic_error(400, "'requests' must be a non-empty list", "invalid_request_error")

@@ -68,6 +68,74 @@ def gemini_error(status: int, message: str, details: list[JSONDict] | None = Non
     return FaultError(status, {"error": error})
 
 
+Wire = str  # "openai", "anthropic" or "gemini"
+
+
+def quota_check(state: SimState, wire: Wire) -> None:
+    """Count one billable request; refuse it once the profile's ``quota_after_calls`` are used.
+
+    The bodies are the providers' own: OpenAI 429 ``insufficient_quota`` ("You exceeded your
+    current quota, please check your plan and billing details…"), Anthropic 400
+    ``invalid_request_error`` ("Your credit balance is too low to access the Anthropic API…"),
+    Gemini 429 ``RESOURCE_EXHAUSTED`` with a ``QuotaFailure`` on a per-day quota. Requests that
+    arrive after the first refusal are counted in ``requests_after_quota``.
+    """
+    limit = state.profile.quota_after_calls
+    if limit is None:
+        return
+    if state.stats["billable_calls"] < limit:
+        state.stats["billable_calls"] += 1
+        return
+    if state.stats["quota_refusals"]:
+        state.stats["requests_after_quota"] += 1
+    state.stats["quota_refusals"] += 1
+    if wire == "anthropic":
+        raise anthropic_error(
+            400,
+            "Your credit balance is too low to access the Anthropic API. Please go to Plans & "
+            "Billing to upgrade or purchase credits.",
+            "invalid_request_error",
+        )
+    if wire == "gemini":
+        raise gemini_error(
+            429,
+            "You exceeded your current quota, please check your plan and billing details. For "
+            "more information on this error, head to: "
+            "https://ai.google.dev/gemini-api/docs/rate-limits.",
+            [
+                {
+                    "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                    "violations": [
+                        {
+                            "quotaMetric": "generativelanguage.googleapis.com/"
+                            "generate_content_free_tier_requests",
+                            "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+                            "quotaDimensions": {"location": "global", "model": "sim"},
+                            "quotaValue": "20",
+                        }
+                    ],
+                },
+                {
+                    "@type": "type.googleapis.com/google.rpc.Help",
+                    "links": [
+                        {
+                            "description": "Learn more about Gemini API quotas",
+                            "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+                        }
+                    ],
+                },
+            ],
+        )
+    raise openai_error(
+        429,
+        "You exceeded your current quota, please check your plan and billing details. For more "
+        "information on this error, read the docs: "
+        "https://platform.openai.com/docs/guides/error-codes/api-errors.",
+        "insufficient_quota",
+        "insufficient_quota",
+    )
+
+
 def _seconds_header(seconds: float) -> str:
     return f"{max(seconds, 0.001):.3f}"
 
@@ -164,6 +232,12 @@ async def transport_fault(
     if fault == "drop":
         await asyncio.sleep(state.scaled(prof.fault_latency_s))
         _drop(request)
+    if fault == "overloaded":
+        await asyncio.sleep(state.scaled(prof.fault_latency_s))
+        if anthropic:
+            raise anthropic_error(529, "Overloaded", "overloaded_error")
+        # OpenAI's wording; the Gemini endpoint rewrites it as 503 UNAVAILABLE.
+        raise openai_error(503, "The server is overloaded or not ready yet.", "server_error")
 
 
 def enforce_rate(state: SimState, tokens: int, anthropic: bool) -> None:

@@ -27,11 +27,13 @@ from app.simserver.faults import (
     enforce_rate,
     fault_response,
     gemini_error,
+    quota_check,
     read_json,
     transport_fault,
 )
 from app.simserver.judging import NoEssaysError
 from app.simserver.state import Answer, JSONDict, SimState, request_state
+from app.simserver.strict import check_gemini
 
 __all__ = ["add_gemini_routes"]
 
@@ -121,6 +123,7 @@ def _generate(
     fault: str | None,
 ) -> tuple[JSONDict, Answer]:
     """Judge a generateContent request; returns the response object and the answer."""
+    check_gemini(body)
     prompt = _gemini_prompt(body)
     max_tokens = _max_output_tokens(body)
     try:
@@ -199,6 +202,7 @@ async def _generate_content(request: web.Request) -> web.StreamResponse:
         digest, attempt = state.next_attempt("gemini-generate", [model, body])
         estimate = state.tokens(_gemini_prompt(body).count_text) + (_max_output_tokens(body) or 0)
         enforce_rate(state, estimate, anthropic=False)
+        quota_check(state, "gemini")
         fault = state.draw_fault(digest, attempt)
         try:
             await transport_fault(state, request, fault, anthropic=False)

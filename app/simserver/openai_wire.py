@@ -31,6 +31,7 @@ from app.simserver.faults import (
     fault_response,
     guarded_endpoint,
     openai_error,
+    quota_check,
     read_json,
     transport_fault,
 )
@@ -43,6 +44,7 @@ from app.simserver.state import (
     StoredFile,
     request_state,
 )
+from app.simserver.strict import check_openai
 
 # ---------------------------------------------------------------------------------------------
 # OpenAI chat completions
@@ -102,6 +104,7 @@ def _openai_completion(
         raise openai_error(400, "'model' is required", "invalid_request_error")
     if body.get("stream"):
         raise openai_error(400, "streaming is not supported here", "invalid_request_error")
+    check_openai(body)
     judge_text, count_text, n_messages = _openai_prompt(body)
     max_tokens = _openai_max_tokens(body)
     try:
@@ -179,6 +182,7 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
         estimate = state.tokens(count_text) + (_openai_max_tokens(body) or 0)
         enforce_rate(state, estimate, anthropic=False)
         headers.update(state.openai_rate_headers())
+        quota_check(state, "openai")
         fault = state.draw_fault(digest, attempt)
         await transport_fault(state, request, fault, anthropic=False)
         response, answer = _openai_completion(state, body, digest, attempt, fault)
@@ -299,6 +303,7 @@ def _batch_metadata(value: object) -> dict[str, str] | None:
 @guarded_endpoint(anthropic=False)
 async def _batches_create(request: web.Request, state: SimState) -> web.StreamResponse:
     body = await read_json(request, anthropic=False)
+    quota_check(state, "openai")
     metadata = _batch_metadata(body.get("metadata"))
     endpoint = body.get("endpoint")
     if endpoint != "/v1/chat/completions":

@@ -56,6 +56,8 @@ class FaultRates:
         malformed: answer 200 with content that is not the requested JSON.
         truncated: answer 200 with content cut short (``finish_reason`` "length" /
             ``stop_reason`` "max_tokens").
+        overloaded: answer "overloaded": OpenAI 503, Anthropic 529 ``overloaded_error``,
+            Gemini 503 ``UNAVAILABLE``.
     """
 
     rate_limit: float = 0.0
@@ -64,6 +66,7 @@ class FaultRates:
     drop: float = 0.0
     malformed: float = 0.0
     truncated: float = 0.0
+    overloaded: float = 0.0
 
     def __post_init__(self) -> None:
         total = 0.0
@@ -112,6 +115,10 @@ class SimProfile:
         batch_item_error_rate: share of batch items that end in an error.
         batch_expire_rate: share of batches that expire with part of their items unfinished.
         justification_words: (min, max) words in a justification.
+        quota_after_calls: after this many requests (direct calls and batch creations, all
+            wire formats together), every further one is refused for want of credit: OpenAI
+            429 ``insufficient_quota``, Anthropic 400 "Your credit balance is too low", Gemini
+            429 ``RESOURCE_EXHAUSTED`` with a per-day ``QuotaFailure``. None = never.
     """
 
     name: str
@@ -137,6 +144,7 @@ class SimProfile:
     batch_item_error_rate: float = 0.0
     batch_expire_rate: float = 0.0
     justification_words: tuple[int, int] = (18, 34)
+    quota_after_calls: int | None = None
 
     def __post_init__(self) -> None:
         if self.latency_mean_s <= 0 or self.fault_latency_s < 0:
@@ -152,6 +160,8 @@ class SimProfile:
         lo, hi = self.justification_words
         if not 1 <= lo <= hi:
             raise ValueError("justification_words must be (min, max) with 1 <= min <= max")
+        if self.quota_after_calls is not None and self.quota_after_calls < 0:
+            raise ValueError("quota_after_calls must be at least 0")
 
     @property
     def latency_lognormal(self) -> tuple[float, float]:
@@ -215,6 +225,17 @@ PROFILES: dict[str, SimProfile] = {
             name="gullible",
             judge=JudgeProfile(noise_sd=0.6, lapse_rate=0.02),
             gullible=True,
+        ),
+        SimProfile(
+            name="quota",
+            judge=JudgeProfile(noise_sd=0.6, lapse_rate=0.02),
+            quota_after_calls=20,
+        ),
+        SimProfile(
+            name="overloaded",
+            judge=JudgeProfile(noise_sd=0.6, lapse_rate=0.02),
+            faults=FaultRates(overloaded=0.3),
+            retry_after_s=1.0,
         ),
     )
 }

@@ -50,7 +50,8 @@ def nonce(i: int) -> str:
 
 
 def chat_body(prompt: RenderedPrompt, **extra: Any) -> dict[str, Any]:
-    return {"model": "gpt-5.1", "messages": prompt.messages(), **extra}
+    # gpt-4.1-mini takes temperature and logprobs (GPT-5 models refuse them, see test_strict_sim)
+    return {"model": "gpt-4.1-mini", "messages": prompt.messages(), **extra}
 
 
 def anthropic_body(prompt: RenderedPrompt, **extra: Any) -> dict[str, Any]:
@@ -249,16 +250,22 @@ async def test_logprobs_cover_content_and_match_verdicts(
 def test_openai_sdk_chat_files_and_batches(context: AssignmentContext, essays: list[str]) -> None:
     import openai  # noqa: PLC0415  (a dev dependency)
 
+    from app.llm.providers.openai import strict_compatible  # noqa: PLC0415
+
     url, stop = start_in_thread("generic", speed=1000, seed=0)
     try:
         client = openai.OpenAI(base_url=url + "/v1", api_key="sim", max_retries=0)
         prompt = render_pair_prompt(context, essays[3], essays[4], nonce(3))
         completion = client.chat.completions.create(  # type: ignore[call-overload]
-            model="gpt-5-mini",
+            model="gpt-4.1-mini",  # GPT-5 models refuse logprobs
             messages=prompt.messages(),
             response_format={
                 "type": "json_schema",
-                "json_schema": {"name": "verdict", "strict": True, "schema": prompt.schema},
+                "json_schema": {
+                    "name": "verdict",
+                    "strict": True,
+                    "schema": strict_compatible(prompt.schema),
+                },
             },
             max_completion_tokens=500,
             logprobs=True,
@@ -410,9 +417,12 @@ async def test_anthropic_tool_use_and_prompt_cache(
         running_server("generic", speed=1000, seed=0) as url,
         httpx.AsyncClient(base_url=url, headers={"x-api-key": "sim"}) as client,
     ):
+        # A model name without a caching minimum (Claude models have one; see test_strict_sim)
         first = await client.post(
             "/v1/messages",
-            json=anthropic_body(render_pair_prompt(context, essays[0], essays[1], nonce(4))),
+            json=anthropic_body(
+                render_pair_prompt(context, essays[0], essays[1], nonce(4)), model="sim-claude"
+            ),
         )
         assert first.status_code == 200
         assert first.headers["request-id"]
@@ -428,7 +438,9 @@ async def test_anthropic_tool_use_and_prompt_cache(
 
         # Other essays, same tools + system + context prefix: read from the cache.
         other = render_pair_prompt(context, essays[2], essays[3], nonce(6))
-        second = (await client.post("/v1/messages", json=anthropic_body(other))).json()
+        second = (
+            await client.post("/v1/messages", json=anthropic_body(other, model="sim-claude"))
+        ).json()
         usage2 = second["usage"]
         assert usage2["cache_read_input_tokens"] == usage1["cache_creation_input_tokens"]
         assert usage2["cache_creation_input_tokens"] == 0
@@ -436,7 +448,9 @@ async def test_anthropic_tool_use_and_prompt_cache(
 
         # A bundle has another tool schema, and tools come first in the cached prefix.
         bundle = render_bundle_prompt(context, [(essays[2], essays[3])] * 2, nonce(5))
-        third = (await client.post("/v1/messages", json=anthropic_body(bundle))).json()
+        third = (
+            await client.post("/v1/messages", json=anthropic_body(bundle, model="sim-claude"))
+        ).json()
         assert third["usage"]["cache_creation_input_tokens"] > 0
         results = parse_bundle_verdicts(third["content"][0]["input"], 2)
         assert all(isinstance(r, ParsedVerdict) for r in results)
