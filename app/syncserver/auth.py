@@ -3,7 +3,8 @@
 - Passwords: argon2id (memory-hard) through argon2-cffi; an unknown e-mail still costs one hash
   so timing does not reveal which addresses have accounts.
 - Sign-in attempts are written before the password is checked and counted per e-mail and per
-  client address over a sliding window; at ``signin_limit`` failed attempts the answer is 429
+  client address over a sliding window; at ``signin_limit`` failed attempts for one e-mail (or
+  ``signin_address_limit`` for one address) the answer is 429
   ``too_many_attempts`` until the window has passed. Kept in the database, so every instance of
   the service sees the same counts.
 - Access token: a JWT with ``sub``, ``org``, ``roles``, ``iat``, ``exp``, ``iss``; verification
@@ -255,7 +256,8 @@ class AuthService:
                 )
             ).scalar_one()
             user = conn.execute(select(users).where(users.c.email == email)).first()
-        if max(by_email, by_address) >= self.settings.signin_limit:
+        limited = by_email >= self.settings.signin_limit
+        if limited or by_address >= self.settings.signin_address_limit:
             minutes = max(1, self.settings.signin_window_s // 60)
             raise ApiError(
                 429,

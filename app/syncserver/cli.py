@@ -56,6 +56,13 @@ def add_serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key-id", help="RS256: the kid written into issued tokens")
     p.add_argument("--access-ttl", type=int, default=900, help="access token lifetime, seconds")
     p.add_argument(
+        "--signin-address-limit",
+        type=int,
+        default=10,
+        help="failed sign-ins per client address per 5 minutes (raise it when a whole school "
+        "reaches the service from one address)",
+    )
+    p.add_argument(
         "--forwarded-allow-ips",
         default=None,
         help="behind a load balancer: its addresses, so sign-in limits see real client addresses",
@@ -93,6 +100,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[Settings, list[str]]:
         jwks_url=args.jwks_url,
         jwt_key_id=args.key_id,
         access_ttl_s=args.access_ttl,
+        signin_address_limit=args.signin_address_limit,
     )
     try:
         settings.check()

@@ -43,6 +43,7 @@ class Settings:
     access_ttl_s: int = 900
     refresh_ttl_s: int = 60 * 60 * 24 * 30
     signin_limit: int = 10
+    signin_address_limit: int = 10
     signin_window_s: int = 300
     max_clock_skew_ms: int = 5 * 60 * 1000
     max_changes: int = 1000

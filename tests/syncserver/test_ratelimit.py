@@ -1,0 +1,29 @@
+"""Sign-in attempts are limited per e-mail and per client address (10 failures per 5 min)."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.pgcluster import SyncService
+
+
+def _try(url: str, email: str, password: str) -> httpx.Response:
+    return httpx.post(
+        url + "/v1/auth/signin", json={"email": email, "password": password, "device_id": "d"}
+    )
+
+
+def test_per_email_then_per_address(sync_service: SyncService) -> None:
+    url = sync_service.url
+    sync_service.create_user("victim@example.org", "the real password")
+    codes = [_try(url, "victim@example.org", f"guess {i}").status_code for i in range(10)]
+    assert codes == [401] * 10
+    # The 11th attempt is refused before the password is looked at, even the right one.
+    r = _try(url, "VICTIM@example.org", "the real password")
+    assert r.status_code == 429
+    assert r.json()["error"] == "too_many_attempts"
+    assert "minutes" in r.json()["message"]
+    # The address (127.0.0.1) has now failed 11 times: other e-mails from it are limited too.
+    sync_service.create_user("bystander@example.org", "bystander password")
+    r = _try(url, "bystander@example.org", "bystander password")
+    assert r.status_code == 429
