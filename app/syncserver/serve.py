@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ class ServerProcess:
     port: int = 0
     url: str = ""
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _log: Any = field(default=None, repr=False)
 
     def start(self, timeout: float = 60.0) -> str:
         self.port = self.port or free_port()
@@ -96,12 +98,15 @@ class ServerProcess:
             "HULEEDU_SYNC_SECRET",
             *self.extra_args,
         ]
-        self._proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115  (closed in stop)
+        self._proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise RuntimeError(f"the sync service exited with {self._proc.returncode}")
+                raise RuntimeError(
+                    f"the sync service exited with {self._proc.returncode}: {self.output()}"
+                )
             try:
                 if httpx.get(self.url + "/v1/health", timeout=1.0).status_code == 200:
                     return self.url
@@ -109,7 +114,15 @@ class ServerProcess:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError("the sync service did not answer within the timeout")
+        raise RuntimeError(f"the sync service did not answer in time: {self.output()}")
+
+    def output(self) -> str:
+        """What the service printed so far (last 4000 characters)."""
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        data: bytes = self._log.read()
+        return data.decode(errors="replace")[-4000:]
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
@@ -119,6 +132,9 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def __enter__(self) -> ServerProcess:
         self.start()
