@@ -28,9 +28,11 @@ from app.db.engine import open_database
 from app.intake.anchors import screen_anchor_files
 from app.intake.essays import screen_documents
 from app.intake.outcomes import IntakeLimits
+from app.llm.types import QuotaExhaustedError
 from app.operations.base import Completed, OperationError
 from app.operations.estimate import estimate_texts
 from app.operations.export import ResultRow, result_rows
+from app.operations.judge import STOPS, batch_mode_problem
 from app.operations.queries import RunReport
 from app.operations.runs import (
     FolderRunRequest,
@@ -122,6 +124,10 @@ class DemoError(RuntimeError):
     """The demo could not grade (the judge refused, the batch could not be read, …)."""
 
 
+class DemoQuotaError(DemoError):
+    """The provider account cannot pay for more calls; the message says what to do."""
+
+
 def demo_settings(n_items: int, seed: int = 1, **judge: Any) -> RunSettings:
     """The demo run's settings: 8 comparisons per essay at most, stop at 0.85, every essay
     compared at least 6 times; ``judge`` options (provider, model, base_url, …) as for grade."""
@@ -181,7 +187,13 @@ async def grade_demo_async(
                 )
             except OperationError as exc:
                 raise DemoError(exc.message) from exc
+            stops: list[QuotaExhaustedError] = []
+            STOPS.set(stops)
             outcome = await drive_run(db, prepared.run_id)
+            if stops:
+                raise DemoQuotaError(
+                    f"{stops[0].advice.split(', then resume')[0]}; then run the demo again."
+                )
             if not isinstance(outcome, Completed):
                 message = getattr(outcome, "message", "the run did not complete")
                 raise DemoError(message)
@@ -337,7 +349,8 @@ def run_demo(
     judge: dict[str, Any] | None = None,
 ) -> int:
     """`huleedu demo`: 0 when graded; 1 when the batch cannot be read or the judge refused;
-    2 for invalid judge options."""
+    2 for invalid judge options; 4 when the provider account cannot pay for more calls (the
+    demo stops at once, nothing is retried)."""
     try:
         batch = load_demo(demo_dir)
     except (OSError, KeyError, ValueError) as exc:
@@ -348,6 +361,11 @@ def run_demo(
     except OperationError as exc:
         sys.stderr.write(f"huleedu demo: {exc.message}\n")
         return 2
+    if settings.mode == "provider_batch":
+        problem = batch_mode_problem(settings.provider, settings.model)
+        if problem is not None:
+            sys.stderr.write(f"huleedu demo: {problem}\n")
+            return 2
     flagged = [item.name for item in batch.items if find_injection(item.text)]
     if flagged and not as_json:
         Console(stderr=True).print(
@@ -360,6 +378,9 @@ def run_demo(
     tune_for_responsiveness()
     try:
         result = grade_demo(demo_dir, seed, judge)
+    except DemoQuotaError as exc:
+        sys.stderr.write(f"huleedu demo: {exc}\n")
+        return 4
     except DemoError as exc:
         sys.stderr.write(f"huleedu demo: {exc}\n")
         return 1

@@ -21,13 +21,14 @@ refused before anything is sent (:func:`check_batch_mode`).
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 
 from pydantic import SecretStr
 
-from app.llm.capabilities import ModelCapabilities
+from app.llm.capabilities import CapabilitiesError, ModelCapabilities, parse_capabilities
 from app.llm.catalogue import default_catalogue
 from app.llm.dispatcher import Dispatcher, DispatchSettings
 from app.llm.providers.base import ProviderConfig
@@ -48,6 +49,24 @@ CAPABILITIES: ContextVar[ModelCapabilities | None] = ContextVar(
     "huleedu_model_capabilities", default=None
 )
 """What the judged model accepts, overriding the catalogue, for drives in this context."""
+
+CAPABILITIES_ENV = "HULEEDU_MODEL_CAPABILITIES"
+"""Environment variable read when :data:`CAPABILITIES` is not set (same text as
+``--model-capabilities``): how the demo and the window get an override."""
+
+
+def capabilities_for(kind: str) -> ModelCapabilities | None:
+    """The capabilities override for a drive: :data:`CAPABILITIES`, else the environment
+    variable :data:`CAPABILITIES_ENV` read for provider ``kind``, else None (the catalogue).
+
+    Raises:
+        CapabilitiesError: when the environment variable cannot be read.
+    """
+    given = CAPABILITIES.get()
+    if given is not None:
+        return given
+    text = os.environ.get(CAPABILITIES_ENV, "").strip()
+    return parse_capabilities(text, kind) if text else None
 
 STOPS: ContextVar[list[QuotaExhaustedError] | None] = ContextVar(
     "huleedu_judge_stops", default=None
@@ -105,7 +124,7 @@ def provider_config(settings: RunSettings, base_url: str | None = None) -> Provi
             base_url=base_url,
             api_key=SecretStr("sim"),
             max_connections=max(1, settings.concurrency),
-            capabilities=CAPABILITIES.get(),
+            capabilities=capabilities_for("openai_compatible"),
         )
     key = find_api_key(settings.provider, settings.api_key_env)
     return ProviderConfig(
@@ -115,7 +134,7 @@ def provider_config(settings: RunSettings, base_url: str | None = None) -> Provi
         api_key=SecretStr(key),
         strict_schema=settings.strict_schema,
         max_connections=max(1, settings.concurrency),
-        capabilities=CAPABILITIES.get(),
+        capabilities=capabilities_for(settings.provider),
     )
 
 
@@ -148,7 +167,11 @@ async def open_judge(settings: RunSettings) -> AsyncIterator[Dispatcher]:
         )
         base_url = url + "/v1"
     try:
-        provider = make_provider(provider_config(settings, base_url))
+        try:
+            config = provider_config(settings, base_url)
+        except CapabilitiesError as exc:
+            raise JudgeRefusedError(f"{CAPABILITIES_ENV}: {exc}") from exc
+        provider = make_provider(config)
         try:
             yield Dispatcher(
                 provider,
