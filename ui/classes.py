@@ -76,6 +76,7 @@ from app.operations.classes import (
     update_class,
     update_student,
 )
+from app.operations.erase import delete_class, plan_class_deletion
 from app.operations.school import DEFAULT_COURSE
 from ui.dialogs import open_and_wait
 from ui.errors import ErrorDialog
@@ -687,6 +688,16 @@ class ClassesPage(QWidget):
         class_buttons.addWidget(self.new_button)
         class_buttons.addWidget(self.rename_button)
         class_buttons.addWidget(self.archive_button)
+        self.delete_button = QPushButton(translate("ClassesPage", "De&lete…"))
+        self.delete_button.setObjectName("deleteClassButton")
+        self.delete_button.setToolTip(
+            translate(
+                "ClassesPage",
+                "Delete the class and its batches, and erase its students' names and essays",
+            )
+        )
+        self.delete_button.clicked.connect(self.ask_delete_class)
+        class_buttons.addWidget(self.delete_button)
         class_buttons.addStretch(1)
 
         left = QWidget()
@@ -799,7 +810,8 @@ class ClassesPage(QWidget):
         self.setTabOrder(self.class_view, self.new_button)
         self.setTabOrder(self.new_button, self.rename_button)
         self.setTabOrder(self.rename_button, self.archive_button)
-        self.setTabOrder(self.archive_button, self.roster_view)
+        self.setTabOrder(self.archive_button, self.delete_button)
+        self.setTabOrder(self.delete_button, self.roster_view)
         self.setTabOrder(self.roster_view, self.add_button)
         self.setTabOrder(self.add_button, self.edit_button)
         self.setTabOrder(self.edit_button, self.remove_button)
@@ -971,6 +983,7 @@ class ClassesPage(QWidget):
         busy = self.importing is not None and not self.importing.done
         self.rename_button.setEnabled(has_class)
         self.archive_button.setEnabled(has_class)
+        self.delete_button.setEnabled(has_class)
         if chosen is not None and chosen.archived:
             self.archive_button.setText(translate("ClassesPage", "Unarc&hive"))
             self.archive_button.setToolTip(
@@ -1234,6 +1247,68 @@ class ClassesPage(QWidget):
                 await self._simple_change(
                     translate("ClassesPage", "Archiving the class"),
                     partial(archive_class, self.db, chosen.id),
+                )
+
+        return self._ask(flow())
+
+    def ask_delete_class(self) -> asyncio.Future[None] | None:
+        """Say what deleting the chosen class removes, and delete it if the teacher agrees."""
+        chosen = self.selected_class()
+        if chosen is None:
+            return None
+
+        async def flow() -> None:
+            planned = await self._store(
+                translate("ClassesPage", "Checking what the class holds"),
+                partial(plan_class_deletion, self.db, chosen.id),
+            )
+            if isinstance(planned, Failed):
+                self._report(planned)
+                return
+            if planned is None:
+                return
+            plan = planned.value
+
+            def counted(text: str, n: int) -> str:
+                return english_plural(translate("ClassesPage", text, "", n), n)
+
+            lines = [
+                translate("ClassesPage", "Erased: {students} (names, codes, e-mail).").format(
+                    students=counted("%n student(s)", plan.students_erased)
+                ),
+                translate("ClassesPage", "Deleted: {batches}, {essays}, {comparisons}.").format(
+                    batches=counted("%n batch(es)", plan.batches),
+                    essays=counted("%n essay(s)", plan.essays),
+                    comparisons=counted("%n judged comparison(s)", plan.comparisons),
+                ),
+            ]
+            if plan.students_kept:
+                lines.append(
+                    translate("ClassesPage", "Kept: {students} also in another class.").format(
+                        students=counted("%n student(s)", plan.students_kept)
+                    )
+                )
+            lines.append(
+                translate(
+                    "ClassesPage", "This cannot be undone. Exports you saved are not touched."
+                )
+            )
+            detail = "\n".join(lines)
+            box, yes = self._question(
+                translate("ClassesPage", "Delete the class?"),
+                translate("ClassesPage", "Delete {name} and erase its students' data?").format(
+                    name=chosen.name
+                ),
+                detail,
+                translate("ClassesPage", "Delete and erase"),
+            )
+            box.setIcon(QMessageBox.Icon.Warning)
+            # Wide enough for each line of the list to stay on one line.
+            box.setStyleSheet("QLabel#qt_msgbox_informativelabel { min-width: 27em; }")
+            if await self._confirm(box, yes):
+                await self._simple_change(
+                    translate("ClassesPage", "Deleting the class"),
+                    partial(delete_class, self.db, chosen.id),
                 )
 
         return self._ask(flow())

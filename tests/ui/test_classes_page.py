@@ -258,6 +258,47 @@ async def test_archive_hides_and_unarchive_brings_back(qtbot: QtBot, db: Databas
     assert page.class_model.rowCount() == 2
 
 
+async def test_delete_a_class_says_what_goes_and_erases_it(
+    qtbot: QtBot, db: Database, shots: Shots
+) -> None:
+    keep = new_class(db, NewClass("9A"))
+    old = new_class(db, NewClass("8C", school_year="2024/25"))
+    add_student(db, old.id, StudentFields("Bo", "Ek", code="BOEK01"))
+    add_student(db, old.id, StudentFields("Ada", "Lind"))
+    add_student(db, keep.id, StudentFields("Ada", "Lind"))  # another Ada, in 9A only
+    add_student(db, keep.id, StudentFields("Bo", "Ek", code="BOEK01"))  # Bo is in both
+    assignment = create_assignment(db, NewAssignment("Book review"))
+    create_batch(db, NewBatch("Spring", assignment.id, old.id))
+    page = await _page(qtbot, db)
+    assert page.select_class(old.id)
+    await _quiet(page)
+    assert page.delete_button.isEnabled()
+
+    # Asked, then cancelled: nothing changes.
+    click(page.delete_button)
+    box = await _dialog(page)
+    assert box.text() == "Delete 8C and erase its students' data?"
+    assert box.informativeText().splitlines() == [
+        "Erased: 1 student (names, codes, e-mail).",
+        "Deleted: 1 batch, 0 essays, 0 judged comparisons.",
+        "Kept: 1 student also in another class.",
+        "This cannot be undone. Exports you saved are not touched.",
+    ]
+    shots(box, "classes-delete-question")
+    box.reject()
+    await _answered(page)
+    assert [r[0] for r in cells(page.class_model)] == ["8C", "9A"]
+
+    click(page.delete_button)
+    box = await _dialog(page)
+    click(box.findChild(QPushButton, "confirmButton"))
+    await _answered(page)
+    assert [r[0] for r in cells(page.class_model)] == ["9A"]
+    assert [c.name for c in list_class_summaries(db, include_archived=True)] == ["9A"]
+    roster = sorted((r.last_name, r.first_name, r.code or "") for r in class_roster(db, keep.id))
+    assert roster == [("Ek", "Bo", "BOEK01"), ("Lind", "Ada", "")]
+
+
 ROSTER = (
     "Förnamn;Efternamn;Elevkod;E-post\n"
     "Anna;Andersson;ANAN0001;anna@skola.se\n"
