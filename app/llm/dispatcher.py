@@ -298,6 +298,8 @@ class Dispatcher:
                     self.metrics.queue_wait.labels(self.label).observe(
                         max(0.0, now - job.queued_at)
                     )
+                if quota or state["auth_failed"]:
+                    return  # stopped while this worker waited: nothing more is sent
                 self.breaker.before_call()
                 tasks = [j.task for j in jobs]
                 try:
