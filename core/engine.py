@@ -18,18 +18,26 @@ from core.bt import LOGIT_CLIP, LOGIT_EVIDENCE_VAR, BTFit, Prior, SoftModel, fit
 from core.calibration import ConfidenceCalibration, calibrate_confidence
 from core.comparisons import ComparisonSet, FloatArray
 from core.reliability import (
+    CALIBRATION_FOLDS,
     SPLITS,
+    CalibrationSlope,
+    ReliabilityEstimate,
     SplitHalf,
+    calibrated_reliability,
+    calibration_slope,
     honest_reliability,
     model_reliability,
     scale_separation_reliability,
     split_half_check,
 )
-from core.scheduler import SchedulerState, Strategy, plan_wave
+from core.scheduler import AUDIT_SHARE, SchedulerState, Strategy, plan_wave
 from core.stopping import RunProgress, StopDecision, StoppingRule, StopReason, decide
 
 #: Calibration weight from which stated confidence is used in full, as logit evidence.
 TRUST_CONFIDENCE = 0.8
+
+#: The calibration slope of a refit that fitted none.
+NO_SLOPE = CalibrationSlope(float("nan"), float("nan"), 0, 0)
 
 #: Largest wave the engine plans by default (see :func:`default_wave_size`).
 WAVE_CAP = 25
@@ -89,7 +97,10 @@ class Refit:
     model_reliability: float
     split_half: SplitHalf
     reliability: float
-    """The honest reliability (see :func:`core.reliability.honest_reliability`)."""
+    """The reliability reported and trusted by the stopping rule: the smaller of the split-half
+    honest reliability (:func:`core.reliability.honest_reliability`) and the calibrated
+    reliability (:func:`core.reliability.calibrated_reliability`); the honest figure alone when
+    no calibration slope could be fitted."""
     soft_model: SoftModel
     """How soft outcomes entered ``fit``: ``"logit"`` when stated confidence was trusted."""
     converged: bool
@@ -97,6 +108,12 @@ class Refit:
     fits (when stated confidence was used) and every split-half fit. The calibration's fold fits
     only decide how far confidence is trusted and are not counted. A run must not trust the
     figures of a refit that did not converge (see :class:`core.stopping.RunProgress`)."""
+    slope: CalibrationSlope = NO_SLOPE
+    """The cross-fitted calibration slope behind the calibrated reliability."""
+    honest: float = float("nan")
+    """The split-half honest reliability on its own."""
+    interval: tuple[float, float] = (float("nan"), float("nan"))
+    """90 % interval of ``reliability`` from the calibration slope's uncertainty."""
 
     @property
     def rms_se(self) -> float:
@@ -111,6 +128,7 @@ def refit(
     previous: BTFit | None = None,
     prior: Prior | None = None,
     reliability_splits: int = SPLITS,
+    calibration_folds: int = CALIBRATION_FOLDS,
     seed: int | str = 0,
     max_iter: int = 100,
 ) -> Refit:
@@ -180,8 +198,49 @@ def refit(
         max_iter=max_iter,
     )
     honest = honest_reliability(model, half)
+    slope = NO_SLOPE
+    if calibration_folds >= 2:
+        slope = calibration_slope(
+            data,
+            hard,
+            folds=calibration_folds,
+            seed=seed,
+            prior=prior,
+            soft_model=soft_model,
+            start=fit,
+            se=fit.se,
+            max_iter=max_iter,
+        )
+    calibrated = calibrated_reliability(fit.abilities, fit.se, slope)
+    reported, interval = _reported(honest, calibrated)
     converged = half.converged and all(f.converged for f in fits)
-    return Refit(fit, data, hard_fit, calibration, ssr, model, half, honest, soft_model, converged)
+    return Refit(
+        fit,
+        data,
+        hard_fit,
+        calibration,
+        ssr,
+        model,
+        half,
+        reported,
+        soft_model,
+        converged,
+        slope=slope,
+        honest=honest,
+        interval=interval,
+    )
+
+
+def _reported(honest: float, calibrated: ReliabilityEstimate) -> tuple[float, tuple[float, float]]:
+    """min(honest, calibrated) and its interval (each end capped by the honest figure)."""
+    if not np.isfinite(calibrated.value):
+        return honest, (honest, honest)
+    if not np.isfinite(honest):
+        return calibrated.value, (calibrated.low, calibrated.high)
+    return min(honest, calibrated.value), (
+        min(honest, calibrated.low),
+        min(honest, calibrated.high),
+    )
 
 
 def _fit_from(
@@ -249,6 +308,7 @@ def simulate_run(
     on_wave: Callable[[int, Refit], bool] | None = None,
     prior: Prior | None = None,
     reliability_splits: int = SPLITS,
+    audit_share: float | None = None,
 ) -> SimulatedRun:
     """Run the loop in memory with a (simulated) judge until the rule (or ``on_wave``) stops it.
 
@@ -257,8 +317,11 @@ def simulate_run(
     per-essay grade-boundary uncertainty so the scheduler spends extra comparisons there.
     ``bundle_size`` > 1 makes the judge see the wave in bundles of that many pairs.
     ``reliability_splits=0`` skips the split-half check (the reported reliability is then the
-    model's own figure, unchecked); benchmarks that only watch accuracy use it to save time.
+    model's own figure, unchecked, and no calibration slope is fitted either); benchmarks that
+    only watch accuracy use it to save time. ``audit_share`` of every adaptive wave is uniformly
+    random unused pairs (default ``core.scheduler.AUDIT_SHARE``; see :mod:`core.scheduler`).
     """
+    share = AUDIT_SHARE if audit_share is None else audit_share
     run = SimulatedRun()
     size = wave_size or default_wave_size(n_items)
     shown: list[tuple[int, int]] = []
@@ -282,6 +345,7 @@ def simulate_run(
             ),
             soft_evidence=current is not None and current.soft_model == "logit",
             min_comparisons=rule.min_comparisons_per_essay,
+            audit_share=share if strategy == "adaptive" else 0.0,
         )
         remaining = rule.budget - len(run.verdicts)
         pairs = plan_wave(state, min(size, remaining), seed=seed, wave=wave, strategy=strategy)
@@ -302,6 +366,7 @@ def simulate_run(
             prior=prior,
             seed=seed,
             reliability_splits=reliability_splits,
+            calibration_folds=CALIBRATION_FOLDS if reliability_splits > 0 else 0,
         )
         run.refits.append(current)
         if on_wave is not None and on_wave(wave, current):
@@ -332,4 +397,7 @@ def _progress(
         rms_se=float("nan") if current is None else current.rms_se,
         pairs_available=pairs_available,
         converged=True if current is None else current.converged,
+        reliability_high=float("nan") if current is None else current.interval[1],
+        previous_reliability_high=refits[-2].interval[1] if len(refits) > 1 else float("nan"),
+        previous_results=refits[-2].data.size if len(refits) > 1 else 0,
     )

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.bt import BTFit, Prior, SoftModel, fit_bt
-from core.comparisons import ComparisonSet, FloatArray, stratified_halves
+from core.comparisons import ComparisonSet, FloatArray, IntArray, stratified_halves
 from core.simulate import stable_seed
 
 #: Essays whose infit or outfit exceed this are flagged as judged inconsistently.
@@ -211,3 +211,195 @@ def misfit(fit: BTFit, data: ComparisonSet, threshold: float = MISFIT_THRESHOLD)
         outfit = np.where(sum_w > 0, sum_z2 / sum_w, np.nan)
     flagged = (np.nan_to_num(infit) > threshold) | (np.nan_to_num(outfit) > threshold)
     return Misfit(infit=infit, outfit=outfit, flagged=flagged)
+
+
+#: Folds of the cross-fitted calibration slope.
+CALIBRATION_FOLDS = 5
+#: Normal quantile of the two-sided 90 % interval of the calibrated reliability.
+INTERVAL_Z = 1.6448536269514722
+
+
+@dataclass(frozen=True)
+class CalibrationSlope:
+    """How well abilities fitted without a verdict predict it (see :func:`calibration_slope`).
+
+    ``slope`` β of the raw held-out logits and its standard error ``se`` (from the curvature
+    of the held-out log-likelihood); ``moderated`` and ``moderated_se`` the same for the
+    moderated logits (NaN when no standard errors were given); ``verdicts`` the held-out
+    verdicts pooled; ``folds`` the folds fitted (0 when there were too few verdicts, and the
+    slopes are then NaN).
+    """
+
+    slope: float
+    se: float
+    verdicts: int
+    folds: int
+    converged: bool = True
+    moderated: float = float("nan")
+    moderated_se: float = float("nan")
+
+
+def fold_labels(m: int, folds: int, rng: np.random.Generator) -> IntArray:
+    """A uniformly random fold (0 … folds − 1) for each of ``m`` verdicts, sizes within one."""
+    labels: IntArray = (rng.permutation(m) % folds).astype(np.intp)
+    return labels
+
+
+def slope_fit(
+    eta: FloatArray, y: FloatArray, w: FloatArray, *, max_iter: int = 50
+) -> tuple[float, float]:
+    """Maximum-likelihood β of y ~ Bernoulli(σ(β·η)) (weights w), and its standard error.
+
+    The log-likelihood ℓ(β) = Σ w·[y·log σ(βη) + (1 − y)·log σ(−βη)] is concave in β; Newton
+    steps β ← β + ℓ'/I with ℓ' = Σ w·(y − p)·η and I = Σ w·p(1 − p)·η², p = σ(βη), from β = 1.
+    SE(β) = 1/√I at the optimum. β is bounded to [−10, 10] (perfectly separated data would push
+    it to infinity). Returns (NaN, NaN) when Σ w·η² = 0 (no predicted gap to calibrate).
+    """
+    if eta.shape[0] == 0 or float(np.sum(w * eta * eta)) <= 0.0:
+        return float("nan"), float("nan")
+    beta = 1.0
+    info = 0.0
+    for _ in range(max_iter):
+        p = 1.0 / (1.0 + np.exp(-beta * eta))
+        grad = float(np.sum(w * (y - p) * eta))
+        info = float(np.sum(w * p * (1.0 - p) * eta * eta))
+        if info <= 1e-12:
+            break
+        step = grad / info
+        beta = float(np.clip(beta + step, -10.0, 10.0))
+        if abs(step) < 1e-10:
+            break
+    p = 1.0 / (1.0 + np.exp(-beta * eta))
+    info = float(np.sum(w * p * (1.0 - p) * eta * eta))
+    se = 1.0 / np.sqrt(info) if info > 1e-12 else float("inf")
+    return beta, float(se)
+
+
+def calibration_slope(
+    data: ComparisonSet,
+    outcome: FloatArray,
+    *,
+    folds: int = CALIBRATION_FOLDS,
+    seed: int | str = 0,
+    prior: Prior | None = None,
+    position_bias: bool = True,
+    soft_model: SoftModel = "fractional",
+    start: BTFit | None = None,
+    se: FloatArray | None = None,
+    max_iter: int = 100,
+) -> CalibrationSlope:
+    """Cross-fitted calibration slope of the fitted gaps: β in y ~ σ(β·η̂₋ₖ).
+
+    The verdicts are split at random into ``folds`` folds. For each fold k the model is fitted
+    on the other folds (``data`` as it enters the reported fit: soft evidence included) and
+    predicts the held-out verdicts' logits η̂₋ₖ = θ̂_f − θ̂_s + δ̂. One slope β is fitted to the
+    pooled held-out pairs (η̂, ``outcome``), ``outcome`` being the hard verdicts (1 when the
+    first-shown essay won) — what the judge actually said, whatever entered the fit.
+
+    β is what the fitted gaps are worth on verdicts they never saw. β ≈ 1: gaps of the size
+    fitted are as decisive as the model says. β < 1: the verdicts are less decisive than the
+    fitted gaps claim — the abilities are spread out further than the judge can back, which is
+    what adaptive pairing does to a weak judge (pairs are chosen near 50 %, so their verdicts
+    cannot say how far apart the essays really are). Uniformly random audit pairs
+    (:data:`core.scheduler.AUDIT_SHARE`) span the whole range of gaps and carry most of the
+    information about β; adaptive pairs (η̂ near 0) carry little. The same dilution that makes
+    any regression on noisy predictors run flat also pulls β below 1 on a judge the model suits
+    (held-out gaps are estimated, not true), so β < 1 also reflects the fold fits' own error:
+    the figure built on it (:func:`calibrated_reliability`) errs low rather than high.
+
+    Moderated slope. Given the full fit's standard errors ``se``, the held-out logits are also
+    *moderated* by their own uncertainty, η̃ = η̂/√(1 + π·v/8) with
+    v = (SE_f² + SE_s²)·folds/(folds − 1) (the fold fits see (folds − 1)/folds of the verdicts),
+    since E σ(η) over η ~ N(η̂, v) ≈ σ(η̃). If the standard errors were right, y ~ σ(β̃·η̃) would
+    give β̃ ≈ 1 on any judge: the moderated slope corrects the dilution, but trusts the standard
+    errors, which adaptive pairing makes too small. So β̃ ≥ β in practice, and the reliability
+    built on it is the optimistic end of the interval (:func:`calibrated_reliability`).
+
+    Fold fits start from ``start`` (the full fit) and stop at ``HALF_TOL``. With fewer than
+    2·``folds`` verdicts or 3 essays no slope is fitted (NaN, ``folds`` = 0).
+    """
+    n, m = data.n_items, data.size
+    if n < 3 or m < 2 * folds or folds < 2:
+        return CalibrationSlope(float("nan"), float("nan"), 0, 0)
+    rng = np.random.default_rng(stable_seed("calibration-slope", seed, n, m))
+    label = fold_labels(m, folds, rng)
+    eta = np.zeros(m)
+    init = None if start is None else start.abilities
+    init_bias = 0.0 if start is None else start.position_bias
+    converged = True
+    for k in range(folds):
+        held = label == k
+        fit = fit_bt(
+            data.subset(~held),
+            prior=prior,
+            position_bias=position_bias,
+            soft_model=soft_model,
+            init=init,
+            init_position_bias=init_bias,
+            compute_se=False,
+            tol=HALF_TOL,
+            step_tol=HALF_STEP_TOL,
+            max_iter=max_iter,
+        )
+        converged = converged and fit.converged
+        theta = fit.abilities
+        eta[held] = theta[data.first[held]] - theta[data.second[held]] + fit.position_bias
+    y = np.asarray(outcome, np.float64)
+    w = np.where(data.weight > 0, 1.0, 0.0)
+    beta, beta_se = slope_fit(eta, y, w)
+    mod, mod_se = float("nan"), float("nan")
+    if se is not None and se.shape[0] == n and np.all(np.isfinite(se)):
+        v = (se[data.first] ** 2 + se[data.second] ** 2) * folds / (folds - 1)
+        mod, mod_se = slope_fit(eta / np.sqrt(1.0 + np.pi * v / 8.0), y, w)
+    return CalibrationSlope(beta, beta_se, m, folds, converged, mod, mod_se)
+
+
+@dataclass(frozen=True)
+class ReliabilityEstimate:
+    """A reliability and its 90 % interval [``low``, ``high``] (:func:`calibrated_reliability`)."""
+
+    value: float
+    low: float
+    high: float
+
+
+def calibrated_reliability(
+    abilities: FloatArray, se: FloatArray, slope: CalibrationSlope, z: float = INTERVAL_Z
+) -> ReliabilityEstimate:
+    """b²V/(b²V + mean SE²) with b = min(β, 1), and an interval around it.
+
+    V is the variance of the fitted abilities and SE their posterior SDs. Shrinking the spread
+    of the abilities by the calibration slope (:func:`calibration_slope`) removes the part of
+    their spread that held-out verdicts do not back; b is capped at 1, so the figure never
+    exceeds the model reliability V/(V + mean SE²). The figure is monotone in b.
+
+    Interval: ``low`` is the figure at b = β − z·SE(β); ``high`` the figure at the moderated
+    slope's β̃ + z·SE(β̃) (or β + z·SE(β) without it), each end clipped to [0, 1] in b. The
+    value errs low where the fit suits the judge (the raw slope also carries the fold fits' own
+    error) and ``high`` errs high where adaptive pairing made the standard errors too small, so
+    the interval states both the slope's sampling error and what the two readings of it leave
+    open. NaN when β is.
+    """
+    nan = float("nan")
+    if abilities.shape[0] < 2 or not np.all(np.isfinite(se)) or not np.isfinite(slope.slope):
+        return ReliabilityEstimate(nan, nan, nan)
+    var = float(np.var(abilities, ddof=1))
+    err = float(np.mean(se * se))
+
+    def at(beta: float) -> float:
+        b = min(max(beta, 0.0), 1.0)
+        spread = b * b * var
+        return spread / (spread + err) if spread + err > 0 else 0.0
+
+    def spread(error: float) -> float:
+        return z * error if np.isfinite(error) else float("inf")
+
+    top, top_se = (
+        (slope.moderated, slope.moderated_se)
+        if np.isfinite(slope.moderated)
+        else (slope.slope, slope.se)
+    )
+    value = at(slope.slope)
+    low = at(slope.slope - spread(slope.se))
+    high = max(at(top + spread(top_se)), value)
+    return ReliabilityEstimate(value, low, high)

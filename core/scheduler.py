@@ -21,7 +21,13 @@ fitted together afterwards. :func:`plan_wave` builds one for the current state:
    essays that lag behind first; pairs are then moved from over- to under-used essays until
    appearances differ by at most one (where unused pairs allow). With an odd count the essay
    with most comparisons sits out the first round.
-4. **Positions.** Within each pair, the essay that has been shown second more often is shown
+4. **Audit pairs.** With ``audit_share`` > 0 (the engine's default, ``AUDIT_SHARE``), that share
+   of the wave (rounded at random, so the expected count is exact even for tiny waves) is drawn
+   first, uniformly at random from the unused pairs, each essay at most once; the rest of the
+   wave is planned as above around them. Adaptive pairs are chosen from the current estimates
+   and carry little information about how well those estimates predict new verdicts; uniformly
+   random pairs do, and :func:`core.reliability.calibration_slope` reads them (see there).
+5. **Positions.** Within each pair, the essay that has been shown second more often is shown
    first (ties broken by the seed); pairs whose essays lean the same way are avoided, so each
    essay's first/second difference stays within 1 wherever the pairing allows.
 """
@@ -49,6 +55,8 @@ POSITION_CONFLICT = 0.05
 COVERAGE_BOOST = 10.0
 #: Weight of grade-boundary uncertainty in the score when grading is requested.
 BOUNDARY_WEIGHT = 2.0
+#: Share of each adaptive wave drawn uniformly at random from the unused pairs (audit pairs).
+AUDIT_SHARE = 0.2
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,8 @@ class SchedulerState:
     comparisons to essays near grade boundaries. ``soft_evidence`` says verdicts arrive as trusted
     soft evidence of the gap, whose information does not fall off with the gap as a hard
     verdict's p(1−p) does. Essays with fewer than ``min_comparisons`` comparisons (the stopping
-    rule's minimum) are served first.
+    rule's minimum) are served first. ``audit_share`` of every adaptive wave is drawn uniformly
+    at random from the unused pairs (see the module docstring).
     """
 
     n_items: int
@@ -72,6 +81,11 @@ class SchedulerState:
     boundary_uncertainty: FloatArray | None = None
     soft_evidence: bool = False
     min_comparisons: int = 0
+    audit_share: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.audit_share <= 1.0:
+            raise ValueError("audit_share must be between 0 and 1")
 
 
 def _pair_counts(n: int, shown: Sequence[tuple[int, int]]) -> tuple[IntArray, IntArray, IntArray]:
@@ -184,6 +198,10 @@ def plan_wave(
         most = np.flatnonzero(counts == counts.max())
         blocked[int(rng.choice(most))] = True
     imb = imbalance.copy()
+    if strategy == "adaptive" and state.audit_share > 0.0 and unused.any():
+        # Randomised rounding: the expected count is exactly audit_share × size.
+        k = int(state.audit_share * size + rng.uniform())
+        _audit(chosen, k, appearances, imb, taken, ii, jj, rng, blocked)
     # One round when the wave fits in one (each essay at most once); more rounds otherwise.
     top = 1 if size <= n // 2 else -(-2 * size // n)
     # The last cap gets a second pass for essays a greedy pass left unmatched.
@@ -220,6 +238,38 @@ def plan_wave(
     if size > n // 2:
         _balance(chosen, appearances, imb, taken, ii, jj, rng)
     return chosen
+
+
+def _audit(
+    chosen: list[tuple[int, int]],
+    k: int,
+    appearances: IntArray,
+    imb: IntArray,
+    taken: NDArray[np.bool_],
+    ii: IntArray,
+    jj: IntArray,
+    rng: np.random.Generator,
+    blocked: NDArray[np.bool_],
+) -> None:
+    """Take up to ``k`` uniformly random unused pairs, each essay at most once (audit pairs).
+
+    The candidates are visited in a uniformly random order and a pair is kept when neither of
+    its essays is in the wave yet (or sits out this round), so every unused pair is equally
+    likely to be audited whatever the current estimates say.
+    """
+    for c in rng.permutation(ii.shape[0]).tolist():
+        if len(chosen) >= k:
+            return
+        a, b = int(ii[c]), int(jj[c])
+        if appearances[a] or appearances[b] or blocked[a] or blocked[b]:
+            continue
+        first, second = _orient(a, b, imb, rng)
+        chosen.append((first, second))
+        taken[c] = True
+        appearances[a] += 1
+        appearances[b] += 1
+        imb[first] += 1
+        imb[second] -= 1
 
 
 def _balance(

@@ -9,13 +9,22 @@ A run stops for exactly one reason, checked in this order:
    in a clear failure, not an endless loop).
 4. ``no_pairs_left`` — the scheduler had nothing new to propose.
 5. Not before every essay has ``min_comparisons_per_essay`` results.
-6. ``stable`` — the honest reliability reached ``target_reliability`` after this wave *and* the
-   previous one (one lucky wave is not stability; it also keeps the figure at the stop from
-   being the single high point of a noisy series).
+6. ``stable`` — the reported reliability reached ``target_reliability`` after this wave *and*
+   the previous one (one lucky wave is not stability; it also keeps the figure at the stop from
+   being the single high point of a noisy series). The reported reliability is the smaller of
+   the split-half figure and the calibrated one (:attr:`core.engine.Refit.reliability`), so a
+   figure that held-out verdicts do not back never stops a run as stable.
 7. ``precise`` — the root-mean-square standard error fell to ``target_rms_se``.
+8. ``target_unreachable`` — even the top of the reliability's interval, projected to the whole
+   budget, stays below the target, after this wave and the previous one (see
+   :func:`project`): the judge is too weak for the target within this budget. The decision
+   carries an :class:`Outlook` (the figure the budget can reach, the comparisons the target
+   would need), so a teacher can choose a stronger judge, stated confidence or more budget
+   before paying for the rest. With ``stop_when_unreachable=False`` the run goes on and the
+   outlook is only advice.
 
-Neither ``stable`` nor ``precise`` is decided on a fit that did not converge
-(``RunProgress.converged``): its figures are not trusted, so the run goes on.
+Neither ``stable``, ``precise`` nor ``target_unreachable`` is decided on a fit that did not
+converge (``RunProgress.converged``): its figures are not trusted, so the run goes on.
 
 A run that ran out of budget is therefore never called stable: the reason says what happened.
 """
@@ -36,6 +45,7 @@ class StopReason(StrEnum):
     BUDGET_REACHED = "budget_reached"
     INSUFFICIENT_ESSAYS = "insufficient_essays"
     NO_PAIRS_LEFT = "no_pairs_left"
+    TARGET_UNREACHABLE = "target_unreachable"
     TOO_MANY_FAILURES = "too_many_failures"
     # Ends the application decides, never :func:`decide`: a run that made no progress for too
     # long (completed with most of its budget done, or failed), and a teacher's cancel.
@@ -53,6 +63,7 @@ class StoppingRule:
     target_rms_se: float | None = None
     min_comparisons_per_essay: int = 5
     max_failures: int | None = None
+    stop_when_unreachable: bool = True
 
     def __post_init__(self) -> None:
         if self.budget < 1:
@@ -86,6 +97,98 @@ class RunProgress:
     pairs_available: bool = True
     converged: bool = True
     """Whether the fit behind ``reliability`` and ``rms_se`` converged."""
+    reliability_high: float = float("nan")
+    """Top of the reliability's interval now (NaN: ``reliability`` itself is used)."""
+    previous_reliability_high: float = float("nan")
+    """The same after the previous wave (NaN: no outlook from that wave)."""
+    previous_results: int = 0
+    """Results behind ``previous_reliability``."""
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """What the budget can buy: a projection of the reliability (see :func:`project`).
+
+    ``reachable``: the reliability projected at the whole budget from the top of the current
+    interval (an optimistic figure: the likely one is lower). ``needed``: the comparisons in
+    all that the target would need on the same projection (None when it cannot be projected).
+    """
+
+    reachable: float
+    needed: int | None
+    budget: int
+    target: float
+
+    def sentence(self) -> str:
+        """A teacher's sentence: what the judge can reach and what the target would need."""
+        need = (
+            f"about {self.needed:,} comparisons would be needed"
+            if self.needed is not None
+            else "the comparisons it would need cannot be estimated"
+        )
+        return (
+            f"With this judge the budget of {self.budget:,} comparisons reaches a reliability "
+            f"of about {self.reachable:.2f} at best, short of the target {self.target:.2f}; "
+            f"{need}. A stronger model, stated confidence or a larger budget would help."
+        )
+
+
+def project(reliability: float, results: int, comparisons: int) -> float:
+    """The reliability after ``comparisons`` results, projected from ``reliability`` now.
+
+    Each essay's error variance falls as 1/k with its k comparisons, so R = V/(V + c/k) and the
+    odds R/(1 − R) = k·V/c grow in proportion to the comparisons:
+    odds(K) = odds(k)·K/k. (With adaptive pairing the odds grow at least that fast, so the
+    projection errs low only as far as the figure it starts from does.)
+    """
+    if not math.isfinite(reliability) or results <= 0:
+        return float("nan")
+    r = min(max(reliability, 0.0), 1.0 - 1e-9)
+    odds = r / (1.0 - r) * comparisons / results
+    return odds / (1.0 + odds)
+
+
+def comparisons_needed(reliability: float, results: int, target: float) -> int | None:
+    """Comparisons in all for ``target`` on the projection of :func:`project` (None if R ≤ 0)."""
+    if not math.isfinite(reliability) or reliability <= 0.0 or results <= 0:
+        return None
+    r = min(reliability, 1.0 - 1e-9)
+    need = results * (target / (1.0 - target)) / (r / (1.0 - r))
+    return math.ceil(need) if need < 1e12 else None
+
+
+def outlook(rule: StoppingRule, progress: RunProgress) -> Outlook | None:
+    """The projection behind ``target_unreachable`` (None without a target or a figure)."""
+    p = progress
+    if rule.target_reliability is None or p.results <= 0:
+        return None
+    top = p.reliability_high if math.isfinite(p.reliability_high) else p.reliability
+    if not math.isfinite(top):
+        return None
+    return Outlook(
+        reachable=project(top, p.results, rule.budget),
+        needed=comparisons_needed(top, p.results, rule.target_reliability),
+        budget=rule.budget,
+        target=rule.target_reliability,
+    )
+
+
+def _unreachable(rule: StoppingRule, progress: RunProgress) -> Outlook | None:
+    """The outlook when the target is out of reach now *and* after the previous wave."""
+    p = progress
+    now = outlook(rule, p)
+    if now is None or rule.target_reliability is None or now.reachable >= rule.target_reliability:
+        return None
+    before = (
+        p.previous_reliability_high
+        if math.isfinite(p.previous_reliability_high)
+        else p.previous_reliability
+    )
+    if not math.isfinite(before) or p.previous_results <= 0:
+        return None
+    if project(before, p.previous_results, rule.budget) >= rule.target_reliability:
+        return None
+    return now
 
 
 @dataclass(frozen=True)
@@ -95,6 +198,8 @@ class StopDecision:
     stop: bool
     reason: StopReason
     message: str
+    outlook: Outlook | None = None
+    """Set when the target is out of reach within the budget (see ``target_unreachable``)."""
 
 
 def decide(rule: StoppingRule, progress: RunProgress) -> StopDecision:
@@ -153,4 +258,9 @@ def decide(rule: StoppingRule, progress: RunProgress) -> StopDecision:
             StopReason.PRECISE,
             f"Standard errors (RMS {p.rms_se:.2f}) reached the target {rule.target_rms_se:.2f}.",
         )
+    short = _unreachable(rule, p)
+    if short is not None:
+        if rule.stop_when_unreachable:
+            return StopDecision(True, StopReason.TARGET_UNREACHABLE, short.sentence(), short)
+        return StopDecision(False, StopReason.CONTINUE, short.sentence(), short)
     return StopDecision(False, StopReason.CONTINUE, "More comparisons needed.")

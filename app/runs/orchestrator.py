@@ -55,7 +55,7 @@ from core.engine import Refit, default_wave_size, refit
 from core.grading import AnchorObservation, grade_essays
 from core.prompt import AssignmentContext
 from core.scales import GradeScale
-from core.scheduler import SchedulerState, plan_wave
+from core.scheduler import AUDIT_SHARE, SchedulerState, plan_wave
 from core.stopping import RunProgress, StopDecision, decide
 from core.verdict import confidence_to_probability
 
@@ -103,8 +103,11 @@ def now_utc() -> datetime:
 class ProgressEvent:
     """What a progress bar shows: after every verdict, every batch poll and every wave.
 
-    ``kind`` is ``"verdict"``, ``"poll"``, ``"wave"`` or ``"status"``; ``status`` is the run's
-    status at that moment (``running``, then ``paused`` or a terminal status).
+    ``kind`` is ``"verdict"``, ``"poll"``, ``"wave"``, ``"status"`` or ``"advice"`` (the target
+    reliability is out of reach within the budget; ``detail`` says what the budget can reach and
+    what the target would need, and the run goes on only if its rule says so); ``status`` is the
+    run's status at that moment (``running``, then ``paused`` or a terminal status). A final
+    ``"status"`` event carries the stopping rule's sentence in ``detail``.
     """
 
     run_id: str
@@ -118,6 +121,8 @@ class ProgressEvent:
     status: str
     kind: str = "wave"
     detail: str = ""
+    reliability_interval: tuple[float, float] = (float("nan"), float("nan"))
+    """90 % interval of ``reliability`` (see :attr:`core.engine.Refit.interval`)."""
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -273,6 +278,10 @@ class Orchestrator:
                 )
                 if nxt.current is not current:
                     previous, current = current, nxt.current
+                if nxt.decision.outlook is not None:
+                    # The target is out of reach: keep the advice with the run (before the
+                    # finaliser, so a run that ended says why), and tell the window now.
+                    await w.db(self._store_outlook, run_id, nxt.decision)
                 if nxt.decision.stop:
                     final = await w.db(finalise, self.db, run_id, nxt.decision.reason, current)
                     self._emit(
@@ -285,8 +294,22 @@ class Orchestrator:
                         "status",
                         _Counter(state),
                         final,
+                        nxt.decision.message,
                     )
                     return final
+                if nxt.decision.outlook is not None:
+                    self._emit(
+                        on_progress,
+                        run_id,
+                        settings,
+                        current,
+                        wave,
+                        started,
+                        "advice",
+                        _Counter(state),
+                        RunStatus.RUNNING.value,
+                        nxt.decision.message,
+                    )
                 # Wave numbers continue across restarts (provider batches are saved per wave).
                 todo = await w.db(self._store_planned, run_id, state, nxt.pairs, state.next_wave)
             in_flight[:] = [cid for cid, _, _ in todo]
@@ -487,6 +510,27 @@ class Orchestrator:
                 .execution_options(synchronize_session=False)
             )
 
+    def _store_outlook(self, run_id: str, decision: StopDecision) -> None:
+        """Keep the out-of-reach advice in the run's settings JSON, ``extra["outlook"]``.
+
+        The dict holds ``reachable`` (the reliability the budget can reach at best),
+        ``needed`` (comparisons the target would need, or None), ``budget``, ``target`` and
+        ``message`` (the teacher's sentence). No schema change: the settings column is JSON and
+        ``RunSettings.extra`` is free-form.
+        """
+        out = decision.outlook
+        if out is None:
+            return
+        with self.db.session() as s:
+            run = s.get(Run, run_id)
+            if run is None or run.status in TERMINAL:
+                return
+            settings = dict(run.settings)
+            extra = dict(settings.get("extra") or {})
+            extra["outlook"] = outlook_json(decision)
+            settings["extra"] = extra
+            run.settings = settings
+
     def _pause(self, run_id: str, in_flight: list[str]) -> str:
         """Pause the run: pairs of ``in_flight`` still *sent* go back to *planned* and get
         their attempt back (they were interrupted, not unanswered)."""
@@ -671,6 +715,7 @@ class Orchestrator:
         kind: str,
         counter: _Counter,
         status: str,
+        detail: str = "",
     ) -> None:
         if on_progress is None:
             return
@@ -689,6 +734,8 @@ class Orchestrator:
                 wave,
                 status,
                 kind,
+                detail,
+                (float("nan"), float("nan")) if current is None else current.interval,
             )
         )
 
@@ -739,6 +786,7 @@ def _decide_next(
             ),
             soft_evidence=current is not None and current.soft_model == "logit",
             min_comparisons=rule.min_comparisons_per_essay,
+            audit_share=AUDIT_SHARE,
         ),
         size,
         seed=settings.seed,
@@ -796,4 +844,21 @@ def _progress(
         previous_reliability=float("nan") if previous is None else previous.reliability,
         rms_se=float("nan") if current is None else current.rms_se,
         converged=True if current is None else current.converged,
+        reliability_high=float("nan") if current is None else current.interval[1],
+        previous_reliability_high=float("nan") if previous is None else previous.interval[1],
+        previous_results=0 if previous is None else previous.data.size,
     )
+
+
+def outlook_json(decision: StopDecision) -> dict[str, Any]:
+    """The out-of-reach advice of a decision as stored on the run (empty without one)."""
+    out = decision.outlook
+    if out is None:
+        return {}
+    return {
+        "reachable": round(out.reachable, 4),
+        "needed": out.needed,
+        "budget": out.budget,
+        "target": out.target,
+        "message": decision.message,
+    }

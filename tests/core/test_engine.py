@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import math
 
 import numpy as np
@@ -29,10 +31,21 @@ def test_run_stops_stable_and_ranks_well() -> None:
 def test_budget_stop_is_never_called_stable() -> None:
     truth = true_abilities(12, 1.5, seed=2)
     judge = SimulatedJudge(truth, JudgeProfile(), seed=2)
-    rule = StoppingRule(budget=20, target_reliability=0.99, min_comparisons_per_essay=0)
+    rule = StoppingRule(
+        budget=20,
+        target_reliability=0.99,
+        min_comparisons_per_essay=0,
+        stop_when_unreachable=False,
+    )
     run = simulate_run(judge, 12, rule, seed=2)
     assert run.decision is not None and run.decision.reason is StopReason.BUDGET_REACHED
     assert run.final is not None and run.final.data.size == 20
+    # Allowed to, the same run says early that 0.99 is out of reach within 20 comparisons.
+    early = simulate_run(judge, 12, replace(rule, stop_when_unreachable=True), seed=2)
+    assert early.decision is not None
+    assert early.decision.reason is StopReason.TARGET_UNREACHABLE
+    assert early.decision.outlook is not None and early.decision.outlook.reachable < 0.99
+    assert early.final is not None and early.final.data.size < 20
 
 
 def test_insufficient_essays() -> None:
