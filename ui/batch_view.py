@@ -165,6 +165,18 @@ class BatchView(QWidget):
             self.run_stack.addWidget(panel)
         return panel
 
+    def forget(self, batch_id: str) -> None:
+        """Drop what the view keeps of a deleted batch (its run panel; the batch shown)."""
+        panel = self.run_panels.pop(batch_id, None)
+        if panel is not None and not panel.is_running():
+            self.run_stack.removeWidget(panel)
+            panel.deleteLater()
+        elif panel is not None:  # not expected: a batch being graded cannot be deleted
+            self.run_panels[batch_id] = panel
+        if self.batch_id == batch_id:
+            self.batch_id = None
+            self.row = None
+
     def running_panels(self) -> list[RunPanel]:
         """The run panels whose run is being driven now."""
         return [panel for panel in self.run_panels.values() if panel.is_running()]

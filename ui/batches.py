@@ -12,6 +12,7 @@ a worker thread); it never opens a database session itself.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 from collections.abc import Sequence
@@ -49,6 +50,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QStackedWidget,
     QTableView,
@@ -59,7 +61,9 @@ from PySide6.QtWidgets import (
 from app.db.engine import Database
 from app.db.models import BatchStatus, RunStatus
 from app.operations.base import Completed, Failed
+from app.operations.erase import delete_batch, plan_batch_deletion
 from app.operations.queries import BatchRow, list_batches
+from ui.dialogs import open_and_wait
 from ui.errors import ErrorDialog
 from ui.i18n import QT_TRANSLATE_NOOP, english_plural
 from ui.icons import dot_icon
@@ -499,6 +503,7 @@ class BatchesPage(QWidget):
     batch_activated = Signal(str)
     new_batch_requested = Signal()
     loaded = Signal()
+    batch_deleted = Signal(str)
 
     def __init__(self, db: Database, runner: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -515,6 +520,9 @@ class BatchesPage(QWidget):
         self._first_frame = threading.Event()
         """Set once the page's first frame is painted: the first load waits for it."""
         self._first_frame_pending = False
+        self.asking: asyncio.Future[None] | None = None
+        """The delete question being asked (one at a time)."""
+        self.dialog: QMessageBox | None = None
 
         heading = QLabel(translate("BatchesPage", "Batches"))
         heading.setObjectName("pageHeading")
@@ -556,6 +564,12 @@ class BatchesPage(QWidget):
         self.open_button.setObjectName("openBatchButton")
         self.open_button.setToolTip(translate("BatchesPage", "Open the selected batch (Enter)"))
         self.open_button.clicked.connect(self._open_selected)
+        self.delete_button = QPushButton(translate("BatchesPage", "&Delete…"))
+        self.delete_button.setObjectName("deleteBatchButton")
+        self.delete_button.setToolTip(
+            translate("BatchesPage", "Delete the selected batch and erase its essays")
+        )
+        self.delete_button.clicked.connect(self.ask_delete_selected)
 
         tools = QHBoxLayout()
         tools.addWidget(self.search, 2)
@@ -564,6 +578,7 @@ class BatchesPage(QWidget):
         tools.addWidget(self.count_label)
         tools.addWidget(self.refresh_button)
         tools.addWidget(self.open_button)
+        tools.addWidget(self.delete_button)
         tools.addWidget(self.new_button)
 
         self.view = QTableView()
@@ -821,6 +836,73 @@ class BatchesPage(QWidget):
         row = self.selected_batch()
         if row is not None:
             self.batch_activated.emit(row.id)
+
+    # ------------------------------------------------------------------ deleting
+
+    def ask_delete_selected(self) -> asyncio.Future[None] | None:
+        """Say what deleting the selected batch removes; delete it if the teacher agrees."""
+        row = self.selected_batch()
+        if row is None or (self.asking is not None and not self.asking.done()):
+            return None
+        self.asking = asyncio.ensure_future(self._delete_flow(row))
+        return self.asking
+
+    async def _delete_flow(self, row: BatchRow) -> None:
+        planned = await self.runner.start_blocking(
+            translate("BatchesPage", "Checking what the batch holds"),
+            partial(plan_batch_deletion, self.db, row.id),
+            show_failure=True,
+        ).wait()
+        if not isinstance(planned, Completed):
+            return
+        plan = planned.value
+
+        def counted(text: str, n: int) -> str:
+            return english_plural(translate("BatchesPage", text, "", n), n)
+
+        box = QMessageBox(self)
+        box.setObjectName("confirmBox")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle(translate("BatchesPage", "Delete the batch?"))
+        box.setText(translate("BatchesPage", "Delete {title}?").format(title=row.title))
+        box.setInformativeText(
+            "\n".join(
+                [
+                    translate("BatchesPage", "Erased: {essays} and {comparisons}.").format(
+                        essays=counted("%n essay(s)", plan.essays),
+                        comparisons=counted("%n judged comparison(s)", plan.comparisons),
+                    ),
+                    translate("BatchesPage", "The class and its students stay."),
+                    translate(
+                        "BatchesPage", "This cannot be undone. Exports you saved are not touched."
+                    ),
+                ]
+            )
+        )
+        box.setStyleSheet("QLabel#qt_msgbox_informativelabel { min-width: 27em; }")
+        yes = box.addButton(
+            translate("BatchesPage", "Delete and erase"), QMessageBox.ButtonRole.AcceptRole
+        )
+        yes.setObjectName("confirmButton")
+        keep = box.addButton(translate("BatchesPage", "Cancel"), QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        self.dialog = box
+        try:
+            await open_and_wait(box)
+            agreed = box.clickedButton() is yes
+        finally:
+            self.dialog = None
+            box.deleteLater()
+        if not agreed:
+            return
+        deleted = await self.runner.start_blocking(
+            translate("BatchesPage", "Deleting the batch"),
+            partial(delete_batch, self.db, row.id),
+            show_failure=True,
+        ).wait()
+        if isinstance(deleted, Completed):
+            self.batch_deleted.emit(row.id)
+        self.reload()
 
     def _show_failure(self) -> None:
         if self.last_failure is not None:

@@ -107,6 +107,7 @@ class MainWindow(QMainWindow):
         self.batches_page = BatchesPage(db, runner)
         self.batches_page.batch_activated.connect(self.open_batch)
         self.batches_page.new_batch_requested.connect(self.new_batch)
+        self.batches_page.batch_deleted.connect(self._batch_deleted)
         self.pages: dict[str, QWidget] = {"batches": self.batches_page}
         """Pages built so far (each is built the first time it is shown)."""
         self._batch_view: BatchView | None = None
@@ -234,6 +235,10 @@ class MainWindow(QMainWindow):
 
     def _data_changed(self) -> None:
         self.batches_page.reload()
+
+    def _batch_deleted(self, batch_id: str) -> None:
+        if self._batch_view is not None:
+            self._batch_view.forget(batch_id)
 
     # ------------------------------------------------------------------ start and close
 

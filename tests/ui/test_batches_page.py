@@ -201,3 +201,42 @@ async def test_activating_a_row_names_its_batch(qtbot: QtBot, db: Database) -> N
     page.batch_activated.connect(chosen.append)
     page.view.doubleClicked.emit(page.model.index(2, Column.TITLE))
     assert chosen == [page.model.row_at(2).id]
+
+
+async def test_delete_a_batch_after_saying_what_goes(
+    qtbot: QtBot, db: Database, shots: Shots
+) -> None:
+    from PySide6.QtWidgets import QPushButton  # noqa: PLC0415
+
+    from app.operations.first_start import seed_demo_school  # noqa: PLC0415
+    from app.operations.school import NewBatch, create_batch  # noqa: PLC0415
+
+    demo = seed_demo_school(db)
+    assert demo is not None
+    create_batch(db, NewBatch("Autumn essays", demo.assignment_id, demo.class_id))
+    page = _page(qtbot, db)
+    deleted: list[str] = []
+    page.batch_deleted.connect(deleted.append)
+    page.show()
+    assert page.loading is not None
+    await asyncio.wait_for(page.loading.wait(), 20)
+    assert page.select_batch(demo.batch_id)
+
+    click_task = page.ask_delete_selected()
+    assert click_task is not None
+    await wait_until(lambda: page.dialog is not None and page.dialog.isVisible())
+    box = page.dialog
+    assert box is not None
+    assert box.text() == "Delete Phones in school?"
+    assert (
+        box.informativeText().splitlines()[0]
+        == f"Erased: {demo.essays + demo.anchors} essays and 0 judged comparisons."
+    )
+    shots(box, "batches-delete-question")
+    box.findChild(QPushButton, "confirmButton").click()  # type: ignore[union-attr]
+    await asyncio.wait_for(click_task, 20)
+    await wait_until(lambda: page.loading is not None and page.loading.done)
+    await settle()
+    assert deleted == [demo.batch_id]
+    assert [row.title for row in list_batches(db)] == ["Autumn essays"]
+    assert page.model.total_count() == 1
