@@ -97,7 +97,17 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         return unquote(str(request.path_params["scope"]))
 
     async def call(fn: Callable[..., Any], *args: Any) -> Any:
-        return await run_in_threadpool(fn, *args)
+        """Run database work in the thread pool; an unexpected failure becomes 500 ``internal``
+        (its transaction was rolled back, so nothing of the request was kept)."""
+        try:
+            return await run_in_threadpool(fn, *args)
+        except ApiError:
+            raise
+        except Exception as exc:
+            log.exception("request failed", exc_info=exc)
+            raise ApiError(
+                500, "internal", "The server failed; nothing of this request was kept."
+            ) from exc
 
     @api.get("/v1/health")
     async def health() -> Response:
@@ -158,6 +168,13 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         return _json(
             await call(pull.conflict_list, engine, settings, scope, q.get("after"), q.get("limit"))
         )
+
+    @api.post("/v1/scopes/{scope}/conflicts/erase")
+    async def erase_conflicts(request: Request) -> Response:
+        who, scope = principal_of(request), scope_arg(request)
+        require_write(who, scope)
+        body = await _body_json(request, settings.max_body_bytes)
+        return _json(await call(pull.erase_conflicts, engine, scope, body))
 
     @api.post("/v1/scopes/{scope}/blobs/missing")
     async def blobs_missing(request: Request) -> Response:

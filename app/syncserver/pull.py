@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Text, cast, select
+from sqlalchemy import Engine, Text, cast, delete, select
 
 from app.syncserver.errors import bad_request
 from app.syncserver.models import conflicts, records
@@ -74,6 +74,35 @@ def changes(
     ]
     nxt = rows[-1][0] if rows else start
     return orjson.dumps({"changes": out, "next": nxt, "more": more})
+
+
+def erase_conflicts(engine: Engine, scope: str, body: Any) -> bytes:
+    """``{"records": [{"kind", "key"}]}``: remove the stored conflicts of those records.
+
+    For a teacher erasing a class everywhere: the losing values kept for its records are
+    personal data too. Only an explicit request removes them; nothing else ever does.
+    """
+    if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+        raise bad_request('expected {"records": [{"kind": .., "key": ..}]}')
+    items = body["records"]
+    if len(items) > 5000:
+        raise bad_request("at most 5000 records per request")
+    pairs: list[tuple[str, str]] = []
+    for i, item in enumerate(items):
+        kind = item.get("kind") if isinstance(item, dict) else None
+        key = item.get("key") if isinstance(item, dict) else None
+        if not isinstance(kind, str) or not isinstance(key, str):
+            raise bad_request(f"record {i}: expected kind and key")
+        pairs.append((kind, key))
+    erased = 0
+    with engine.begin() as conn:
+        for kind, key in pairs:
+            erased += conn.execute(
+                delete(conflicts).where(
+                    conflicts.c.scope == scope, conflicts.c.kind == kind, conflicts.c.key == key
+                )
+            ).rowcount
+    return orjson.dumps({"erased": erased})
 
 
 def conflict_list(

@@ -244,3 +244,62 @@ def test_too_many_changes_and_bad_json(users: Users) -> None:
     assert r.status_code == 400 and r.json()["error"] == "bad_request"
     r = api.client.post(f"/v1/scopes/{scope}/push", content=b"x" * (9 * 1024 * 1024))
     assert r.status_code == 413
+
+
+def test_erasing_a_class_everywhere(users: Users) -> None:
+    """Tombstones reach other devices; an explicit erase removes the kept losing values."""
+    api, scope = users.teacher, users.teacher_scope
+    t0 = int(time.time() * 1000) - 20_000
+    api.push(scope, [change("student", "erase-s", {"name": "Bo"}, stamp=hlc("A", t0))])
+    api.push(scope, [change("student", "erase-s", {"name": "Bo A"}, 1, stamp=hlc("A", t0 + 2))])
+    api.push(scope, [change("student", "erase-s", {"name": "Bo B"}, 1, stamp=hlc("B", t0 + 1))])
+    r = api.push(scope, [change("student", "erase-s", {}, 2, deleted=True, stamp=hlc("A", t0 + 3))])
+    assert r.json()["applied"][0]["version"] == 3
+    [rec] = [c for c in api.pull_all(scope) if c["key"] == "erase-s"]
+    assert rec["deleted"] is True and rec["data"] == {}
+    keys = [c["key"] for c in api.conflicts(scope).json()["conflicts"]]
+    assert "erase-s" in keys
+    r = api.client.post(
+        f"/v1/scopes/{scope}/conflicts/erase",
+        json={"records": [{"kind": "student", "key": "erase-s"}]},
+    )
+    assert r.status_code == 200 and r.json()["erased"] == 1
+    keys = [c["key"] for c in api.conflicts(scope).json()["conflicts"]]
+    assert "erase-s" not in keys
+    r = users.other.client.post(
+        f"/v1/scopes/{scope}/conflicts/erase", json={"records": [{"kind": "student", "key": "x"}]}
+    )
+    assert r.status_code == 403
+
+
+def test_a_push_that_fails_midway_keeps_nothing_and_retries_once(
+    users: Users, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole push is one transaction: a failure after the new rows were copied in leaves
+    nothing behind, and the retry with the same push_id applies every change exactly once."""
+    from app.syncserver import push as push_mod  # noqa: PLC0415
+
+    api, scope = users.teacher, users.teacher_scope
+    api.push(scope, [change("class", "mid-old", {"n": 0})])
+    before = api.pull_all(scope)
+    real = push_mod._update_changed
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("simulated crash inside the push")
+
+    monkeypatch.setattr(push_mod, "_update_changed", explode)
+    push_id = str(uuid.uuid4())
+    changes = [change("class", f"mid-new-{i}", {"i": i}) for i in range(5)]
+    changes.append(change("class", "mid-old", {"n": 1}, 1))
+    r = api.push(scope, changes, push_id=push_id)
+    assert r.status_code == 500 and r.json()["error"] == "internal"
+    assert api.pull_all(scope) == before
+    monkeypatch.setattr(push_mod, "_update_changed", real)
+    r = api.push(scope, changes, push_id=push_id)
+    assert r.status_code == 200 and len(r.json()["applied"]) == 6
+    r2 = api.push(scope, changes, push_id=push_id)
+    assert r2.json() == r.json()
+    after = api.pull_all(scope)
+    assert len(after) == len(before) + 5
+    seqs = sorted(c["seq"] for c in after)
+    assert seqs[-6:] == list(range(seqs[-6], seqs[-6] + 6))
