@@ -111,7 +111,7 @@ def parse_capabilities(text: str, kind: str) -> ModelCapabilities:
     stripped = text.strip()
     if not stripped:
         raise CapabilitiesError("the capabilities are empty")
-    if stripped.startswith("{"):
+    if stripped.startswith(("{", "[")):
         try:
             data = json.loads(stripped)
         except json.JSONDecodeError as exc:
