@@ -72,6 +72,7 @@ from app.operations.assignments import (
     update_assignment,
 )
 from app.operations.base import Completed, Failed, FailureKind
+from app.operations.erase import DeletionPlan, delete_assignment
 from app.operations.intake import AnchorImportResult
 from app.operations.queries import AssignmentDetail, AssignmentRow, list_assignments
 from app.operations.scales import ScaleRow, list_scales, save_custom_scale
@@ -582,6 +583,7 @@ class AssignmentsPage(QWidget):
         self.last_failure: Failed | None = None
         self.scales: list[ScaleRow] = []
         self.current: Opened | None = None
+        self._notice_on_switch: str | None = None
         self._loaded_once = False
         self._asking: asyncio.Future[Any] | None = None
         self._filling = False
@@ -624,8 +626,15 @@ class AssignmentsPage(QWidget):
         left_layout.addWidget(heading)
         left_layout.addWidget(self.search)
         left_layout.addWidget(self.list_view, 1)
+        self.delete_button = QPushButton(translate("AssignmentsPage", "De&lete…"))
+        self.delete_button.setObjectName("deleteAssignmentButton")
+        self.delete_button.setToolTip(
+            translate("AssignmentsPage", "Delete the assignment shown and its anchor essays")
+        )
+        self.delete_button.clicked.connect(self.ask_delete_assignment)
         bottom = QHBoxLayout()
         bottom.addWidget(self.count_label, 1)
+        bottom.addWidget(self.delete_button)
         bottom.addWidget(self.new_button)
         left_layout.addLayout(bottom)
 
@@ -1011,6 +1020,9 @@ class AssignmentsPage(QWidget):
         detail = opened.assignment
         if switched:
             self._clear_message()
+            if self._notice_on_switch is not None:
+                self._show_message(self._notice_on_switch, ok=True)
+                self._notice_on_switch = None
         if texts:
             self.title_edit.setText(detail.title)
             self.prompt_edit.setPlainText(detail.student_prompt)
@@ -1458,6 +1470,82 @@ class AssignmentsPage(QWidget):
             done,
         )
 
+    def ask_delete_assignment(self) -> None:
+        """Say what deleting the assignment shown removes; delete it if the teacher agrees.
+
+        A batch that uses the assignment keeps it: the refusal names those batches."""
+        if self.current is None or self.dialog is not None:
+            return
+        assignment = self.current.assignment
+        anchors = len(self.current.anchors)
+        box = QMessageBox(self)
+        box.setObjectName("confirmBox")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle(translate("AssignmentsPage", "Delete the assignment?"))
+        box.setText(
+            translate("AssignmentsPage", "Delete the assignment “{title}”?").format(
+                title=assignment.title
+            )
+        )
+        lines = [
+            english_plural(
+                translate("AssignmentsPage", "Erased with it: %n anchor essay(s).", "", anchors),
+                anchors,
+            ),
+            translate(
+                "AssignmentsPage",
+                "An assignment that batches use is kept until those batches are deleted.",
+            ),
+        ]
+        if self.is_dirty():
+            lines.append(translate("AssignmentsPage", "Your unsaved changes are discarded."))
+        box.setInformativeText("\n".join(lines))
+        box.setStyleSheet("QLabel#qt_msgbox_informativelabel { min-width: 27em; }")
+        yes = box.addButton(
+            translate("AssignmentsPage", "Delete"), QMessageBox.ButtonRole.AcceptRole
+        )
+        yes.setObjectName("confirmButton")
+        keep = box.addButton(
+            translate("AssignmentsPage", "Cancel"), QMessageBox.ButtonRole.RejectRole
+        )
+        box.setDefaultButton(keep)
+        self.dialog = box
+
+        async def ask() -> None:
+            await open_and_wait(box)
+            agreed = box.clickedButton() is yes
+            self.dialog = None
+            box.deleteLater()
+            if agreed and isValid(self):
+                self.delete_assignment(assignment.id)
+
+        self._asking = asyncio.ensure_future(ask())
+
+    def delete_assignment(self, assignment_id: str) -> Operation[DeletionPlan]:
+        def done(operation: Operation[DeletionPlan]) -> None:
+            if not isValid(self):
+                return
+            outcome = operation.outcome
+            if isinstance(outcome, Completed):
+                notice = translate("AssignmentsPage", "Assignment “{title}” deleted.").format(
+                    title=outcome.value.name
+                )
+                # Said once the next assignment is open (opening one clears the message line).
+                self._notice_on_switch = notice
+                self._show_message(notice, ok=True)
+                if self.current_id() == assignment_id:
+                    self.current = None
+                self.reload()
+                self.changed.emit()
+            elif isinstance(outcome, Failed):
+                self._report(outcome)
+
+        return self._act(
+            translate("AssignmentsPage", "Deleting the assignment"),
+            partial(_call, delete_assignment, self.db, assignment_id),
+            done,
+        )
+
     def ask_remove(self) -> None:
         """Ask before removing the selected anchor."""
         anchor = self.selected_anchor()
@@ -1535,6 +1623,7 @@ class AssignmentsPage(QWidget):
                 )
             )
         selected = self.selected_anchor() is not None
+        self.delete_button.setEnabled(shown)
         self.add_anchor_button.setEnabled(shown)
         self.import_button.setEnabled(shown)
         for button in (self.view_button, self.grade_button, self.remove_button):

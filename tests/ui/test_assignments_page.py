@@ -368,3 +368,42 @@ async def test_screenshot_of_the_demo_assignment(
     await settle(0.2)
     scale = os.environ.get("QT_SCALE_FACTOR", "1")
     shots(page, f"assignments_demo_x{scale}")
+
+
+async def test_an_assignment_is_deleted_only_when_no_batch_uses_it(
+    page: AssignmentsPage, db: Database, shots: Callable[[QWidget, str], Path]
+) -> None:
+    from PySide6.QtWidgets import QPushButton  # noqa: PLC0415
+
+    from app.operations.school import NewBatch, create_batch  # noqa: PLC0415
+
+    used = create_assignment(db, NewAssignment("Phones"))
+    spare = create_assignment(db, NewAssignment("Spare draft"))
+    add_anchor(db, spare.id, essay(1), "E", "Weak")
+    create_batch(db, NewBatch("Spring", used.id, None))
+    await shown(page)
+
+    async def delete_shown() -> None:
+        QTest.mouseClick(page.delete_button, Qt.MouseButton.LeftButton)
+        box = await dialog_of(page, QMessageBox)
+        assert isinstance(box, QMessageBox)
+        shots(box, "assignment-delete-question")
+        button = box.findChild(QPushButton, "confirmButton")
+        assert button is not None
+        button.click()
+        await wait_until(lambda: page.dialog is None)
+        await idle(page)
+
+    assert page.select_assignment(used.id)
+    await idle(page)
+    await delete_shown()
+    assert "Batches use this assignment (“Spring”)" in page.message.text()
+    assert {a.title for a in list_assignments(db)} == {"Phones", "Spare draft"}
+
+    assert page.select_assignment(spare.id)
+    await idle(page)
+    await delete_shown()
+    assert page.message.text() == "Assignment “Spare draft” deleted."
+    assert [a.title for a in list_assignments(db)] == ["Phones"]
+    assert page.list_model.rowCount() == 1
+    assert page.current_id() == used.id
