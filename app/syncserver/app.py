@@ -122,6 +122,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         device_id = body.get("device_id") or "unknown"
         if not isinstance(email, str) or not isinstance(password, str):
             raise bad_request("email and password are required")
+        if len(email) > 320 or len(password) > 1024 or "\x00" in email:
+            raise bad_request("the e-mail address or the password is too long")
         if not isinstance(device_id, str) or len(device_id) > 200:
             raise bad_request("device_id must be a short string")
         address = request.client.host if request.client else "unknown"
@@ -148,7 +150,13 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     async def push(request: Request) -> Response:
         who, scope = principal_of(request), scope_arg(request)
         require_write(who, scope)
-        body = await _body_json(request, settings.max_body_bytes)
+        raw = await _body_bytes(request, settings.max_body_bytes)
+        if b"\\u0000" in raw:
+            raise bad_request("the push contains a NUL character (\\u0000), which cannot be stored")
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise bad_request("the request body is not valid JSON") from exc
         return _json(await call(push_mod.push, engine, settings, who, scope, body))
 
     @api.get("/v1/scopes/{scope}/changes")

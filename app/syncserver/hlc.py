@@ -12,7 +12,7 @@ import re
 
 from app.syncserver.errors import ApiError, bad_request
 
-_HLC = re.compile(r"^(\d{13})-(\d{5})-(.{1,200})$", re.DOTALL)
+_HLC = re.compile(r"^(\d{13})-(\d{5})-(.{1,100})$", re.DOTALL)
 
 
 def physical_ms(hlc: str) -> int:

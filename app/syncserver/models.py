@@ -83,7 +83,8 @@ records = Table(
     Column("device_id", String(200), nullable=False),
     Column("seq", BigInteger, nullable=False),
     UniqueConstraint("scope", "kind", "key", name="uq_sync_records_scope_kind_key"),
-    Index("ix_sync_records_scope_seq", "scope", "seq"),
+    # Unique: every change of a scope has its own seq (a safety net under the counter lock).
+    Index("ix_sync_records_scope_seq", "scope", "seq", unique=True),
 )
 
 conflicts = Table(

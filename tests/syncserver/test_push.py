@@ -303,3 +303,15 @@ def test_a_push_that_fails_midway_keeps_nothing_and_retries_once(
     assert len(after) == len(before) + 5
     seqs = sorted(c["seq"] for c in after)
     assert seqs[-6:] == list(range(seqs[-6], seqs[-6] + 6))
+
+
+def test_values_postgresql_cannot_store_get_400_not_500(users: Users) -> None:
+    api, scope = users.teacher, users.teacher_scope
+    r = api.push(scope, [change("class", "nul", {"name": "a\u0000b"})])
+    assert r.status_code == 400 and "NUL" in r.json()["message"]
+    r = api.push(scope, [change("class", "long-dev", {}, stamp=hlc("d" * 150))])
+    assert r.status_code == 400 and r.json()["error"] == "bad_request"
+    r = api.client.post(
+        "/v1/auth/signin", json={"email": "x" * 400 + "@a.b", "password": "p", "device_id": "d"}
+    )
+    assert r.status_code == 400
