@@ -17,7 +17,7 @@ overwritten with zeros instead of left in free space; then the file is rewritten
 nothing freed earlier lingers either, and the write-ahead log is emptied (best effort: another
 connection inside a transaction makes SQLite put that off, and the erased rows stay erased).
 Copies outside the database are not reached: exports the teacher saved, and the backups taken
-before a schema upgrade (``huleedu-…-before-NNNN.sqlite3`` beside the database).
+before a schema upgrade (``backups/huleedu-…-before-NNNN.sqlite3`` beside the database).
 
 A deletion is refused while a run of an affected batch is being graded (its lease is fresh);
 runs that are paused or waiting are cancelled. :func:`plan_class_deletion` and the other
