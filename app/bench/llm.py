@@ -12,6 +12,17 @@ wire format, with the demo essays (realistic length) in 300 seeded random ordere
   verdicts that are not, read from the server's ledger).
 * ``bundle-degrading`` profile: accuracy against the simulator's truth at K = 8 minus K = 1
   (reported, no bar), with pairs shuffled across bundles.
+* ``quota`` profile, each provider client (OpenAI, Anthropic, Gemini, OpenAI-compatible) over
+  its own wire format, one call at a time: ``quota_calls_after_first_429`` = requests the server
+  received after its first "out of credit" answer (counted by the server; must be 0). With 8
+  calls in flight, ``quota_refusals_in_flight`` counts the refusals of calls already sent.
+* strict server: ``strict_sim_rejections_caught`` = invalid request kinds
+  (:data:`app.simserver.strict.INVALID_KINDS`) that the server refuses on the wire with the
+  provider's error body *and* that no body the project's clients build (every family's models,
+  catalogue and unknown, one pair and bundles, a temperature configured) falls under;
+  ``strict_sim_kinds`` is how many kinds there are, ``strict_sim_client_violations`` how many
+  client bodies fall under one (must be 0).
+* ``app.bench.injection``, when present: its ``injection_keys(seed)`` are merged in.
 """
 
 from __future__ import annotations
@@ -34,9 +45,10 @@ from app.llm.estimate import estimate_run
 from app.llm.limits import Backoff
 from app.llm.providers.base import ProviderConfig
 from app.llm.providers.factory import make_provider
-from app.llm.types import PairTask
+from app.llm.types import PairTask, ProviderKind, QuotaExhaustedError
 from app.simserver import running_server
 from app.simserver.judging import pair_fingerprint, true_winner
+from app.simserver.strict import INVALID_KINDS, KIND_HEADER, rejection_kind
 from core.prompt import AssignmentContext
 
 N_PAIRS = 300
@@ -159,6 +171,9 @@ async def _measure(speed: float, seed: int) -> dict[str, Any]:
     )
     out.update(await _flaky(context, tasks, seed))
     out.update(await _degrading(context, tasks, seed))
+    out.update(await _quota(context, tasks, seed))
+    out.update(await _strict(context, tasks))
+    out.update(_injection(seed))
     return out
 
 
@@ -234,6 +249,137 @@ async def _degrading(
         "bundle8_accuracy_drop": acc[8] - acc[1],
         "bundle_degrading_accuracy": {"k1": acc[1], "k8": acc[8]},
     }
+
+
+_WIRES: dict[str, tuple[ProviderKind, str, str]] = {
+    "openai": ("openai", "gpt-5-mini", "/v1"),
+    "anthropic": ("anthropic", "claude-haiku-4-5", ""),
+    "gemini": ("gemini", "gemini-2.5-flash", ""),
+    "openai_compatible": ("openai_compatible", "sim-generic", "/v1"),
+}
+
+
+async def _quota_run(
+    context: AssignmentContext,
+    tasks: list[PairTask],
+    kind: ProviderKind,
+    model: str,
+    suffix: str,
+    concurrency: int,
+) -> dict[str, int]:
+    async with running_server("quota", speed=1000.0, quota_after_calls=10) as url:
+        provider = make_provider(
+            ProviderConfig(kind=kind, model=model, base_url=url + suffix, api_key=SecretStr("k"))
+        )
+        stopped = 0
+        try:
+            await Dispatcher(
+                provider, DispatchSettings(mode="bundle", bundle_size=4, concurrency=concurrency)
+            ).run(context, tasks, nonce_entropy=b"bench-quota")
+        except QuotaExhaustedError:
+            stopped = 1
+        finally:
+            await provider.aclose()
+        async with httpx.AsyncClient() as client:
+            stats: dict[str, int] = (await client.get(url + "/sim/stats")).json()
+    return {
+        "stopped": stopped,
+        "refusals": stats.get("quota_refusals", 0),
+        "after_first": stats.get("requests_after_quota", 0),
+    }
+
+
+async def _quota(context: AssignmentContext, tasks: list[PairTask], seed: int) -> dict[str, Any]:
+    per: dict[str, Any] = {}
+    for wire, (kind, model, suffix) in _WIRES.items():
+        one = await _quota_run(context, tasks[:120], kind, model, suffix, 1)
+        many = await _quota_run(context, tasks[:120], kind, model, suffix, CONCURRENCY)
+        per[wire] = {"concurrency1": one, f"concurrency{CONCURRENCY}": many}
+    return {
+        "quota_calls_after_first_429": max(v["concurrency1"]["after_first"] for v in per.values()),
+        "quota_refusals_in_flight": max(
+            v[f"concurrency{CONCURRENCY}"]["refusals"] for v in per.values()
+        ),
+        "quota_stopped_every_client": all(
+            v["concurrency1"]["stopped"] and v[f"concurrency{CONCURRENCY}"]["stopped"]
+            for v in per.values()
+        ),
+        "quota": per,
+    }
+
+
+_CLIENTS: list[tuple[ProviderKind, str]] = [
+    ("openai", "gpt-5-mini"),
+    ("openai", "gpt-5.1"),
+    ("openai", "gpt-4.1-mini"),
+    ("openai", "gpt-5-chat-latest"),
+    ("openai", "gpt-5-pro"),
+    ("openai_compatible", "openai/gpt-5"),
+    ("openai_compatible", "sim-gpt51-low"),
+    ("anthropic", "claude-haiku-4-5"),
+    ("anthropic", "claude-sonnet-4-5"),
+    ("gemini", "gemini-2.5-flash"),
+    ("gemini", "gemini-3-pro-preview"),
+]
+_ENDPOINTS = {
+    "openai": "/v1/chat/completions",
+    "anthropic": "/v1/messages",
+    "gemini": "/v1beta/models/{model}:generateContent",
+}
+
+
+def _client_body(
+    kind: ProviderKind, model: str, context: AssignmentContext, tasks: list[PairTask]
+) -> dict[str, object]:
+    provider = make_provider(
+        ProviderConfig(
+            kind=kind,
+            model=model,
+            base_url="http://127.0.0.1:9/v1",
+            api_key=SecretStr("k"),
+            temperature=0.3,
+        )
+    )
+    return provider.build_batch_body(context, tasks, "benchstrictnonce")
+
+
+async def _strict(context: AssignmentContext, tasks: list[PairTask]) -> dict[str, Any]:
+    violations: list[str] = []
+    for kind, model in _CLIENTS:
+        wire = "openai" if kind in ("openai", "openai_compatible") else kind
+        for n in (1, 4, 10):
+            found = rejection_kind(wire, _client_body(kind, model, context, tasks[:n]))  # type: ignore[arg-type]
+            if found is not None:
+                violations.append(f"{kind}/{model}/{n}: {found}")
+    caught: dict[str, bool] = {}
+    async with running_server("generic", speed=1000.0) as url, httpx.AsyncClient() as http:
+        for invalid in INVALID_KINDS:
+            family: ProviderKind = "openai" if invalid.wire == "openai" else invalid.wire
+            valid = _client_body(family, invalid.model, context, tasks[:4])
+            broken = invalid.break_it(valid)
+            path = _ENDPOINTS[invalid.wire].format(model=invalid.model)
+            response = await http.post(url + path, json=broken, headers={"x-api-key": "k"})
+            caught[invalid.name] = (
+                response.status_code == 400
+                and response.headers.get(KIND_HEADER) == invalid.name
+                and rejection_kind(invalid.wire, valid) is None
+            )
+    never_sent = not violations
+    return {
+        "strict_sim_rejections_caught": sum(caught.values()) if never_sent else 0,
+        "strict_sim_kinds": len(INVALID_KINDS),
+        "strict_sim_client_violations": len(violations),
+        "strict_sim": {"kinds": caught, "violations": violations},
+    }
+
+
+def _injection(seed: int) -> dict[str, float]:
+    """The hostile-essay keys of :mod:`app.bench.injection`, when that module exists."""
+    try:
+        from app.bench.injection import injection_keys  # noqa: PLC0415
+    except ImportError:
+        return {}
+    return dict(injection_keys(seed))
 
 
 def main(speed: float = 20.0, seed: int = 0) -> int:

@@ -238,3 +238,16 @@ async def test_overloaded_answers_are_retried() -> None:
         async with httpx.AsyncClient() as http:
             stats = (await http.get(url + "/sim/stats")).json()
     assert stats["fault_overloaded"] > 0
+
+
+async def test_bench_strict_and_quota_keys() -> None:
+    from app.bench import llm  # noqa: PLC0415
+
+    tasks = pairs(40, seed=9)
+    strict = await llm._strict(CONTEXT, tasks)
+    assert strict["strict_sim_client_violations"] == 0
+    assert (
+        strict["strict_sim_rejections_caught"] == strict["strict_sim_kinds"] == len(INVALID_KINDS)
+    )
+    one = await llm._quota_run(CONTEXT, tasks, "anthropic", "claude-haiku-4-5", "", 1)
+    assert one == {"stopped": 1, "refusals": 1, "after_first": 0}
