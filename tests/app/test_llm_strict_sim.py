@@ -243,7 +243,7 @@ async def test_overloaded_answers_are_retried() -> None:
 async def test_bench_strict_and_quota_keys() -> None:
     from app.bench import llm  # noqa: PLC0415
 
-    tasks = pairs(40, seed=9)
+    tasks = pairs(60, seed=9)
     strict = await llm._strict(CONTEXT, tasks)
     assert strict["strict_sim_client_violations"] == 0
     assert (
