@@ -42,13 +42,26 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="divide all latencies and batch delays by this factor (default: 1)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulated judge")
+    parser.add_argument(
+        "--quota-after",
+        type=int,
+        metavar="N",
+        help="answer every request after the first N as the provider answers an account out of "
+        "credit (OpenAI 429 insufficient_quota, Anthropic 400 credit balance, Gemini 429 daily "
+        "quota); the 'quota' profile does it after 20",
+    )
     return parser
 
 
-async def _serve(host: str, port: int, profile: str, speed: float, seed: int) -> None:
+async def _serve(
+    host: str, port: int, profile: str, speed: float, seed: int, quota_after: int | None = None
+) -> None:
     from app.simserver.server import running_server  # noqa: PLC0415  (keeps --help quick)
 
-    async with running_server(profile, speed=speed, seed=seed, host=host, port=port) as url:
+    extra: dict[str, Any] = {} if quota_after is None else {"quota_after_calls": quota_after}
+    async with running_server(
+        profile, speed=speed, seed=seed, host=host, port=port, **extra
+    ) as url:
         print(url, flush=True)
         print(
             f"simulated provider: profile {profile}, speed {speed:g}, seed {seed}; "
@@ -68,8 +81,12 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         print("error: --port must be 0 to 65535", file=sys.stderr)
         return 2
+    quota_after = getattr(args, "quota_after", None)
+    if quota_after is not None and quota_after < 0:
+        print("error: --quota-after must be at least 0", file=sys.stderr)
+        return 2
     try:
-        asyncio.run(_serve(args.host, args.port, args.profile, args.speed, args.seed))
+        asyncio.run(_serve(args.host, args.port, args.profile, args.speed, args.seed, quota_after))
     except KeyboardInterrupt:
         return 0
     except OSError as exc:
