@@ -7,7 +7,8 @@ Order inside the transaction:
    order (a reader paging by ``seq`` can never skip a row that commits later with a lower seq);
 2. a stored response for the same ``push_id`` is returned as is (nothing applied again);
 3. the current rows of the pushed keys are read in one statement, every change is decided in
-   memory (see :func:`decide`), and the results are written in bulk: new records in one multi-row
+   memory (see :func:`decide`; a change to a key that an earlier change of the same push wrote
+   builds on it), and the results are written in bulk: new records in one multi-row
    insert (``COPY`` on PostgreSQL), changed ones in one executemany update, losers into
    ``conflicts``, the counter, and the response under ``push_id``.
 
@@ -347,11 +348,18 @@ def push(engine: Engine, settings: Settings, principal: Principal, scope: str, b
         state = _load(conn, scope, changes)
         out = _Outcome()
         seq = last_seq
+        written_here: set[tuple[str, str]] = set()
         for ch in changes:
             k = (ch.kind, ch.key)
-            new, used = decide(state.get(k), ch, device_id, seq + 1, out)
+            cur = state.get(k)
+            if k in written_here and cur is not None:
+                # The device wrote these one after another: a later change in the same push
+                # builds on the earlier one, whatever base it carries.
+                ch.base_version = cur.version
+            new, used = decide(cur, ch, device_id, seq + 1, out)
             if used:
                 seq += 1
+                written_here.add(k)
             if new is not None:
                 state[k] = new
         fresh = [r for r in state.values() if r.dirty and r.id is None]

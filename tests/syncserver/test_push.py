@@ -315,3 +315,19 @@ def test_values_postgresql_cannot_store_get_400_not_500(users: Users) -> None:
         "/v1/auth/signin", json={"email": "x" * 400 + "@a.b", "password": "p", "device_id": "d"}
     )
     assert r.status_code == 400
+
+
+def test_changes_to_one_key_within_a_push_build_on_each_other(users: Users) -> None:
+    api, scope = users.teacher, users.teacher_scope
+    r = api.push(
+        scope,
+        [
+            change("class", "twice", {"n": 1}),
+            change("class", "twice", {"n": 2}),
+            change("class", "twice", {"n": 3}),
+        ],
+    ).json()
+    assert [a["version"] for a in r["applied"]] == [1, 2, 3]
+    assert r["conflicts"] == []
+    [rec] = [c for c in api.pull_all(scope) if c["key"] == "twice"]
+    assert rec["data"] == {"n": 3} and rec["version"] == 3
