@@ -200,7 +200,7 @@ _ANTHROPIC_ERROR_TYPES: dict[str, FailureCategory] = {
     "request_too_large": FailureCategory.BAD_REQUEST,
     "authentication_error": FailureCategory.AUTH,
     "permission_error": FailureCategory.AUTH,
-    "billing_error": FailureCategory.AUTH,
+    "billing_error": FailureCategory.QUOTA,
     "rate_limit_error": FailureCategory.RATE_LIMIT,
     "timeout_error": FailureCategory.TIMEOUT,
     "api_error": FailureCategory.SERVER,

@@ -218,6 +218,8 @@ def _openai_line_error(code: str | None, message: str | None) -> tuple[FailureCa
         return FailureCategory.TIMEOUT, EXPIRED_MESSAGE
     if code in ("batch_cancelled", "batch_canceled"):
         return FailureCategory.CANCELLED, CANCELLED_MESSAGE
+    if code in ("insufficient_quota", "billing_hard_limit_reached", "billing_not_active"):
+        return FailureCategory.QUOTA, text
     if code and (
         code.startswith("invalid") or code in ("missing_custom_id", "duplicate_custom_id")
     ):
