@@ -159,7 +159,9 @@ def start_cluster(*, fsync: bool = False) -> TempCluster:
                 "running as root, and there is no 'postgres' system user to run the cluster "
                 "(install the postgresql package, which creates it)"
             ) from exc
-    root = Path(tempfile.mkdtemp(prefix="huleedu-pg-"))
+    # As root the folder must be reachable by the postgres user: /tmp, not a private $TMPDIR.
+    parent = "/tmp" if run_as and Path("/tmp").is_dir() else None
+    root = Path(tempfile.mkdtemp(prefix="huleedu-pg-", dir=parent))
     try:
         if run_as:
             shutil.chown(root, user=run_as, group=None)
