@@ -107,7 +107,7 @@ pushes = Table(
     Column("scope", String(200), nullable=False),
     Column("user_id", String(200), nullable=False),
     Column("response", Bytes, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
 )
 
 blobs = Table(

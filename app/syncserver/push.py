@@ -26,15 +26,16 @@ Decision for one change against the current record ``cur`` (``None`` when absent
 
 from __future__ import annotations
 
+import random
 import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 
 from app.syncserver import rules
 from app.syncserver.db import insert_ignore, is_postgres, scope_write_lock
@@ -328,8 +329,25 @@ def _update_changed(conn: Connection, rows: list[_Rec]) -> None:
     )
 
 
+def prune_pushes(engine: Engine, settings: Settings) -> int:
+    """Delete stored push responses older than ``push_retention_days``; returns how many."""
+    cutoff = datetime.now(UTC) - timedelta(days=settings.push_retention_days)
+    with engine.begin() as conn:
+        return int(conn.execute(delete(pushes).where(pushes.c.created_at < cutoff)).rowcount)
+
+
 def push(engine: Engine, settings: Settings, principal: Principal, scope: str, body: Any) -> bytes:
-    """Run one push; returns the response JSON (stored under ``push_id`` in the same commit)."""
+    """Run one push; returns the response JSON (stored under ``push_id`` in the same commit).
+
+    About one push in a hundred also prunes old stored responses afterwards.
+    """
+    response = _push(engine, settings, principal, scope, body)
+    if random.random() < 0.01:
+        prune_pushes(engine, settings)
+    return response
+
+
+def _push(engine: Engine, settings: Settings, principal: Principal, scope: str, body: Any) -> bytes:
     now_ms = int(time.time() * 1000)
     push_id, device_id, changes = parse_push(body, settings, now_ms)
     with engine.begin() as conn, scope_write_lock(conn):

@@ -51,6 +51,9 @@ class Settings:
     max_page: int = 5000
     argon2: Argon2Params = field(default_factory=Argon2Params)
     pool_size: int = 8
+    #: Stored push responses older than this are pruned (a later retry of such a push is still
+    #: applied once: identical changes are no-ops).
+    push_retention_days: int = 14
 
     def check(self) -> None:
         """Raise ``ValueError`` naming what is missing for the chosen algorithm."""

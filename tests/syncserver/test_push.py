@@ -331,3 +331,19 @@ def test_changes_to_one_key_within_a_push_build_on_each_other(users: Users) -> N
     assert r["conflicts"] == []
     [rec] = [c for c in api.pull_all(scope) if c["key"] == "twice"]
     assert rec["data"] == {"n": 3} and rec["version"] == 3
+
+
+def test_pruned_push_responses_still_apply_once(users: Users, sync_service: SyncService) -> None:
+    from dataclasses import replace  # noqa: PLC0415
+
+    from app.syncserver.push import prune_pushes  # noqa: PLC0415
+
+    api, scope = users.teacher, users.teacher_scope
+    push_id = str(uuid.uuid4())
+    changes = [change("class", "pruned", {"n": 1}), change("verdict", "pruned-v", {"w": 1})]
+    first = api.push(scope, changes, push_id=push_id).json()
+    settings = replace(sync_service.settings, push_retention_days=-1)
+    assert prune_pushes(sync_service.engine, settings) >= 1  # type: ignore[arg-type]
+    again = api.push(scope, changes, push_id=push_id).json()
+    assert again["applied"] == first["applied"]
+    assert again["conflicts"] == [] and again["rejected"] == []
