@@ -35,6 +35,9 @@ _STATUS_OF: dict[StopReason, RunStatus] = {
     StopReason.PRECISE: RunStatus.COMPLETE,
     StopReason.BUDGET_REACHED: RunStatus.COMPLETE,
     StopReason.NO_PAIRS_LEFT: RunStatus.COMPLETE,
+    # The judge cannot reach the target within the budget: the run ends early with the results
+    # it has (graded as usual) and the outlook saying what the target would need.
+    StopReason.TARGET_UNREACHABLE: RunStatus.COMPLETE,
     StopReason.FORCED_RECOVERY: RunStatus.COMPLETE,
     StopReason.INSUFFICIENT_ESSAYS: RunStatus.FAILED,
     StopReason.TOO_MANY_FAILURES: RunStatus.FAILED,

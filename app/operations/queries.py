@@ -550,6 +550,10 @@ _REASON_TEXT = {
     StopReason.PRECISE: "the standard errors reached the target",
     StopReason.BUDGET_REACHED: "the budget of comparisons was used",
     StopReason.NO_PAIRS_LEFT: "every useful pair was compared",
+    StopReason.TARGET_UNREACHABLE: (
+        "this judge cannot reach the target reliability within the budget, so the run stopped "
+        "early with what it has"
+    ),
     StopReason.FORCED_RECOVERY: "no progress for too long; graded from what was judged",
     StopReason.INSUFFICIENT_ESSAYS: "fewer than 2 essays to compare",
     StopReason.TOO_MANY_FAILURES: "too many comparisons failed",
