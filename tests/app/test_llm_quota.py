@@ -414,3 +414,13 @@ def test_the_demo_stops_cleanly_on_a_quota_answer(capsys: pytest.CaptureFixture[
     # back are refused too, and no call is started after it.
     assert stats["quota_refusals"] <= 4
     assert stats["openai_chat_requests"] <= 4 + 4
+
+
+def test_batch_mode_is_refused_where_no_batch_api_is_spoken() -> None:
+    from app.operations.judge import batch_mode_problem  # noqa: PLC0415
+
+    problem = batch_mode_problem("gemini", "gemini-2.5-flash")
+    assert problem is not None and "--mode bundle" in problem
+    assert batch_mode_problem("openai", "gpt-5-mini") is None
+    assert batch_mode_problem("anthropic", "claude-haiku-4-5") is None
+    assert batch_mode_problem("sim", "sim-gpt51-low") is None
