@@ -66,10 +66,16 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     """The service for ``settings``; creates the schema (``metadata.create_all``) on the way."""
     settings.check()
     engine = engine if engine is not None else make_engine(settings.db_url, settings.pool_size)
+    reader = (
+        make_engine(settings.read_db_url, settings.pool_size, create_schema=False)
+        if settings.read_db_url
+        else engine
+    )
     codec = TokenCodec(settings)
     auth = AuthService(engine, settings, codec)
     api = FastAPI(title="HuleEdu sync", version=__version__, docs_url=None, redoc_url=None)
     api.state.engine = engine
+    api.state.read_engine = reader
     api.state.settings = settings
 
     @api.exception_handler(ApiError)
@@ -165,7 +171,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         require_read(who, scope)
         q = request.query_params
         return _json(
-            await call(pull.changes, engine, settings, scope, q.get("after"), q.get("limit"))
+            await call(pull.changes, reader, settings, scope, q.get("after"), q.get("limit"))
         )
 
     @api.get("/v1/scopes/{scope}/conflicts")
@@ -174,7 +180,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         require_read(who, scope)
         q = request.query_params
         return _json(
-            await call(pull.conflict_list, engine, settings, scope, q.get("after"), q.get("limit"))
+            await call(pull.conflict_list, reader, settings, scope, q.get("after"), q.get("limit"))
         )
 
     @api.post("/v1/scopes/{scope}/conflicts/erase")
@@ -203,7 +209,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         who, scope = principal_of(request), scope_arg(request)
         require_read(who, scope)
         body = await _body_json(request, 1024 * 1024)
-        return _json(await call(blobs.get_many, engine, scope, body))
+        return _json(await call(blobs.get_many, reader, scope, body))
 
     @api.put("/v1/scopes/{scope}/blobs/{sha256}")
     async def blob_put(request: Request) -> Response:
@@ -218,7 +224,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         who, scope = principal_of(request), scope_arg(request)
         require_read(who, scope)
         sha = str(request.path_params["sha256"])
-        content = await call(blobs.get, engine, scope, sha)
+        content = await call(blobs.get, reader, scope, sha)
         return Response(content=content, media_type="text/plain; charset=utf-8")
 
     @api.delete("/v1/scopes/{scope}/blobs/{sha256}")

@@ -35,6 +35,10 @@ def add_db_option(p: argparse.ArgumentParser) -> None:
 
 def add_serve_options(p: argparse.ArgumentParser) -> None:
     add_db_option(p)
+    p.add_argument(
+        "--read-db-url",
+        help="a PostgreSQL read replica for pulls, conflict lists and text downloads",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: all)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument(
@@ -92,6 +96,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[Settings, list[str]]:
         )
     settings = Settings(
         db_url=db_url,
+        read_db_url=args.read_db_url,
         jwt_algorithm=args.jwt_alg,
         jwt_secret=secret,
         rsa_private_key_pem=_read(args.private_key_file),

@@ -24,8 +24,9 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def make_engine(url: str, pool_size: int = 8) -> Engine:
-    """An engine for ``url`` with orjson for JSON columns; creates the schema (create_all)."""
+def make_engine(url: str, pool_size: int = 8, *, create_schema: bool = True) -> Engine:
+    """An engine for ``url`` with orjson for JSON columns; creates the schema (create_all)
+    unless ``create_schema`` is false (a read-only replica)."""
     kwargs: dict[str, Any] = {
         "json_serializer": _json_dumps,
         "json_deserializer": orjson.loads,
@@ -48,7 +49,8 @@ def make_engine(url: str, pool_size: int = 8) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
-    metadata.create_all(engine)
+    if create_schema:
+        metadata.create_all(engine)
     return engine
 
 

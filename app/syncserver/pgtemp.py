@@ -109,6 +109,58 @@ class TempCluster:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def start_replica(self) -> TempCluster:
+        """A streaming read replica of this cluster (``pg_basebackup -R``) on its own port.
+
+        Stop it before the primary. Replicas replay commits in commit order.
+        """
+        root = Path(tempfile.mkdtemp(prefix="huleedu-pg-replica-", dir=self.root.parent))
+        try:
+            if self.run_as:
+                shutil.chown(root, user=self.run_as, group=None)
+                os.chmod(root, 0o700)
+            _run(
+                [
+                    str(self.bin_dir / "pg_basebackup"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "postgres",
+                    "-D",
+                    str(root / "data"),
+                    "-R",
+                    "-X",
+                    "stream",
+                ],
+                self.run_as,
+            )
+            port = free_port()
+            opts = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={root}"
+            _run(
+                [
+                    str(self.bin_dir / "pg_ctl"),
+                    "-D",
+                    str(root / "data"),
+                    "-l",
+                    str(root / "server.log"),
+                    "-o",
+                    opts,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ],
+                self.run_as,
+            )
+            if not _wait_accepting(port):
+                raise ClusterError("the read replica did not accept connections")
+            return TempCluster(root=root, port=port, bin_dir=self.bin_dir, run_as=self.run_as)
+        except BaseException:
+            shutil.rmtree(root, ignore_errors=True)
+            raise
+
     def stop(self) -> None:
         """Fast shutdown and removal of the folder (safe to call twice)."""
         if self._stopped:

@@ -32,6 +32,9 @@ class Settings:
     """
 
     db_url: str
+    #: Optional read replica for pulls, conflict lists and text downloads (streaming replicas
+    #: replay commits in order, so paging by seq there is as safe as on the primary).
+    read_db_url: str | None = None
     jwt_algorithm: Algorithm = "HS256"
     jwt_secret: str | None = None
     rsa_private_key_pem: str | None = None
