@@ -389,10 +389,12 @@ def _drive(
             db, run_id, args, err, judge, operational, stall, stops=stops, caps=capabilities
         )
     )
-    if stops and isinstance(outcome, Paused):
+    if stops and not isinstance(outcome, Completed):
+        # Refused for want of credit: the run was paused at once; say what to do, in full.
         err.print(
             f"[red]huleedu grade: {escape(stops[0].advice)}[/red]\n"
-            f"[yellow]{escape(outcome.message)} Continue with `{outcome.resume_hint}`.[/yellow]"
+            f"[yellow]Run {run_id} is paused; nothing judged is lost. Continue with "
+            f"`huleedu grade --resume {run_id}`.[/yellow]"
         )
         return EXIT_JUDGE
     return _finish(db, run_id, outcome, args, err)

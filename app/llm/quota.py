@@ -8,9 +8,18 @@ stopped.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from app.llm.types import ProviderError, QuotaExhaustedError
 
-__all__ = ["quota_advice", "quota_stop"]
+__all__ = ["STOP_LISTENERS", "quota_advice", "quota_stop"]
+
+STOP_LISTENERS: ContextVar[list[QuotaExhaustedError] | None] = ContextVar(
+    "huleedu_quota_stop_listeners", default=None
+)
+"""A list that hears every quota stop made in this context (:func:`quota_stop`), whether by a
+dispatch or a provider batch: how the judge's owner learns that a paused run was paused for
+want of credit."""
 
 _WHERE: dict[str, str] = {
     "openai": (
@@ -43,5 +52,10 @@ def quota_advice(kind: str | None) -> str:
 
 
 def quota_stop(error: ProviderError, kind: str | None) -> QuotaExhaustedError:
-    """The exception that stops a dispatch or a batch for the QUOTA ``error``."""
-    return QuotaExhaustedError(error, quota_advice(kind))
+    """The exception that stops a dispatch or a batch for the QUOTA ``error`` (told to
+    :data:`STOP_LISTENERS` when a list is set)."""
+    stop = QuotaExhaustedError(error, quota_advice(kind))
+    heard = STOP_LISTENERS.get()
+    if heard is not None:
+        heard.append(stop)
+    return stop

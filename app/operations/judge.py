@@ -11,8 +11,13 @@ Two things a caller may hand the judge for the length of a drive, through contex
 * :data:`CAPABILITIES`: what the model accepts (``--model-capabilities``), overriding the
   catalogue; not frozen with the run, so give it again on resume.
 * :data:`STOPS`: a list that hears every quota stop (:class:`~app.llm.types.QuotaExhaustedError`)
-  of the drive, so the caller can tell a run paused for want of credit from one paused by a
-  person (the run itself is paused the same way: nothing judged is lost).
+  of the drive, so the caller can show the advice in its own words.
+
+A quota stop (a dispatch or a provider batch refused for want of credit) pauses the run like a
+cancel: pairs not yet judged go back to *planned*. :func:`open_judge` then raises
+:class:`~app.runs.orchestrator.JudgeRefusedError` with the advice, so every caller of
+``drive_run`` (the window too) gets a ``judge_refused`` failure saying what to do, not a
+plain "paused".
 
 A run in ``provider_batch`` mode whose provider has no batch API in this app (Gemini) is
 refused before anything is sent (:func:`check_batch_mode`).
@@ -21,6 +26,7 @@ refused before anything is sent (:func:`check_batch_mode`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -33,6 +39,7 @@ from app.llm.catalogue import default_catalogue
 from app.llm.dispatcher import Dispatcher, DispatchSettings
 from app.llm.providers.base import ProviderConfig
 from app.llm.providers.factory import make_provider
+from app.llm.quota import STOP_LISTENERS
 from app.llm.types import QuotaExhaustedError, Usage
 from app.runs.orchestrator import JudgeRefusedError
 from app.runs.settings import RunSettings
@@ -67,6 +74,7 @@ def capabilities_for(kind: str) -> ModelCapabilities | None:
         return given
     text = os.environ.get(CAPABILITIES_ENV, "").strip()
     return parse_capabilities(text, kind) if text else None
+
 
 STOPS: ContextVar[list[QuotaExhaustedError] | None] = ContextVar(
     "huleedu_judge_stops", default=None
@@ -104,12 +112,6 @@ def check_batch_mode(settings: RunSettings) -> None:
     problem = batch_mode_problem(settings.provider, settings.model)
     if problem is not None:
         raise JudgeRefusedError(problem)
-
-
-def _heard(stop: QuotaExhaustedError) -> None:
-    stops = STOPS.get()
-    if stops is not None:
-        stops.append(stop)
 
 
 def provider_config(settings: RunSettings, base_url: str | None = None) -> ProviderConfig:
@@ -156,9 +158,29 @@ async def open_judge(settings: RunSettings) -> AsyncIterator[Dispatcher]:
     stopped) when the block ends.
 
     Raises:
-        JudgeRefusedError: ``provider_batch`` mode for a provider without a batch API here.
+        JudgeRefusedError: ``provider_batch`` mode for a provider without a batch API here;
+            after the block, when a call or batch of it was refused for want of credit (the
+            run was paused by then; the message says what to do).
     """
     check_batch_mode(settings)
+    heard: list[QuotaExhaustedError] = []
+    listening = STOP_LISTENERS.set(heard)
+    try:
+        async with _judge(settings) as dispatcher:
+            yield dispatcher
+    finally:
+        with contextlib.suppress(ValueError):  # reset only in the context that set it
+            STOP_LISTENERS.reset(listening)
+        caller = STOPS.get()
+        if caller is not None:
+            caller.extend(heard)
+    if heard:
+        raise JudgeRefusedError(heard[0].advice.rstrip("."))
+
+
+@asynccontextmanager
+async def _judge(settings: RunSettings) -> AsyncIterator[Dispatcher]:
+    """The dispatcher for ``settings`` (see :func:`open_judge`)."""
     stop: Callable[[], None] | None = None
     base_url = None
     if settings.provider == "sim":
@@ -181,7 +203,6 @@ async def open_judge(settings: RunSettings) -> AsyncIterator[Dispatcher]:
                     concurrency=settings.concurrency,
                 ),
                 cost=pricing(settings.model),
-                on_stop=_heard,
             )
         finally:
             await provider.aclose()

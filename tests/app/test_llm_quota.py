@@ -424,3 +424,35 @@ def test_batch_mode_is_refused_where_no_batch_api_is_spoken() -> None:
     assert batch_mode_problem("openai", "gpt-5-mini") is None
     assert batch_mode_problem("anthropic", "claude-haiku-4-5") is None
     assert batch_mode_problem("sim", "sim-gpt51-low") is None
+
+
+async def test_drive_run_reports_a_quota_stop_as_judge_refused(tmp_path: Path) -> None:
+    """The window drives runs through ``drive_run``: it gets the advice, and the run is
+    paused with no pair failed."""
+    from app.db.engine import open_database  # noqa: PLC0415
+    from app.operations.base import Failed, FailureKind  # noqa: PLC0415
+    from app.operations.runs import FolderRunRequest, drive_run, prepare_folder_run  # noqa: PLC0415
+
+    os.environ["QUOTA_DRIVE_KEY"] = "k"
+    async with running_server("quota", speed=1000.0, quota_after_calls=3) as url:
+        db = open_database(path=tmp_path / "db.sqlite3")
+        try:
+            prepared = prepare_folder_run(
+                db,
+                FolderRunRequest([DEMO / "essays"], title="T", context=CONTEXT),
+                {
+                    "provider": "openai_compatible",
+                    "model": "sim-generic",
+                    "base_url": url + "/v1",
+                    "api_key_env": "QUOTA_DRIVE_KEY",
+                },
+            )
+            outcome = await drive_run(db, prepared.run_id)
+        finally:
+            db.close()
+    assert isinstance(outcome, Failed) and outcome.kind is FailureKind.JUDGE_REFUSED
+    assert "cannot pay for more calls" in outcome.message
+    with sqlite3.connect(tmp_path / "db.sqlite3") as con:
+        assert con.execute("SELECT status FROM runs").fetchone()[0] == "paused"
+        failed = con.execute("SELECT count(*) FROM comparisons WHERE status='failed'")
+        assert failed.fetchone()[0] == 0

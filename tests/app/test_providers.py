@@ -777,8 +777,7 @@ async def test_http_error_mapping(
     else:
         assert err.retry_after == pytest.approx(retry_after)
     assert err.category.retryable == (
-        category
-        not in (FailureCategory.AUTH, FailureCategory.BAD_REQUEST, FailureCategory.QUOTA)
+        category not in (FailureCategory.AUTH, FailureCategory.BAD_REQUEST, FailureCategory.QUOTA)
     )
 
 
