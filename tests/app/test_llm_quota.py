@@ -456,3 +456,37 @@ async def test_drive_run_reports_a_quota_stop_as_judge_refused(tmp_path: Path) -
         assert con.execute("SELECT status FROM runs").fetchone()[0] == "paused"
         failed = con.execute("SELECT count(*) FROM comparisons WHERE status='failed'")
         assert failed.fetchone()[0] == 0
+
+
+def test_grade_in_provider_batch_mode_stops_on_a_quota_answer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    os.environ["QUOTA_BATCH_KEY"] = "k"
+    url, stop = start_in_thread("quota", speed=1000.0, quota_after_calls=0)
+    try:
+        code = main(
+            grade_args(
+                tmp_path,
+                "--provider",
+                "anthropic",
+                "--model",
+                "claude-haiku-4-5",
+                "--base-url",
+                url,
+                "--api-key-env",
+                "QUOTA_BATCH_KEY",
+                "--mode",
+                "provider_batch",
+                "--poll-interval",
+                "0.05",
+            )
+        )
+        stats = httpx.get(url + "/sim/stats").json()
+    finally:
+        stop()
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 4, err
+    assert "Claude Console" in err and "Traceback" not in err
+    assert stats["quota_refusals"] == 1 and stats.get("anthropic_batches", 0) == 0
+    with sqlite3.connect(tmp_path / "data" / "huleedu.sqlite3") as con:
+        assert con.execute("SELECT status FROM runs").fetchone()[0] == "paused"
