@@ -15,6 +15,11 @@ Endpoints (under ``/v1``, Gemini's under ``/v1beta``):
 
 Answers come from :mod:`app.simserver.judging`; latency, token counts, faults and batch timing
 from the profile (:mod:`app.simserver.profiles`), with every duration divided by ``speed``.
+Requests the real APIs refuse are refused first, with the providers' error bodies
+(:mod:`app.simserver.strict`: GPT-5 parameters, strict schemas, Anthropic cache breakpoints and
+thinking with a forced tool, Gemini schema fields); a profile's ``quota_after_calls`` makes every
+later request an "out of credit" answer in each provider's words
+(:func:`app.simserver.faults.quota_check`).
 An answer is deterministic for (seed, request body, number of earlier identical requests).
 An API key may be sent (``Authorization: Bearer …``, ``x-api-key``, or for Gemini
 ``x-goog-api-key`` or ``?key=``); a key starting with ``invalid`` is refused (401; Gemini: 400
