@@ -46,6 +46,7 @@ def anthropic_error(status: int, message: str, kind: str) -> FaultError:
 GOOGLE_STATUS = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
+    402: "RESOURCE_EXHAUSTED",
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
     429: "RESOURCE_EXHAUSTED",
@@ -89,6 +90,42 @@ def quota_check(state: SimState, wire: Wire) -> None:
     if state.stats["quota_refusals"]:
         state.stats["requests_after_quota"] += 1
     state.stats["quota_refusals"] += 1
+    style = state.profile.quota_style
+    if wire == "anthropic" and style == "billing":
+        raise anthropic_error(
+            402,
+            "Your organization's billing information needs attention (simulated).",
+            "billing_error",
+        )
+    if wire == "anthropic" and style == "spend_limit":
+        err = anthropic_error(
+            429,
+            "You have reached your monthly spend limit for this usage tier (simulated).",
+            "rate_limit_error",
+        )
+        error = err.body["error"]
+        assert isinstance(error, dict)
+        error["details"] = {"error_code": "enforced_spend_limit_reached"}
+        raise err
+    if wire == "gemini" and style == "billing":
+        raise gemini_error(
+            403,
+            "This API method requires billing to be enabled. Please enable billing on project "
+            "#0 by visiting https://console.developers.google.com/billing/enable?project=0 then "
+            "retry.",
+            [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "BILLING_DISABLED",
+                    "domain": "googleapis.com",
+                    "metadata": {"service": "generativelanguage.googleapis.com"},
+                }
+            ],
+        )
+    if wire == "gemini" and style == "spend_limit":
+        raise gemini_error(
+            402, "Your prepayment credits are depleted (simulated). Add credits to continue."
+        )
     if wire == "anthropic":
         raise anthropic_error(
             400,

@@ -119,6 +119,11 @@ class SimProfile:
             wire formats together), every further one is refused for want of credit: OpenAI
             429 ``insufficient_quota``, Anthropic 400 "Your credit balance is too low", Gemini
             429 ``RESOURCE_EXHAUSTED`` with a per-day ``QuotaFailure``. None = never.
+        quota_style: which documented answer: ``credit`` (above), ``billing`` (Anthropic 402
+            ``billing_error``, Gemini 403 ``PERMISSION_DENIED`` with reason
+            ``BILLING_DISABLED``) or ``spend_limit`` (Anthropic 429 with
+            ``enforced_spend_limit_reached``, Gemini 402 prepaid credit used up); OpenAI
+            answers 429 ``insufficient_quota`` in every style.
     """
 
     name: str
@@ -145,6 +150,7 @@ class SimProfile:
     batch_expire_rate: float = 0.0
     justification_words: tuple[int, int] = (18, 34)
     quota_after_calls: int | None = None
+    quota_style: str = "credit"
 
     def __post_init__(self) -> None:
         if self.latency_mean_s <= 0 or self.fault_latency_s < 0:
@@ -162,6 +168,8 @@ class SimProfile:
             raise ValueError("justification_words must be (min, max) with 1 <= min <= max")
         if self.quota_after_calls is not None and self.quota_after_calls < 0:
             raise ValueError("quota_after_calls must be at least 0")
+        if self.quota_style not in ("credit", "billing", "spend_limit"):
+            raise ValueError("quota_style must be credit, billing or spend_limit")
 
     @property
     def latency_lognormal(self) -> tuple[float, float]:

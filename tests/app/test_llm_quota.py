@@ -256,13 +256,21 @@ JUDGES: list[tuple[ProviderKind, str, str]] = [
 
 
 @pytest.mark.parametrize("kind,model,suffix", JUDGES, ids=[j[0] for j in JUDGES])
-@pytest.mark.parametrize("mode", ["per_request", "bundle"])
+@pytest.mark.parametrize(
+    "mode,style",
+    [
+        ("per_request", "credit"),
+        ("bundle", "credit"),
+        ("bundle", "billing"),
+        ("bundle", "spend_limit"),
+    ],
+)
 async def test_a_quota_answer_stops_the_dispatch_at_once(
-    kind: ProviderKind, model: str, suffix: str, mode: str
+    kind: ProviderKind, model: str, suffix: str, mode: str, style: str
 ) -> None:
     tasks = pairs(40, seed=1)
     heard: list[QuotaExhaustedError] = []
-    async with running_server("quota", speed=1000.0, quota_after_calls=3) as url:
+    async with running_server("quota", speed=1000.0, quota_after_calls=3, quota_style=style) as url:
         config = ProviderConfig(
             kind=kind, model=model, base_url=url + suffix, api_key=SecretStr("sim")
         )
