@@ -303,6 +303,11 @@ def _run(db: Database, args: argparse.Namespace, err: Console) -> int:
     except OperationError as exc:
         err.print(f"[red]huleedu grade: {escape(exc.message)}[/red]")
         return EXIT_USAGE
+    try:
+        _capabilities(args, str(options["provider"]))  # checked before anything is stored
+    except CapabilitiesError as exc:
+        err.print(f"[red]huleedu grade: --model-capabilities: {escape(str(exc))}[/red]")
+        return EXIT_USAGE
     if options.get("mode") == "provider_batch":
         problem = batch_mode_problem(str(options["provider"]), settings_for(1, **options).model)
         if problem is not None:

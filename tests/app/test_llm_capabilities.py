@@ -250,3 +250,60 @@ def test_check_model_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         assert default_catalogue().get("gpt-5-mini").supports_temperature is False
     finally:
         use_user_catalogue(None)
+
+
+def test_grade_model_capabilities_reach_the_client(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An override is what the client sends: telling the app that gpt-5-mini takes logprobs
+    makes the strict server refuse every request (exit 4); a bad override is a usage error."""
+    from app.paths import resources_dir  # noqa: PLC0415
+
+    demo = resources_dir() / "demo"
+    os.environ["CAPS_TEST_KEY"] = "k"
+    url, stop = start_in_thread("generic", speed=1000.0)
+
+    def grade(folder: str, *extra: str) -> int:
+        return main(
+            [
+                "grade",
+                str(demo / "essays"),
+                "--data-dir",
+                str(tmp_path / folder),
+                "--out",
+                str(tmp_path / folder / "out"),
+                "--quiet",
+                "--budget",
+                "12",
+                "--provider",
+                "openai",
+                "--model",
+                "gpt-5-mini",
+                "--base-url",
+                url + "/v1",
+                "--api-key-env",
+                "CAPS_TEST_KEY",
+                *extra,
+            ]
+        )
+
+    try:
+        plain = grade("a")
+        wrong = grade("b", "--model-capabilities", "logprobs=true")
+        err = " ".join(capsys.readouterr().err.split())
+        bad = grade("c", "--model-capabilities", "logprob=true")
+        bad_err = capsys.readouterr().err
+    finally:
+        stop()
+    assert plain == 0
+    assert wrong == 4 and "logprobs" in err
+    assert bad == 2 and "unknown key" in bad_err
+    assert not (tmp_path / "c" / "huleedu.sqlite3").exists() or _runs(tmp_path / "c") == 0
+
+
+def _runs(folder: Path) -> int:
+    import sqlite3  # noqa: PLC0415
+
+    with sqlite3.connect(folder / "huleedu.sqlite3") as con:
+        count: int = con.execute("SELECT count(*) FROM runs").fetchone()[0]
+    return count
