@@ -251,23 +251,35 @@ def slope_fit(
     """Maximum-likelihood β of y ~ Bernoulli(σ(β·η)) (weights w), and its standard error.
 
     The log-likelihood ℓ(β) = Σ w·[y·log σ(βη) + (1 − y)·log σ(−βη)] is concave in β; Newton
-    steps β ← β + ℓ'/I with ℓ' = Σ w·(y − p)·η and I = Σ w·p(1 − p)·η², p = σ(βη), from β = 1.
-    SE(β) = 1/√I at the optimum. β is bounded to [−10, 10] (perfectly separated data would push
-    it to infinity). Returns (NaN, NaN) when Σ w·η² = 0 (no predicted gap to calibrate).
+    steps β ← β + ℓ'/I with ℓ' = Σ w·(y − p)·η and I = Σ w·p(1 − p)·η², p = σ(βη), from β = 1,
+    halved until ℓ does not fall. SE(β) = 1/√I at the optimum. β is bounded to [−10, 10]
+    (data that a sign of η separates perfectly would push it to infinity). Returns (NaN, NaN)
+    when Σ w·η² = 0 (no predicted gap to calibrate).
     """
     if eta.shape[0] == 0 or float(np.sum(w * eta * eta)) <= 0.0:
         return float("nan"), float("nan")
+
+    def loglik(beta: float) -> float:
+        z = beta * eta
+        return -float(np.sum(w * (y * np.logaddexp(0.0, -z) + (1.0 - y) * np.logaddexp(0.0, z))))
+
     beta = 1.0
-    info = 0.0
+    value = loglik(beta)
     for _ in range(max_iter):
         p = 1.0 / (1.0 + np.exp(-beta * eta))
         grad = float(np.sum(w * (y - p) * eta))
         info = float(np.sum(w * p * (1.0 - p) * eta * eta))
-        if info <= 1e-12:
-            break
-        step = grad / info
-        beta = float(np.clip(beta + step, -10.0, 10.0))
-        if abs(step) < 1e-10:
+        step = grad / max(info, 1e-12)
+        t = 1.0
+        while True:
+            trial = float(np.clip(beta + t * step, -10.0, 10.0))
+            new = loglik(trial)
+            if new >= value - 1e-12 or t < 1e-6:
+                break
+            t *= 0.5
+        moved = abs(trial - beta)
+        beta, value = trial, new
+        if moved < 1e-10 or abs(beta) >= 10.0:
             break
     p = 1.0 / (1.0 + np.exp(-beta * eta))
     info = float(np.sum(w * p * (1.0 - p) * eta * eta))

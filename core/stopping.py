@@ -16,8 +16,8 @@ A run stops for exactly one reason, checked in this order:
    figure that held-out verdicts do not back never stops a run as stable.
 7. ``precise`` — the root-mean-square standard error fell to ``target_rms_se``.
 8. ``target_unreachable`` — even the top of the reliability's interval, projected to the whole
-   budget, stays below the target, after this wave and the previous one (see
-   :func:`project`): the judge is too weak for the target within this budget. The decision
+   budget, stays below the target by ``UNREACHABLE_MARGIN``, after this wave and the previous
+   one (see :func:`project`): the judge is too weak for the target within this budget. The decision
    carries an :class:`Outlook` (the figure the budget can reach, the comparisons the target
    would need), so a teacher can choose a stronger judge, stated confidence or more budget
    before paying for the rest. With ``stop_when_unreachable=False`` the run goes on and the
@@ -34,6 +34,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import StrEnum
+
+
+#: How far below the target the projected top of the interval must fall (after this wave and
+#: the previous one) before a run is called ``target_unreachable``: projections from early waves
+#: are rough, and stopping a run that could have made it wastes what it already cost.
+UNREACHABLE_MARGIN = 0.03
 
 
 class StopReason(StrEnum):
@@ -154,7 +160,8 @@ def comparisons_needed(reliability: float, results: int, target: float) -> int |
         return None
     r = min(reliability, 1.0 - 1e-9)
     need = results * (target / (1.0 - target)) / (r / (1.0 - r))
-    return math.ceil(need) if need < 1e12 else None
+    # Rounding error must not add a comparison: 640.0000001 is 640.
+    return math.ceil(need * (1.0 - 1e-12)) if need < 1e12 else None
 
 
 def outlook(rule: StoppingRule, progress: RunProgress) -> Outlook | None:
@@ -177,7 +184,10 @@ def _unreachable(rule: StoppingRule, progress: RunProgress) -> Outlook | None:
     """The outlook when the target is out of reach now *and* after the previous wave."""
     p = progress
     now = outlook(rule, p)
-    if now is None or rule.target_reliability is None or now.reachable >= rule.target_reliability:
+    if rule.target_reliability is None:
+        return None
+    bar = rule.target_reliability - UNREACHABLE_MARGIN
+    if now is None or now.reachable >= bar:
         return None
     before = (
         p.previous_reliability_high
@@ -186,7 +196,7 @@ def _unreachable(rule: StoppingRule, progress: RunProgress) -> Outlook | None:
     )
     if not math.isfinite(before) or p.previous_results <= 0:
         return None
-    if project(before, p.previous_results, rule.budget) >= rule.target_reliability:
+    if project(before, p.previous_results, rule.budget) >= bar:
         return None
     return now
 

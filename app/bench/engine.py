@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import spearmanr
 
 from core.bt import SoftmaxPrior, fit_bt
 from core.comparisons import ComparisonSet
 from core.engine import Refit, simulate_run
+from core.ranks import spearman
 from core.reliability import scale_separation_reliability
 from core.scheduler import Strategy
 from core.simulate import JudgeProfile, SimulatedJudge, stable_seed, true_abilities
@@ -54,9 +54,29 @@ NOISY_CONFIDENCE = JudgeProfile(
 #: An LLM that samples its answer from its own belief (temperature 1) and reports the belief
 #: (token log-probabilities): the judge of the soft-verdict keys.
 SAMPLING = JudgeProfile(noise_sd=0.6, position_bias=0.3, lapse_rate=0.05, verdict="sampled")
-#: A weaker judge (77 % of random pairs right against 84 % for REALISTIC): the reliability
-#: the engine reports for it is measured, not assumed.
-WEAK = JudgeProfile(noise_sd=1.7, position_bias=0.3, lapse_rate=0.05)
+#: A weak judge: about 70 % of random pairs right (84 % for REALISTIC), probit noise SD 2.7,
+#: the same bias and lapses. The reliability the engine reports for it is measured, not assumed.
+WEAK = JudgeProfile(noise_sd=2.7, position_bias=0.3, lapse_rate=0.05)
+#: Judge families of the reliability keys (``false_stable_share``): none is the model the fit
+#: assumes except ``plain_bt``, and no single one decides the design. Share of random pairs
+#: judged right (ability SD 1.5) in brackets.
+FAMILIES: dict[str, JudgeProfile] = {
+    # probit noise, first-position bias, lapses: the default argmax judge (84 %)
+    "probit_bias_lapse": REALISTIC,
+    # weak (70 %) and middling (74 %) judges of the same family
+    "weak_probit": WEAK,
+    "middling_probit": JudgeProfile(noise_sd=2.1, position_bias=0.3, lapse_rate=0.05),
+    # strong (86 %), a larger first-position bias and few lapses
+    "strong_probit": JudgeProfile(noise_sd=0.85, position_bias=0.5, lapse_rate=0.02),
+    # plain Bradley–Terry: logistic noise, no bias, no lapses (80 %)
+    "plain_bt": JudgeProfile(noise_sd=1.7, noise="logistic"),
+    # a judge that lapses often (15 %) with a strong bias for the second position (75 %)
+    "lapsing_biased": JudgeProfile(noise_sd=1.2, position_bias=-0.6, lapse_rate=0.15),
+}
+#: Budget of the judge-family runs, in comparisons per essay (a realistic run's budget).
+FAMILY_BUDGET_PER_ESSAY = 20
+#: Horizon of the weak judge's Spearman curves (it needs about 30 comparisons per essay).
+WEAK_HORIZON = 50.0
 SAMPLING_NOISY_CONFIDENCE = JudgeProfile(
     noise_sd=0.6, position_bias=0.3, lapse_rate=0.05, verdict="sampled", confidence="noise"
 )
@@ -78,7 +98,7 @@ def spearman_curve(
     curve: list[tuple[float, float]] = [(0.0, 0.0)]
 
     def watch(wave: int, refit: Refit) -> bool:
-        curve.append((2.0 * refit.data.size / n, float(spearmanr(refit.fit.abilities, truth)[0])))
+        curve.append((2.0 * refit.data.size / n, spearman(refit.fit.abilities, truth)))
         return False
 
     rule = StoppingRule(
@@ -126,22 +146,124 @@ def comparisons_to_target(
 
 
 def reliability_at_stop(
-    n: int, seed: int, target: float, use_confidence: bool, profile: JudgeProfile = REALISTIC
+    n: int,
+    seed: int,
+    target: float,
+    use_confidence: bool,
+    profile: JudgeProfile = REALISTIC,
+    budget_per_essay: float = 80.0,
 ) -> dict[str, Any]:
     """Run to a target reliability; compare the reported figures with the truth at the stop."""
     truth = true_abilities(n, ABILITY_SD, seed)
     judge = SimulatedJudge(truth, profile, seed=stable_seed("judge-rel", seed))
-    rule = StoppingRule(budget=40 * n, target_reliability=target, min_comparisons_per_essay=5)
+    rule = StoppingRule(
+        budget=int(budget_per_essay * n / 2), target_reliability=target, min_comparisons_per_essay=5
+    )
     run = simulate_run(judge, n, rule, seed=seed, use_confidence=use_confidence)
     final = run.final
     assert final is not None and run.decision is not None
     r = float(np.corrcoef(final.fit.abilities, truth)[0, 1])
+    low, high = final.interval
     return {
         "reported": final.reliability,
+        "low": low,
+        "high": high,
+        "honest_split_half": final.honest,
         "ssr": scale_separation_reliability(final.fit.abilities, final.fit.se),
         "true": r * r,
         "per_essay": 2.0 * final.data.size / n,
         "reason": str(run.decision.reason),
+        "reachable": None if run.decision.outlook is None else run.decision.outlook.reachable,
+    }
+
+
+def judge_accuracy(profile: JudgeProfile, pairs: int = 20_000) -> float:
+    """Share of uniformly random pairs (abilities N(0, 1.5²), random order) judged right."""
+    truth = true_abilities(2 * pairs, ABILITY_SD, "accuracy")
+    judge = SimulatedJudge(truth, profile, seed="accuracy")
+    right = 0
+    for k in range(pairs):
+        a, b = 2 * k, 2 * k + 1
+        right += judge.judge(a, b).first_wins == (truth[a] > truth[b])
+    return right / pairs
+
+
+def judge_families(sizes: tuple[int, ...], seeds: range) -> dict[str, Any]:
+    """Every family in ``FAMILIES`` at every size, target 0.80, ``FAMILY_BUDGET_PER_ESSAY``.
+
+    ``false_stable_share``: of the runs that stopped ``stable``, the share whose true squared
+    correlation with the abilities was below 0.70. Per family and size: the stop reasons, mean
+    reported, interval and true figures at the stop and comparisons per essay.
+    """
+    rows: list[dict[str, Any]] = []
+    table: dict[str, Any] = {}
+    for name, profile in FAMILIES.items():
+        for n in sizes:
+            cell = [
+                reliability_at_stop(
+                    n, s, 0.80, False, profile, budget_per_essay=FAMILY_BUDGET_PER_ESSAY
+                )
+                for s in seeds
+            ]
+            rows.extend(cell)
+            table[f"{name}_n{n}"] = {
+                "stop_reasons": dict(Counter(r["reason"] for r in cell)),
+                "reported": statistics.fmean(r["reported"] for r in cell),
+                "interval_low": statistics.fmean(r["low"] for r in cell),
+                "interval_high": statistics.fmean(r["high"] for r in cell),
+                "true": statistics.fmean(r["true"] for r in cell),
+                "true_inside_interval": statistics.fmean(
+                    float(r["low"] <= r["true"] <= r["high"]) for r in cell
+                ),
+                "comparisons_per_essay_at_stop": statistics.fmean(r["per_essay"] for r in cell),
+            }
+    stable = [r for r in rows if r["reason"] == "stable"]
+    false = [r for r in stable if r["true"] < 0.70]
+    return {
+        "false_stable_share": len(false) / len(stable) if stable else 0.0,
+        "stable_stops": len(stable),
+        "false_stable_stops": len(false),
+        "runs": len(rows),
+        "reliability_abs_error_all_judges": statistics.fmean(
+            abs(r["reported"] - r["true"]) for r in rows
+        ),
+        "reliability_bias_all_judges": statistics.fmean(r["reported"] - r["true"] for r in rows),
+        "table": table,
+    }
+
+
+def choix_spearman_gap(n: int = 100, per_essay: int = 4, seeds: int = 20) -> dict[str, float]:
+    """Spearman with the truth, ours (engine defaults) minus ``choix.ilsr_pairwise`` (α = 0.01).
+
+    Identical data: balanced random pairs judged by the default argmax judge, ``per_essay``
+    comparisons per essay, averaged over ``seeds``. Also the same with our fit at choix's
+    regularisation (``SoftmaxPrior(0.01)``, no position bias).
+    """
+    import choix  # noqa: PLC0415  (a dev/test dependency)
+
+    from core.scheduler import SchedulerState, plan_wave  # noqa: PLC0415
+
+    gaps, equal = [], []
+    for seed in range(seeds):
+        truth = true_abilities(n, ABILITY_SD, f"choix-gap-{seed}")
+        judge = SimulatedJudge(truth, REALISTIC, seed=f"choix-gap-{seed}")
+        shown: list[tuple[int, int]] = []
+        for wave in range(per_essay):
+            state = SchedulerState(n, tuple(shown))
+            shown += plan_wave(state, n // 2, seed=seed, wave=wave, strategy="random")
+        won = [judge.judge(a, b).first_wins for a, b in shown]
+        arr = np.asarray(shown, dtype=np.intp)
+        data = ComparisonSet.from_arrays(n, arr[:, 0], arr[:, 1], np.asarray(won, np.float64))
+        pairs = [(a, b) if w else (b, a) for (a, b), w in zip(shown, won, strict=True)]
+        ref = spearman(choix.ilsr_pairwise(n, pairs, alpha=0.01), truth)
+        gaps.append(spearman(fit_bt(data).abilities, truth) - ref)
+        same = fit_bt(data, prior=SoftmaxPrior(0.01), position_bias=False, compute_se=False)
+        equal.append(spearman(same.abilities, truth) - ref)
+    return {
+        f"spearman_ours_minus_choix_n{n}_{per_essay}_per_essay": statistics.fmean(gaps),
+        f"spearman_ours_minus_choix_n{n}_{per_essay}_per_essay_equal_prior": statistics.fmean(
+            equal
+        ),
     }
 
 
@@ -211,6 +333,15 @@ def run_benchmark(seeds: int = 40, quick: bool = False) -> dict[str, Any]:
         rnd = comparisons_to_target(n, seed_range, random_)
         out[f"ratio_random_over_ours_n{n}"] = rnd / ours
         per_essay[f"n{n}"] = {"random": rnd, "ours_hard": ours}
+    n_big = max(sizes)
+    ours_w = comparisons_to_target(
+        n_big, seed_range, Setting("adaptive", WEAK, False), horizon=WEAK_HORIZON
+    )
+    rnd_w = comparisons_to_target(
+        n_big, seed_range, Setting("random", WEAK, False), horizon=WEAK_HORIZON
+    )
+    out[f"ratio_random_over_ours_n{n_big}_weak_judge"] = rnd_w / ours_w
+    per_essay[f"n{n_big}_weak_judge"] = {"random": rnd_w, "ours_hard": ours_w}
     for label, informative, noisy in (
         ("", SAMPLING, SAMPLING_NOISY_CONFIDENCE),
         ("_argmax_judge", REALISTIC, NOISY_CONFIDENCE),
@@ -247,6 +378,7 @@ def run_benchmark(seeds: int = 40, quick: bool = False) -> dict[str, Any]:
     )
     out["ssr_abs_error"] = statistics.fmean(abs(r["ssr"] - r["true"]) for r in rel_rows)
     out.update(fit_versus_choix(n=300 if quick else 1000))
+    out.update(choix_spearman_gap(n=n_big, seeds=min(seeds, 20)))
     out["comparisons_per_essay_to_spearman_0_90"] = per_essay
     soft_rows = [
         reliability_at_stop(30, s, 0.80, use_confidence=True, profile=SAMPLING) for s in seed_range
@@ -273,7 +405,14 @@ def run_benchmark(seeds: int = 40, quick: bool = False) -> dict[str, Any]:
         "true_squared_correlation": statistics.fmean(r["true"] for r in weak_rows),
     }
     stop_reasons.update(r["reason"] for r in weak_rows)
+    families = judge_families(sizes, range(max(2, seeds // 2)))
+    out["false_stable_share"] = families.pop("false_stable_share")
+    out["judge_families"] = families
     out["teacher_view"] = {"runs_to_reliability": teacher, "stop_reasons": dict(stop_reasons)}
+    out["judge_accuracy_on_random_pairs"] = {
+        name: judge_accuracy(profile, 2_000 if quick else 20_000)
+        for name, profile in {**FAMILIES, "sampling": SAMPLING}.items()
+    }
     out["judges"] = {
         "argmax": "probit noise SD 1.0 on the perceived gap, position bias 0.3, 5 % lapses",
         "sampling": "perception noise SD 0.6, answer sampled from belief σ(1.7·gap), belief "

@@ -259,3 +259,110 @@ def test_split_half_check_reports_non_convergence() -> None:
     data = _simulated(12, seed=4)
     assert split_half_check(data, seed=0).converged
     assert not split_half_check(data, seed=0, max_iter=1).converged
+
+
+# ---------------------------------------------------------------------- calibration slope
+
+from core.reliability import (  # noqa: E402
+    CalibrationSlope,
+    calibrated_reliability,
+    calibration_slope,
+    fold_labels,
+    slope_fit,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(1, 500), folds=st.integers(2, 10), seed=st.integers(0, 2**32 - 1))
+def test_fold_labels_are_balanced(m: int, folds: int, seed: int) -> None:
+    labels = fold_labels(m, folds, np.random.default_rng(seed))
+    assert labels.shape == (m,)
+    sizes = np.bincount(labels, minlength=folds)
+    assert sizes.max() - sizes.min() <= 1 and sizes.sum() == m
+
+
+@settings(max_examples=40, deadline=None)
+@given(beta=st.floats(0.2, 2.0), seed=st.integers(0, 2**32 - 1))
+def test_slope_fit_recovers_the_slope(beta: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    eta = rng.normal(0.0, 2.0, 4000)
+    y = (rng.uniform(size=eta.shape[0]) < 1.0 / (1.0 + np.exp(-beta * eta))).astype(float)
+    b, se = slope_fit(eta, y, np.ones_like(eta))
+    assert 0.0 < se < 0.2
+    assert abs(b - beta) < 5.0 * se
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    eta=st.lists(st.integers(-50, 50).map(lambda k: k / 10.0), min_size=2, max_size=40),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_slope_fit_is_the_maximum_of_the_likelihood(eta: list[float], seed: int) -> None:
+    x = np.asarray(eta)
+    y = (np.random.default_rng(seed).uniform(size=x.shape[0]) < 0.5).astype(float)
+    b, _ = slope_fit(x, y, np.ones_like(x))
+    if not np.isfinite(b):
+        assert float(np.sum(x * x)) == 0.0
+        return
+
+    def loglik(beta: float) -> float:
+        z = beta * x
+        return float(np.sum(y * -np.logaddexp(0.0, -z) + (1 - y) * -np.logaddexp(0.0, z)))
+
+    signs = np.sign(x * (2 * y - 1))[x != 0]
+    if np.all(signs > 0) or np.all(signs < 0):
+        return  # a sign of η separates the verdicts: the likelihood rises for ever
+    assert abs(b) < 10.0
+    assert loglik(b) >= max(loglik(b - 1e-3), loglik(b + 1e-3)) - 1e-9
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    abilities=st.lists(st.floats(-4.0, 4.0), min_size=2, max_size=30),
+    se=st.floats(0.05, 3.0),
+    beta=st.floats(-1.0, 2.0),
+    beta_se=st.floats(0.0, 1.0),
+    moderated=st.floats(-1.0, 2.0),
+)
+def test_calibrated_reliability_bounds(
+    abilities: list[float], se: float, beta: float, beta_se: float, moderated: float
+) -> None:
+    theta = np.asarray(abilities)
+    ses = np.full(theta.shape[0], se)
+    slope = CalibrationSlope(beta, beta_se, 100, 5, True, max(moderated, beta), beta_se)
+    est = calibrated_reliability(theta, ses, slope)
+    model = model_reliability(theta, ses)
+    assert 0.0 <= est.low <= est.value <= est.high <= model + 1e-12
+    # The figure is the model reliability with the spread shrunk by b = min(β, 1).
+    b = min(max(beta, 0.0), 1.0)
+    var = float(np.var(theta, ddof=1))
+    expected = b * b * var / (b * b * var + se * se) if b * b * var + se * se > 0 else 0.0
+    assert est.value == pytest.approx(expected)
+    if beta >= 1.0:
+        assert est.value == pytest.approx(model)
+
+
+def test_calibrated_reliability_needs_a_slope() -> None:
+    theta = np.array([0.0, 1.0, 2.0])
+    nan = float("nan")
+    est = calibrated_reliability(theta, np.ones(3), CalibrationSlope(nan, nan, 0, 0))
+    assert math.isnan(est.value) and math.isnan(est.low) and math.isnan(est.high)
+    assert calibration_slope(ComparisonSet.from_arrays(3, [0], [1], [1.0]), np.ones(1)).folds == 0
+
+
+def test_calibration_slope_reads_an_overspread_fit() -> None:
+    """Random pairs from a weak judge: abilities fitted with a stretched scale are worth less
+    than their gaps claim, and the slope says by how much."""
+    n = 40
+    data = _simulated(n, seed=5, reps=4, noise_sd=2.5)
+    hard = data.outcome
+    fit = fit_bt(data)
+    honest = calibration_slope(data, hard, seed=1, start=fit)
+    assert honest.folds == 5 and honest.verdicts == data.size
+    assert 0.5 < honest.slope < 1.2
+    assert honest.se < 0.25
+    # The same verdicts read against logits twice as wide: β halves.
+    eta = fit.abilities[data.first] - fit.abilities[data.second]
+    b1, _ = slope_fit(eta, hard, np.ones_like(eta))
+    b2, _ = slope_fit(2.0 * eta, hard, np.ones_like(eta))
+    assert b2 == pytest.approx(b1 / 2.0, rel=1e-6)

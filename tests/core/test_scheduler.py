@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -232,3 +233,55 @@ def test_boundary_uncertainty_steers_pairs_to_uncertain_essays() -> None:
         plain += sum(bool(uncertain & set(p)) for p in without)
     assert steered > plain
     assert steered >= 0.8 * 40
+
+
+def _steered_waves(n: int, waves: int, share: float, seed: int) -> list[list[tuple[int, int]]]:
+    """Waves planned around fixed, well-separated abilities (adaptive pairs stay close)."""
+    theta = np.linspace(-6.0, 6.0, n)
+    shown: list[tuple[int, int]] = []
+    out: list[list[tuple[int, int]]] = []
+    for w in range(waves):
+        state = SchedulerState(
+            n, tuple(shown), abilities=theta, se=np.full(n, 0.3), audit_share=share
+        )
+        pairs = plan_wave(state, n // 4, seed=seed, wave=w)
+        out.append(pairs)
+        shown.extend(pairs)
+    return out
+
+
+def test_audit_share_brings_uniformly_random_pairs() -> None:
+    n = 40
+    gaps = {}
+    for share in (0.0, 0.5):
+        waves = _steered_waves(n, 12, share, seed=3)
+        flat = [p for wave in waves for p in wave]
+        assert len(set(map(frozenset, flat))) == len(flat)  # no repeats
+        for wave in waves:  # one round: every essay at most once
+            assert _appearances(n, wave).max() <= 1
+        spacing = 12.0 / (n - 1)
+        gaps[share] = np.mean([abs(a - b) * spacing for a, b in flat])
+    # Adaptive pairs hug each other; random pairs are a third of the range apart on average.
+    assert gaps[0.0] < 1.0
+    assert gaps[0.5] > 2.0
+
+
+@settings(max_examples=30, deadline=None)
+@given(share=st.floats(0.0, 1.0), seed=st.integers(0, 1000))
+def test_audit_share_of_a_wave_is_exact_on_average(share: float, seed: int) -> None:
+    n, size, waves = 40, 10, 30
+    theta = np.linspace(-6.0, 6.0, n)
+    far = 0
+    for w in range(waves):
+        state = SchedulerState(n, (), abilities=theta, se=np.full(n, 0.05), audit_share=share)
+        pairs = plan_wave(state, size, seed=seed, wave=w)
+        assert len(pairs) == size
+        far += sum(abs(a - b) > 4 for a, b in pairs)
+    # Adaptive pairs with SE 0.05 never span 4 neighbours; random ones mostly do (≥ 70 %).
+    assert far <= share * size * waves + 3.0 * np.sqrt(size * waves) + 1
+    assert far >= 0.7 * share * size * waves - 3.0 * np.sqrt(size * waves) - 1
+
+
+def test_audit_share_is_checked() -> None:
+    with pytest.raises(ValueError, match="audit_share"):
+        SchedulerState(4, audit_share=1.5)

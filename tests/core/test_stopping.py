@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -170,3 +173,123 @@ def test_decision_properties(
         assert min_comp >= RULE.min_comparisons_per_essay
     if results >= RULE.budget and n >= 2:
         assert d.reason is StopReason.BUDGET_REACHED
+
+
+# ---------------------------------------------------------------------- target out of reach
+
+from core.stopping import (  # noqa: E402
+    UNREACHABLE_MARGIN,
+    Outlook,
+    comparisons_needed,
+    outlook,
+    project,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    r=st.floats(0.01, 0.99),
+    results=st.integers(1, 10_000),
+    more=st.integers(0, 10_000),
+    target=st.floats(0.05, 0.95),
+)
+def test_projection_grows_with_comparisons_and_inverts(
+    r: float, results: int, more: int, target: float
+) -> None:
+    assert project(r, results, results) == pytest.approx(r)
+    later = project(r, results, results + more)
+    assert r - 1e-12 <= later < 1.0
+    # The odds grow in proportion to the comparisons.
+    assert later / (1 - later) == pytest.approx(r / (1 - r) * (results + more) / results)
+    need = comparisons_needed(r, results, target)
+    assert need is not None
+    assert project(r, results, need) >= target - 1e-9
+    if need > 1:
+        assert project(r, results, need - 1) < target + 1e-9
+
+
+def test_no_projection_without_a_figure() -> None:
+    assert math.isnan(project(float("nan"), 10, 20))
+    assert comparisons_needed(0.0, 10, 0.8) is None
+    assert comparisons_needed(float("nan"), 10, 0.8) is None
+    rule = StoppingRule(budget=100, target_reliability=None)
+    assert outlook(rule, _progress(reliability=0.5)) is None
+
+
+def _weak(**kw: object) -> RunProgress:
+    """A run at 40 of 400 comparisons whose best figure projects to far below 0.80."""
+    base: dict[str, object] = {
+        "results": 40,
+        "reliability": 0.15,
+        "reliability_high": 0.2,
+        "previous_results": 30,
+        "previous_reliability": 0.14,
+        "previous_reliability_high": 0.18,
+    }
+    base.update(kw)
+    return _progress(**base)
+
+
+def test_a_judge_too_weak_for_the_budget_is_told_so_early() -> None:
+    rule = StoppingRule(budget=400, target_reliability=0.8)
+    d = decide(rule, _weak())
+    assert d.stop and d.reason is StopReason.TARGET_UNREACHABLE
+    assert isinstance(d.outlook, Outlook)
+    # The top of the interval, projected to the budget: odds 1/4 × 10 → 2.5/3.5 = 0.71.
+    assert d.outlook.reachable == pytest.approx(2.5 / 3.5)
+    # Odds 4 for 0.80 against 1/4 now: 16 × 40 comparisons.
+    assert d.outlook.needed == comparisons_needed(0.2, 40, 0.8) == 640
+    assert "0.71" in d.message and "640" in d.message and "0.80" in d.message
+    # As advice only, the run goes on and still says it.
+    advice = decide(replace(rule, stop_when_unreachable=False), _weak())
+    assert not advice.stop and advice.reason is StopReason.CONTINUE
+    assert advice.outlook == d.outlook and advice.message == d.message
+
+
+def test_out_of_reach_needs_two_waves_a_margin_and_a_converged_fit() -> None:
+    rule = StoppingRule(budget=400, target_reliability=0.8)
+    # No previous wave: no verdict on reach yet.
+    assert decide(rule, _weak(previous_results=0)).reason is StopReason.CONTINUE
+    # The previous wave still projected within reach.
+    assert decide(rule, _weak(previous_reliability_high=0.3)).reason is StopReason.CONTINUE
+    # Within the margin of the target: not called.
+    odds = (0.8 - UNREACHABLE_MARGIN / 2) / (0.2 + UNREACHABLE_MARGIN / 2) / 10
+    close = odds / (1 + odds)
+    d = decide(rule, _weak(reliability_high=close, previous_reliability_high=close))
+    assert d.reason is StopReason.CONTINUE and d.outlook is None
+    assert decide(rule, _weak(converged=False)).reason is StopReason.CONTINUE
+    # Before every essay has its minimum: not called either.
+    assert decide(rule, _weak(min_comparisons=2)).reason is StopReason.CONTINUE
+
+
+def test_stable_and_precise_come_before_out_of_reach() -> None:
+    rule = StoppingRule(budget=400, target_reliability=0.8, target_rms_se=0.5)
+    d = decide(rule, _weak(rms_se=0.4))
+    assert d.reason is StopReason.PRECISE
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rel=st.floats(0.0, 0.999),
+    prev=st.floats(0.0, 0.999),
+    high=st.floats(0.0, 0.999),
+    results=st.integers(1, 399),
+)
+def test_stable_only_on_the_reported_figure_and_unreachable_only_below_target(
+    rel: float, prev: float, high: float, results: int
+) -> None:
+    rule = StoppingRule(budget=400, target_reliability=0.8)
+    p = _progress(
+        results=results,
+        reliability=rel,
+        previous_reliability=prev,
+        reliability_high=max(high, rel),
+        previous_results=max(1, results - 10),
+        previous_reliability_high=prev,
+    )
+    d = decide(rule, p)
+    if d.reason is StopReason.STABLE:
+        assert min(rel, prev) >= 0.8
+    if d.reason is StopReason.TARGET_UNREACHABLE:
+        assert d.outlook is not None and d.outlook.reachable < 0.8 - UNREACHABLE_MARGIN
+        assert project(max(high, rel), results, 400) < 0.8
