@@ -133,6 +133,8 @@ class TempCluster:
                     "-R",
                     "-X",
                     "stream",
+                    # An immediate checkpoint: the default spread one can take minutes.
+                    "--checkpoint=fast",
                 ],
                 self.run_as,
             )
