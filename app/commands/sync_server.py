@@ -7,7 +7,10 @@ from typing import Any
 
 
 def register(sub: Any, bench_sub: Any) -> None:
-    from app.syncserver.cli import add_db_option, add_serve_options  # noqa: PLC0415
+    try:
+        from app.syncserver.cli import add_db_option, add_serve_options  # noqa: PLC0415
+    except ImportError:  # a desktop bundle built without the service has no such verb
+        return
 
     parser = sub.add_parser(
         "sync-server",
