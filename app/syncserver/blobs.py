@@ -54,6 +54,10 @@ def put(engine: Engine, scope: str, sha: str, content: bytes) -> bytes:
     check_sha(sha)
     if hashlib.sha256(content).hexdigest() != sha:
         raise ApiError(400, "hash_mismatch", "The text does not match its SHA-256 name.")
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise bad_request("an essay text must be UTF-8", "not_utf8") from exc
     with engine.begin() as conn:
         insert_ignore(
             conn, blobs, [{"scope": scope, "sha256": sha, "content": content, "size": len(content)}]
@@ -103,7 +107,7 @@ def get_many(engine: Engine, scope: str, body: Any) -> bytes:
                     blobs.c.scope == scope, blobs.c.sha256.in_(chunk)
                 )
             ):
-                found[sha] = bytes(content).decode("utf-8", errors="replace")
+                found[sha] = bytes(content).decode("utf-8")
     order = list(dict.fromkeys(wanted))
     return orjson.dumps(
         {

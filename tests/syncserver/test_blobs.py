@@ -53,6 +53,9 @@ def test_put_get_missing_delete(owner: tuple[Api, str, Api]) -> None:
     assert api.client.get(f"{base}/{wrong}").status_code == 404
     assert api.client.get(f"{base}/{wrong}").json()["error"] == "not_found"
     assert api.client.put(f"{base}/NOTAHASH", content=b"x").status_code == 400
+    latin1 = "Åsa skrev".encode("latin-1")
+    r = api.client.put(f"{base}/{hashlib.sha256(latin1).hexdigest()}", content=latin1)
+    assert r.status_code == 400 and r.json()["error"] == "not_utf8"
     # Another teacher can neither read nor write these texts.
     assert nosy.client.get(f"{base}/{digest}").status_code == 403
     assert nosy.client.put(f"{base}/{digest}", content=text.encode()).status_code == 403
