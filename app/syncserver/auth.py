@@ -127,6 +127,8 @@ class TokenCodec:
             "exp": int((now + timedelta(seconds=self.settings.access_ttl_s)).timestamp()),
             "iss": self.settings.jwt_issuer,
         }
+        if self.settings.jwt_audience:
+            claims["aud"] = self.settings.jwt_audience
         headers = {"kid": self.settings.jwt_key_id} if self.settings.jwt_key_id else None
         if self.algorithm == "HS256":
             assert self.settings.jwt_secret is not None
@@ -163,6 +165,8 @@ class TokenCodec:
                 token,
                 key,
                 algorithms=[self.algorithm],
+                audience=self.settings.jwt_audience,
+                issuer=self.settings.jwt_required_issuer,
                 options={"require": ["exp", "iat", "sub"]},
             )
         except jwt.ExpiredSignatureError as exc:

@@ -58,6 +58,8 @@ def add_serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jwks-file", type=Path, help="RS256: JWKS file of the verification keys")
     p.add_argument("--jwks-url", help="RS256: JWKS URL of the school's sign-in service")
     p.add_argument("--key-id", help="RS256: the kid written into issued tokens")
+    p.add_argument("--jwt-audience", help="require (and write) this 'aud' claim in tokens")
+    p.add_argument("--jwt-issuer", help="require this 'iss' claim in tokens")
     p.add_argument("--access-ttl", type=int, default=900, help="access token lifetime, seconds")
     p.add_argument(
         "--signin-address-limit",
@@ -104,6 +106,8 @@ def settings_from_args(args: argparse.Namespace) -> tuple[Settings, list[str]]:
         jwks_json=_read(args.jwks_file),
         jwks_url=args.jwks_url,
         jwt_key_id=args.key_id,
+        jwt_audience=args.jwt_audience,
+        jwt_required_issuer=args.jwt_issuer,
         access_ttl_s=args.access_ttl,
         signin_address_limit=args.signin_address_limit,
     )

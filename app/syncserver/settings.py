@@ -43,6 +43,10 @@ class Settings:
     jwks_url: str | None = None
     jwt_issuer: str = "huleedu-sync"
     jwt_key_id: str | None = None
+    #: When set, tokens must carry this ``aud`` (tokens from a school's own sign-in service).
+    jwt_audience: str | None = None
+    #: When set, tokens must carry this ``iss``.
+    jwt_required_issuer: str | None = None
     access_ttl_s: int = 900
     refresh_ttl_s: int = 60 * 60 * 24 * 30
     signin_limit: int = 10

@@ -180,3 +180,33 @@ def test_rs256_signs_verifies_and_publishes_jwks(
     with ServerThread(create_app(settings, engine)) as verifier:
         assert _get_scopes(verifier.url, foreign).status_code == 401
     engine.dispose()
+
+
+def test_tokens_from_a_schools_sign_in_service_with_audience_and_issuer(
+    pg_database_url: str, rsa_keys: tuple[str, str, Path]
+) -> None:
+    """Tokens made elsewhere (the school's identity provider) with RS256, aud and iss."""
+    private, public, _ = rsa_keys
+    settings = make_settings(
+        pg_database_url,
+        jwt_algorithm="RS256",
+        jwt_secret=None,
+        rsa_public_key_pem=public,
+        jwt_audience="huleedu-sync",
+        jwt_required_issuer="https://idp.school.example",
+    )
+    engine = make_engine(settings.db_url)
+    now = int(time.time())
+    base = {"sub": "ext-7", "org": "school1", "roles": ["teacher"], "iat": now, "exp": now + 60}
+    good = {**base, "aud": "huleedu-sync", "iss": "https://idp.school.example"}
+    with ServerThread(create_app(settings, engine)) as server:
+        r = _get_scopes(server.url, jwt.encode(good, private, "RS256"))
+        assert r.status_code == 200
+        assert {"scope": "user:ext-7", "can_write": True} in r.json()["scopes"]
+        for bad in (
+            {**good, "aud": "another-service"},
+            {**good, "iss": "https://evil.example"},
+            base,
+        ):
+            assert _get_scopes(server.url, jwt.encode(bad, private, "RS256")).status_code == 401
+    engine.dispose()
