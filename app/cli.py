@@ -53,6 +53,12 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="for OpenAI-compatible servers without strict JSON schemas",
     )
+    judge.add_argument(
+        "--model-capabilities",
+        metavar="CAPS",
+        help="what the model accepts, overriding the model catalogue: JSON or key=value pairs "
+        "(as for grade; see `huleedu check-model`)",
+    )
 
     sub.add_parser(
         "gui", help="open the desktop window (--data-dir DIR, --screenshots DIR)", add_help=False
@@ -155,6 +161,20 @@ def _judge_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _set_capabilities(args: argparse.Namespace) -> None:
+    """``--model-capabilities`` for the demo's drives (read for its provider)."""
+    if args.model_capabilities is None:
+        return
+    from app.llm.capabilities import CapabilitiesError, parse_capabilities  # noqa: PLC0415
+    from app.operations.judge import CAPABILITIES  # noqa: PLC0415
+
+    kind = "openai_compatible" if args.provider == "sim" else args.provider
+    try:
+        CAPABILITIES.set(parse_capabilities(args.model_capabilities, kind))
+    except CapabilitiesError as exc:
+        raise ValueError(f"--model-capabilities: {exc}") from exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["gui"]:
@@ -173,6 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         try:
             judge = _judge_options(args)
+            _set_capabilities(args)
         except ValueError as exc:
             parser.error(str(exc))
         return run_demo(seed=args.seed, demo_dir=args.demo_dir, as_json=args.json, judge=judge)

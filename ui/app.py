@@ -45,6 +45,7 @@ from PySide6.QtWidgets import QApplication
 
 from app import __version__
 from app.db.engine import Database, open_database, resolve_data_dir
+from app.llm.catalogue import USER_CATALOGUE_FILE, use_user_catalogue
 from app.paths import resources_dir
 from app.runtime import tune_for_responsiveness
 from ui.collector import GuiThreadCollector
@@ -201,6 +202,7 @@ async def _run_window(
     first_start: bool,
 ) -> int:
     try:
+        use_user_catalogue(data_dir / USER_CATALOGUE_FILE)  # the user's models, prices
         db = await loop.run_in_executor(None, open_database, data_dir)
     except Exception as exc:
         dialog = ErrorDialog.for_exception(exc)

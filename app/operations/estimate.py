@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from app.db.engine import Database
 from app.db.models import Batch, Essay, live
-from app.llm.catalogue import load_catalogue
+from app.llm.catalogue import default_catalogue
 from app.llm.estimate import Estimate, estimate_run
 from app.operations.base import FailureKind, OperationError
 from app.runs.settings import RunSettings
@@ -56,7 +56,7 @@ def estimate_texts(
     settings: RunSettings, context: AssignmentContext, texts: Sequence[str]
 ) -> RunEstimate:
     """Estimate a run with ``settings`` over essays with these ``texts``."""
-    catalogue = load_catalogue()
+    catalogue = default_catalogue()  # the bundled catalogue with the user's models over it
     simulated = settings.provider == "sim"
     if catalogue.find(settings.model) is None or not texts:
         return RunEstimate(settings.model, settings.budget, None, str(catalogue.as_of), simulated)

@@ -224,7 +224,8 @@ def _verdict_for(error: ProviderError, provider: str, model: str) -> tuple[Conne
     text = error.message.lower()
     credit = any(word in text for word in _CREDIT_WORDS)
     name = PROVIDER_NAMES.get(provider, provider)
-    if error.status == 402 or (credit and error.category is not FailureCategory.NETWORK):
+    no_credit = error.status == 402 or error.category is FailureCategory.QUOTA
+    if no_credit or (credit and error.category is not FailureCategory.NETWORK):
         return (
             ConnectionVerdict.NO_CREDIT,
             f"The key works, but the {name} account has no credit left (or no billing set "

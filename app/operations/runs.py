@@ -297,7 +297,7 @@ async def drive_run(
     except OperationError as exc:
         return exc.failed()
     except lease.RunBusyError as exc:
-        return Failed(FailureKind.BUSY, str(exc).capitalize() + ".")
+        return Failed(FailureKind.BUSY, _sentence(str(exc)) + ".")
     except (DatabaseError, OperationalError) as exc:
         return _database_failure(db, exc, run_id, started=False)
     if isinstance(taken, RunReport):
@@ -316,6 +316,11 @@ async def drive_run(
 
 #: Lease holders of this process whose drive has not ended.
 _DRIVING: set[str] = set()
+
+
+def _sentence(text: str) -> str:
+    """``text`` with its first letter upper-case and the rest as written (names, URLs)."""
+    return text[:1].upper() + text[1:]
 
 
 def _acquire(db: Database, run_id: str, me: str) -> None:
@@ -405,11 +410,11 @@ async def _drive_leased(
     except JudgeRefusedError as exc:
         return Failed(
             FailureKind.JUDGE_REFUSED,
-            f"{str(exc).capitalize()}. The run is paused; fix the judge settings and resume it.",
+            f"{_sentence(str(exc))}. The run is paused; fix the judge settings and resume it.",
             extra={"run_id": run_id},
         )
     except MissingKeyError as exc:
-        return Failed(FailureKind.JUDGE_REFUSED, f"{str(exc).capitalize()}.")
+        return Failed(FailureKind.JUDGE_REFUSED, f"{_sentence(str(exc))}.")
     except DatabaseFaultError as exc:
         return _database_failure(db, exc.fault, run_id, started=True, paused=exc.paused)
     except (DatabaseError, OperationalError) as exc:

@@ -176,3 +176,14 @@ def test_a_command_module_adds_its_verb_and_handles_it(
     assert main(["zz-echo", "hello"]) == 7
     assert main(["bench", "zz"]) == 0
     assert capsys.readouterr().out == "hello\n{}\n"
+
+
+def test_demo_takes_model_capabilities_and_names_a_bad_key(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as refused:
+        main(["demo", "--model-capabilities", "bogus=1"])
+    assert refused.value.code == 2
+    assert "--model-capabilities: unknown key(s) bogus" in capsys.readouterr().err
+    assert main(["demo", "--json", "--model-capabilities", "temperature=no"]) == 0
+    assert json.loads(capsys.readouterr().out)["essays"]

@@ -303,3 +303,15 @@ def test_good_fields_of_a_partly_broken_file_are_kept(tmp_path: Path) -> None:
     assert loaded.preferences.mode == "per_request"
     assert loaded.preferences.concurrency == 4
     assert loaded.warning is not None and "concurrency" in loaded.warning
+
+
+def test_a_quota_answer_reads_as_no_credit_whatever_its_words() -> None:
+    from app.llm.types import FailureCategory, ProviderError  # noqa: PLC0415
+    from app.operations.keys import ConnectionVerdict, _verdict_for  # noqa: PLC0415
+
+    error = ProviderError(FailureCategory.QUOTA, "Request refused for this project.", status=429)
+    verdict, sentence = _verdict_for(error, "openai", "gpt-5-mini")
+    assert verdict is ConnectionVerdict.NO_CREDIT
+    assert "no credit left" in sentence
+    limited = ProviderError(FailureCategory.RATE_LIMIT, "Slow down.", status=429)
+    assert _verdict_for(limited, "openai", "gpt-5-mini")[0] is not ConnectionVerdict.NO_CREDIT
