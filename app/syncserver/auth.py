@@ -262,6 +262,10 @@ class AuthService:
             user = conn.execute(select(users).where(users.c.email == email)).first()
         limited = by_email >= self.settings.signin_limit
         if limited or by_address >= self.settings.signin_address_limit:
+            # A refused attempt does not count itself, so the wait ends one window after the
+            # last real failure instead of growing with every retry.
+            with self.engine.begin() as conn:
+                conn.execute(delete(signin_attempts).where(signin_attempts.c.id == attempt_id))
             minutes = max(1, self.settings.signin_window_s // 60)
             raise ApiError(
                 429,
