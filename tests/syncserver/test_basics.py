@@ -71,3 +71,23 @@ def test_wrong_password_is_401(sync_service: SyncService) -> None:
         json={"email": "nobody@example.org", "password": "nope nope", "device_id": "d"},
     )
     assert r.status_code == 401 and r.json()["error"] == "bad_credentials"
+
+
+def test_unknown_paths_and_methods_answer_in_the_error_shape(sync_service: SyncService) -> None:
+    r = httpx.get(sync_service.url + "/v1/nothing-here")
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    r = httpx.delete(sync_service.url + "/v1/health")
+    assert r.status_code == 405 and set(r.json()) == {"error", "message"}
+
+
+def test_a_lead_may_write_the_school_scope(sync_service: SyncService) -> None:
+    uid = sync_service.create_user("lead2@example.org", "lead password", roles=("lead",))
+    session = signin(sync_service.url, "lead2@example.org", "lead password")
+    assert session["user"]["roles"] == ["lead"]
+    api = Api(sync_service.url, session["access_token"])
+    scopes = api.client.get("/v1/scopes").json()["scopes"]
+    assert scopes == [
+        {"scope": f"user:{uid}", "can_write": True},
+        {"scope": "org:school1", "can_write": True},
+    ]
+    api.close()
