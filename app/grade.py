@@ -3,7 +3,8 @@
 A thin renderer over :mod:`app.operations.runs`: it parses options, calls the operations, draws
 their progress and writes each run's results into a folder of its own (``--out/RUN_ID/``).
 
-Exit codes: 0 the run completed (stable, precise, budget reached, no pairs left, forced recovery)
+Exit codes: 0 the run completed (stable, precise, budget reached, no pairs left, forced recovery,
+target out of reach: the judge cannot reach the target within the budget, and it says what it can)
 or was cancelled (its results so far are written); 1 bad input (no essays, unreadable files, a
 bad anchor grade, an unknown run, essays waiting for their student); 2 usage error (invalid
 settings, a different judge on resume: nothing is stored); 3 the run failed (too few essays, too
@@ -526,6 +527,10 @@ def _finish(
         f"{report.status}: {report.stop_reason} ({report.stop_text}), reliability "
         f"{'n/a' if rel is None else f'{rel:.2f}'}; results in {folder}/results.csv, .json, .xlsx"
     )
+    outlook = (report.settings.get("extra") or {}).get("outlook")
+    if report.stop_reason == StopReason.TARGET_UNREACHABLE.value and isinstance(outlook, dict):
+        # the judge cannot reach the target within the budget: what it can reach, what it needs
+        err.print(f"[yellow]{escape(str(outlook.get('message', '')))}[/yellow]")
     if exported.rows and exported.anchors.message:  # anchors disagree, or no grades without them
         err.print(f"[yellow]{escape(exported.anchors.message)}[/yellow]")
     if report.fit_converged is False:

@@ -213,3 +213,25 @@ def test_a_refused_key_pauses_the_run_with_exit_code_4(tmp_path: Path, monkeypat
         assert con.execute("SELECT status FROM runs").fetchone()[0] == "paused"
         calls = con.execute("SELECT count(*) FROM comparisons").fetchone()[0]
     assert calls <= 10  # one wave, not the whole budget
+
+
+def test_a_target_out_of_reach_ends_the_run_and_says_what_it_needs(
+    tmp_path: Path, capsys: object
+) -> None:
+    """Three short essays cannot reach reliability 0.8: the run stops early, writes what it
+    has, exits 0 and prints the outlook (what the budget reaches, what the target needs)."""
+    folder = tmp_path / "three"
+    folder.mkdir()
+    words = ["phones", "focus", "lessons", "friends", "rules", "homework", "breaks", "calls"]
+    for n in range(3):
+        body = " ".join(words[(n + i) % len(words)] for i in range(60))
+        (folder / f"essay{n}.txt").write_text(f"Essay {n}. {body}.", encoding="utf-8")
+    args = ["grade", str(folder), "--data-dir", str(tmp_path / "data")]
+    args += ["--out", str(tmp_path / "out"), "--quiet", "--sim-speed", "1000"]
+    assert main(args) == 0
+    err = capsys.readouterr().err  # type: ignore[attr-defined]
+    data = json.loads((results_of(tmp_path / "out") / "results.json").read_text("utf-8"))
+    assert data["run"]["stop_reason"] == "target_unreachable"
+    assert "cannot reach the target reliability" in " ".join(err.split())
+    assert "short of the target" in " ".join(err.split())
+    assert "would help" in err
