@@ -16,7 +16,7 @@ from app.syncserver.app import create_app
 from app.syncserver.db import make_engine
 from app.syncserver.serve import ServerThread
 from tests.pgcluster import TEST_SECRET, SyncService, make_settings
-from tests.syncserver.helpers import signin
+from tests.syncserver.wire import signin
 
 
 def _get_scopes(url: str, token: str) -> httpx.Response:

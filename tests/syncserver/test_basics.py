@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.pgcluster import SyncService
-from tests.syncserver.helpers import Api, change, signin
+from tests.syncserver.wire import Api, change, signin
 
 
 def test_health_needs_no_token(sync_service: SyncService) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.pgcluster import SyncService
-from tests.syncserver.helpers import Api, signin
+from tests.syncserver.wire import Api, signin
 
 
 def sha(text: str) -> str:

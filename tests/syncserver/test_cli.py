@@ -14,7 +14,7 @@ import pytest
 
 from app.syncserver.pgtemp import ClusterError, TempCluster, free_port
 from app.syncserver.serve import ServerProcess
-from tests.syncserver.helpers import Api, change, signin
+from tests.syncserver.wire import Api, change, signin
 
 PY = [sys.executable, "-m", "app"]
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.pgcluster import SyncService
-from tests.syncserver.helpers import Api, change, hlc, signin
+from tests.syncserver.wire import Api, change, hlc, signin
 
 
 @dataclass

@@ -10,7 +10,7 @@ from app.syncserver.app import create_app
 from app.syncserver.db import make_engine
 from app.syncserver.serve import ServerThread
 from tests.pgcluster import SyncService
-from tests.syncserver.helpers import Api, change, signin
+from tests.syncserver.wire import Api, change, signin
 
 
 def test_two_instances_share_tokens_sequence_and_limits(sync_service: SyncService) -> None:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.pgcluster import SyncService
-from tests.syncserver.helpers import Api, signin
+from tests.syncserver.wire import Api, signin
 
 _run = itertools.count()
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.pgcluster import SyncService
-from tests.syncserver.helpers import Api, change, hlc, signin
+from tests.syncserver.wire import Api, change, hlc, signin
 
 
 @dataclass

@@ -13,7 +13,7 @@ from app.syncserver.db import make_engine
 from app.syncserver.pgtemp import TempCluster
 from app.syncserver.serve import ServerThread
 from tests.pgcluster import make_settings
-from tests.syncserver.helpers import Api, change, signin
+from tests.syncserver.wire import Api, change, signin
 
 
 def test_pull_from_a_read_replica(pg_cluster: TempCluster, pg_database_url: str) -> None:

@@ -1,4 +1,4 @@
-"""Small protocol helpers for the service tests (a bare HTTP client, no app/sync code)."""
+"""A bare protocol client for the service tests (plain HTTP, none of app/sync)."""
 
 from __future__ import annotations
 
