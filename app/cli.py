@@ -177,6 +177,10 @@ def _set_capabilities(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments == ["--version"]:
+        # Answered before the parser is built: building it imports every verb's module.
+        print(f"huleedu {__version__}")
+        return 0
     if arguments[:1] == ["gui"]:
         # The one place the command line reaches into ui/: it starts the window, nothing more
         # (its options are the window's: --data-dir, --screenshots DIR).

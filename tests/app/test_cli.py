@@ -15,10 +15,21 @@ from app.demo import grade_demo, load_demo
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exc:
-        main(["--version"])
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"huleedu {__version__}\n"
+    with pytest.raises(SystemExit) as exc:  # among other options, argparse answers it
+        main(["--version", "demo"])
     assert exc.value.code == 0
     assert __version__ in capsys.readouterr().out
+
+
+def test_version_is_answered_without_importing_the_verbs() -> None:
+    code = "import sys; from app.cli import main; main(['--version']); print(sorted(sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    for heavy in ("app.grade", "app.db", "sqlalchemy", "app.simserver", "app.syncserver"):
+        assert f"'{heavy}'" not in out, heavy
 
 
 def test_python_dash_m_app_is_the_same_command() -> None:
