@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test check bench clean
+.PHONY: install run test check postgres bench clean
 
 install: $(STAMP)
 
@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,server]'
 	@touch $(STAMP)
 
 # The window; on a Linux machine with no display (a server, CI) the headless demo instead.
@@ -29,7 +29,12 @@ check: install
 	$(BIN)/ruff format --check core app ui tests
 	$(BIN)/mypy
 
-test: check
+# The sync service's tests start their own throwaway PostgreSQL cluster: the server binaries
+# (initdb, pg_ctl) are installed here when missing (Debian/Ubuntu package, as root or by sudo).
+postgres:
+	@.ci/ensure-postgres
+
+test: check postgres
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -n 2 tests
 
 bench: install

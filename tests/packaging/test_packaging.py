@@ -54,7 +54,7 @@ def test_spec_parses_and_names_entry_point_icon_and_excludes() -> None:
     assert (ROOT / "resources" / "icon.png").is_file()
     assert (ROOT / "resources" / "icon.ico").is_file()
     excluded_names = ["PySide6.QtQml", "PySide6.QtNetwork", "pytest", "hypothesis", "choix"]
-    excluded_names.append("scipy")
+    excluded_names += ["scipy", "app.syncserver", "fastapi", "psycopg"]
     for excluded in excluded_names:
         assert f'"{excluded}"' in text
     for plugin in ("libqxcb", "libqwayland", "libqoffscreen"):
