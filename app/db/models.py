@@ -556,3 +556,90 @@ class ProviderBatch(Record, Base):
     batch_id: Mapped[str | None] = mapped_column(String(200), default=None)
     intent: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     job: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+# --------------------------------------------------------------------------- sync bookkeeping
+#
+# Local tables of the optional sync with a school's server (:mod:`app.sync`). They are not
+# synced themselves and carry no :class:`Record` columns. Every synced row already has a global
+# key: its UUID ``id``, the same on every device, so no key mapping table is needed.
+
+
+class SyncMeta(Base):
+    """Key/value facts of this device's sync: ``device_id`` (present once sync was set up; the
+    outbox records changes only from then on)."""
+
+    __tablename__ = "sync_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class SyncScope(Base):
+    """One scope this device syncs (``user:<id>``): the server, the account and the pull
+    cursor (the server's per-scope ``seq`` of the last change applied here)."""
+
+    __tablename__ = "sync_scopes"
+
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True)
+    server_url: Mapped[str] = mapped_column(String(1000))
+    email: Mapped[str] = mapped_column(String(320), default="")
+    cursor: Mapped[int] = mapped_column(Integer, default=0)
+    last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class SyncOutbox(Base):
+    """A local change not yet acknowledged by the server: written in the transaction of the
+    change itself; deleted only in the transaction that records the server's answer."""
+
+    __tablename__ = "sync_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(200))
+    hlc: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SyncRecordState(Base):
+    """Per synced record: the server version this device last saw (the next push's base), the
+    hybrid logical clock of its latest value and whether it is a tombstone."""
+
+    __tablename__ = "sync_records"
+
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    hlc: Mapped[str] = mapped_column(String(120))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SyncPendingPush(Base):
+    """A push built and about to be (or being) sent. Saved before sending, so a client killed
+    mid-push resends the same ``push_id`` (the server answers it once) and loses nothing."""
+
+    __tablename__ = "sync_pending_pushes"
+
+    push_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(200))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    last_outbox_id: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SyncConflict(Base):
+    """A value that lost a conflict (or a change the server refused), kept for the teacher to
+    see and restore. ``winner``/``loser`` are protocol records (``data``, ``hlc``, ...)."""
+
+    __tablename__ = "sync_conflicts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(200))
+    winner: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    loser: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(String(500), default="conflict")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    restored_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
