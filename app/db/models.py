@@ -38,8 +38,16 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    ORMExecuteState,
+    Session,
+    mapped_column,
+    relationship,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.lifecycle import RunStatus as _RunStatus
@@ -643,3 +651,22 @@ class SyncConflict(Base):
     reason: Mapped[str] = mapped_column(String(500), default="conflict")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     restored_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+# Every ORM session, wherever it is made, records changes of synced rows in the outbox in the
+# same transaction (a no-op until sync is set up on the database): see app.sync.outbox. The
+# listeners import it when first called, as app.sync imports this module.
+def _sync_after_flush(session: Session, context: Any) -> None:
+    from app.sync.outbox import after_flush  # noqa: PLC0415
+
+    after_flush(session, context)
+
+
+def _sync_do_orm_execute(state: ORMExecuteState) -> Any:
+    from app.sync.outbox import do_orm_execute  # noqa: PLC0415
+
+    return do_orm_execute(state)
+
+
+event.listen(Session, "after_flush", _sync_after_flush)
+event.listen(Session, "do_orm_execute", _sync_do_orm_execute)

@@ -1,0 +1,424 @@
+"""One sync of the local database with the server: push the outbox, then pull by cursor.
+
+Contract (protocol v1, /work/notes is the source; README "Sync"):
+
+* **Setup** (:func:`prepare`): the first sync gives the database a device id and queues every
+  synced row once (first upload); the pull from cursor 0 is the first download.
+* **Push** in pages of at most ``page_size`` records: texts first (only those the server is
+  missing), then the changes. The page is saved (``sync_pending_pushes``, with its ``push_id``)
+  *before* it is sent, and the answer is recorded, the page's outbox rows deleted and the
+  pending page removed in one transaction; a client killed anywhere in between resends the same
+  ``push_id`` next time, which the server answers once. Nothing is lost, nothing repeated.
+* **Answer**: an applied change sets the record's base version; a change that lost takes the
+  winner locally (unless the record was edited again meanwhile: then the next push meets the
+  conflict again and the later clock wins); every losing value, pushed or remote, and every
+  refused change is kept in ``sync_conflicts`` for the teacher.
+* **Pull** from the scope's cursor, all pages, then applied in one transaction, parents before
+  children, with foreign keys checked at commit; the cursor moves in that transaction. A
+  record with unsent local edits is left alone (the next push settles it).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.orm import Session
+
+from app.db import models as m
+from app.db.engine import Database
+from app.operations.base import CancelToken, Progress, ProgressSink, ignore_progress
+from app.sync import outbox
+from app.sync.client import SyncError, SyncHttp
+from app.sync.kinds import BLOB_FIELD, BY_NAME, ORDER, apply_record, read_row, row_data
+
+MAX_PAGE = 1000
+BLOB_CHUNK_BYTES = 4_000_000
+FETCH_CHUNK = 1000
+
+
+@dataclass
+class SyncReport:
+    """What one sync did."""
+
+    scope: str
+    queued_first: int = 0
+    pushed: int = 0
+    pulled: int = 0
+    conflicts: int = 0
+    rejected: int = 0
+    texts_uploaded: int = 0
+    texts_erased: int = 0
+    cursor: int = 0
+
+
+def new_device_id() -> str:
+    return uuid.uuid4().hex
+
+
+def prepare(db: Database) -> tuple[str, int]:
+    """This database's device id, setting sync up (every row queued once) on first use."""
+    with db.session() as session:
+        existing = outbox.device_id(session.connection())
+        if existing is not None:
+            return existing, 0
+        device = new_device_id()
+        return device, outbox.enqueue_everything(session, device)
+
+
+def ensure_scope(db: Database, scope: str, server_url: str, email: str) -> None:
+    """Remember the scope this database syncs with (its cursor starts at 0)."""
+    with db.session() as session:
+        row = session.get(m.SyncScope, scope)
+        if row is None:
+            session.add(m.SyncScope(scope=scope, server_url=server_url, email=email, cursor=0))
+        else:
+            row.server_url, row.email = server_url, email
+
+
+# ---------------------------------------------------------------------------- push
+
+
+def _conflict(
+    session: Session, scope: str, kind: str, key: str, winner: Any, loser: Any, reason: str
+) -> None:
+    session.add(
+        m.SyncConflict(scope=scope, kind=kind, key=key, winner=winner, loser=loser, reason=reason)
+    )
+
+
+def _build_page(db: Database, page_size: int) -> tuple[list[dict[str, Any]], dict[str, str], int]:
+    """The next page of changes (current local values of the first queued records), their
+    texts by hash and the id of the last outbox row it covers."""
+    with db.read() as session:
+        rows = session.execute(
+            select(m.SyncOutbox.id, m.SyncOutbox.kind, m.SyncOutbox.key)
+            .where(m.SyncOutbox.kind != outbox.ERASE_KIND)
+            .order_by(m.SyncOutbox.id)
+            .limit(page_size * 5)
+        ).all()
+        keys: dict[tuple[str, str], None] = {}
+        last_id = 0
+        for row_id, queued_kind, key in rows:
+            if (queued_kind, key) not in keys and len(keys) >= page_size:
+                break
+            keys[(queued_kind, key)] = None
+            last_id = row_id
+        changes: list[dict[str, Any]] = []
+        texts: dict[str, str] = {}
+        for kind_name, key in keys:
+            kind = BY_NAME[kind_name]
+            state = session.get(m.SyncRecordState, (kind_name, key))
+            if state is None:  # pragma: no cover - the listener always writes it
+                continue
+            row = read_row(session, kind, key)
+            data: dict[str, Any] = {}
+            deleted = True
+            if row is not None:
+                data, body = row_data(kind, row)
+                deleted = state.deleted or row.get("deleted_at") is not None
+                if body is not None:
+                    texts[data[BLOB_FIELD]] = body
+            changes.append(
+                {
+                    "kind": kind_name,
+                    "key": key,
+                    "base_version": state.version,
+                    "hlc": state.hlc,
+                    "deleted": deleted,
+                    "data": data,
+                }
+            )
+        return changes, texts, last_id
+
+
+def _upload_texts(http: SyncHttp, scope: str, texts: dict[str, str]) -> int:
+    if not texts:
+        return 0
+    hashes = list(texts)
+    missing: list[str] = []
+    for i in range(0, len(hashes), 5000):
+        answer = http.call(
+            "POST", http.path(scope, "blobs/missing"), json={"sha256": hashes[i : i + 5000]}
+        )
+        missing.extend(answer["missing"])
+    chunk: list[dict[str, str]] = []
+    size = 0
+    for sha in missing:
+        body = texts[sha]
+        if chunk and size + len(body.encode()) > BLOB_CHUNK_BYTES:
+            http.call("POST", http.path(scope, "blobs/batch"), json={"blobs": chunk})
+            chunk, size = [], 0
+        chunk.append({"sha256": sha, "text": body})
+        size += len(body.encode()) + 100
+    if chunk:
+        http.call("POST", http.path(scope, "blobs/batch"), json={"blobs": chunk})
+    return len(missing)
+
+
+def fetch_texts(http: SyncHttp, scope: str, hashes: Iterable[str]) -> dict[str, str]:
+    """Texts by hash from the server (those it has)."""
+    wanted = sorted(set(hashes))
+    found: dict[str, str] = {}
+    for i in range(0, len(wanted), FETCH_CHUNK):
+        answer = http.call(
+            "POST", http.path(scope, "blobs/fetch"), json={"sha256": wanted[i : i + FETCH_CHUNK]}
+        )
+        found.update({b["sha256"]: b["text"] for b in answer["blobs"]})
+    return found
+
+
+def _take_remote(session: Session, record: dict[str, Any], texts: dict[str, str]) -> None:
+    """Apply a server record locally and remember its version and clock."""
+    kind = BY_NAME.get(record["kind"])
+    data = dict(record.get("data") or {})
+    deleted = bool(record.get("deleted"))
+    if kind is not None:
+        if kind.text_blob and data and data.get(BLOB_FIELD) not in texts:
+            if not deleted:
+                raise SyncError(
+                    "missing_text", f"The server has no text for {kind.name} {record['key']}."
+                )
+            data = {}
+        apply_record(session, kind, record["key"], data, deleted, texts)
+    state = session.get(m.SyncRecordState, (record["kind"], record["key"]))
+    if state is None:
+        state = m.SyncRecordState(kind=record["kind"], key=record["key"])
+        session.add(state)
+    state.version, state.hlc, state.deleted = int(record["version"]), record["hlc"], deleted
+    outbox.observe(session.connection(), record["hlc"])
+
+
+def _record_answer(
+    session: Session,
+    http: SyncHttp,
+    pending: m.SyncPendingPush,
+    answer: dict[str, Any],
+) -> tuple[int, int]:
+    scope = pending.scope
+    pushed = {(c["kind"], c["key"]): c for c in pending.body["changes"]}
+    edited_since = {
+        (kind, key)
+        for kind, key in session.execute(
+            select(m.SyncOutbox.kind, m.SyncOutbox.key).where(
+                m.SyncOutbox.id > pending.last_outbox_id
+            )
+        )
+    }
+    applied = {(a["kind"], a["key"]): a for a in answer.get("applied", [])}
+    for (kind, key), item in applied.items():
+        state = session.get(m.SyncRecordState, (kind, key))
+        if state is not None:
+            state.version = int(item["version"])
+    lost = [c for c in answer.get("conflicts", []) if (c["kind"], c["key"]) not in applied]
+    need = [
+        c["winner"]["data"][BLOB_FIELD]
+        for c in lost
+        if c["kind"] in BY_NAME
+        and BY_NAME[c["kind"]].text_blob
+        and BLOB_FIELD in (c["winner"].get("data") or {})
+    ]
+    texts = fetch_texts(http, scope, need) if need else {}
+    for c in answer.get("conflicts", []):
+        ident = (c["kind"], c["key"])
+        _conflict(session, scope, c["kind"], c["key"], c["winner"], c["loser"], "conflict")
+        if ident not in applied and ident not in edited_since:
+            session.execute(text("PRAGMA defer_foreign_keys = ON"))
+            _take_remote(session, c["winner"], texts)
+    for r in answer.get("rejected", []):
+        change = pushed.get((r["kind"], r["key"]), {"kind": r["kind"], "key": r["key"]})
+        _conflict(session, scope, r["kind"], r["key"], None, change, f"refused: {r['reason']}")
+    session.execute(
+        delete(m.SyncOutbox).where(
+            m.SyncOutbox.id <= pending.last_outbox_id, m.SyncOutbox.kind != outbox.ERASE_KIND
+        )
+    )
+    session.execute(delete(m.SyncPendingPush).where(m.SyncPendingPush.push_id == pending.push_id))
+    return len(answer.get("conflicts", [])), len(answer.get("rejected", []))
+
+
+def push(
+    db: Database,
+    http: SyncHttp,
+    scope: str,
+    report: SyncReport,
+    *,
+    page_size: int = MAX_PAGE,
+    progress: ProgressSink = ignore_progress,
+    cancel: CancelToken | None = None,
+    before_send: Callable[[m.SyncPendingPush], None] | None = None,
+) -> None:
+    """Push every queued change, page by page (a saved pending page goes first)."""
+    page_size = max(1, min(page_size, MAX_PAGE))
+    with db.read() as session:
+        total = session.scalar(select(func.count()).select_from(m.SyncOutbox)) or 0
+    while True:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        with db.read() as session:
+            pending = session.scalars(
+                select(m.SyncPendingPush)
+                .where(m.SyncPendingPush.scope == scope)
+                .order_by(m.SyncPendingPush.created_at)
+            ).first()
+        if pending is None:
+            changes, texts, last_id = _build_page(db, page_size)
+            if not changes:
+                return
+            report.texts_uploaded += _upload_texts(http, scope, texts)
+            pending = m.SyncPendingPush(
+                push_id=str(uuid.uuid4()),
+                scope=scope,
+                body={"push_id": "", "device_id": http.device_id, "changes": changes},
+                last_outbox_id=last_id,
+            )
+            pending.body["push_id"] = pending.push_id
+            with db.session() as session:
+                session.add(pending)
+        if before_send is not None:
+            before_send(pending)
+        answer = http.call("POST", http.path(scope, "push"), json=pending.body)
+        with db.session() as session:
+            conflicts, rejected = _record_answer(session, http, pending, answer)
+        report.pushed += len(pending.body["changes"])
+        report.conflicts += conflicts
+        report.rejected += rejected
+        progress(Progress("push", report.pushed, max(total, report.pushed), "sending changes"))
+
+
+def forget_erased(db: Database, http: SyncHttp, scope: str) -> int:
+    """Ask the server to forget content erased here (after the tombstones were pushed): the old
+    text's blob is deleted and the kept conflicts of the record erased there and here; then the
+    request leaves the outbox. Repeating it is harmless."""
+    with db.read() as session:
+        rows = session.execute(
+            select(m.SyncOutbox.id, m.SyncOutbox.key).where(m.SyncOutbox.kind == outbox.ERASE_KIND)
+        ).all()
+    for row_id, key in rows:
+        sha, kind, record_key = key.split(" ", 2)
+        if sha != "-":
+            http.call("DELETE", http.path(scope, f"blobs/{sha}"))
+        http.call(
+            "POST",
+            http.path(scope, "conflicts/erase"),
+            json={"records": [{"kind": kind, "key": record_key}]},
+        )
+        with db.session() as session:
+            session.execute(delete(m.SyncOutbox).where(m.SyncOutbox.id == row_id))
+            session.execute(
+                delete(m.SyncConflict).where(
+                    m.SyncConflict.kind == kind, m.SyncConflict.key == record_key
+                )
+            )
+    return len(rows)
+
+
+# ---------------------------------------------------------------------------- pull
+
+
+def pull(
+    db: Database,
+    http: SyncHttp,
+    scope: str,
+    report: SyncReport,
+    *,
+    page_size: int = MAX_PAGE,
+    progress: ProgressSink = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> None:
+    """Fetch every change after the scope's cursor and apply it (one transaction)."""
+    with db.read() as session:
+        row = session.get(m.SyncScope, scope)
+        cursor = row.cursor if row is not None else 0
+    changes: list[dict[str, Any]] = []
+    while True:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        answer = http.call(
+            "GET", http.path(scope, "changes"), params={"after": cursor, "limit": page_size}
+        )
+        changes.extend(answer["changes"])
+        cursor = int(answer["next"])
+        progress(Progress("pull", len(changes), None, "receiving changes"))
+        if not answer.get("more"):
+            break
+    with db.read() as session:
+        unsent = {
+            (k, key) for k, key in session.execute(select(m.SyncOutbox.kind, m.SyncOutbox.key))
+        }
+        todo = []
+        for change in changes:
+            ident = (change["kind"], change["key"])
+            state = session.get(m.SyncRecordState, ident)
+            if state is not None and state.version >= int(change["version"]):
+                continue  # already here (our own push, or pulled before)
+            if ident in unsent:
+                continue  # edited here since: the next push settles it
+            todo.append(change)
+    need = [
+        c["data"][BLOB_FIELD]
+        for c in todo
+        if c["kind"] in BY_NAME
+        and BY_NAME[c["kind"]].text_blob
+        and BLOB_FIELD in (c.get("data") or {})
+    ]
+    texts = fetch_texts(http, scope, need) if need else {}
+    todo.sort(key=lambda c: (ORDER.get(c["kind"], len(ORDER)), int(c["seq"])))
+    with db.session() as session:
+        session.execute(text("PRAGMA defer_foreign_keys = ON"))
+        for change in todo:
+            _take_remote(session, change, texts)
+        row = session.get(m.SyncScope, scope)
+        if row is not None:
+            row.cursor = cursor
+    report.pulled += len(todo)
+    report.cursor = cursor
+
+
+# ---------------------------------------------------------------------------- one sync
+
+
+def sync(
+    db: Database,
+    http: SyncHttp,
+    *,
+    page_size: int = MAX_PAGE,
+    progress: ProgressSink = ignore_progress,
+    cancel: CancelToken | None = None,
+) -> SyncReport:
+    """Set up if needed, push, pull; the scope's ``last_sync_at`` is set when all went well.
+
+    ``http`` must be signed in (or hold a refresh token). Raises :class:`SyncError` (nothing
+    is lost: unsent changes stay queued) or ``OperationCancelledError``.
+    """
+    device, queued = prepare(db)
+    if http.device_id != device:
+        http.device_id = device
+    if not http.user:
+        http.refresh()
+    scope = http.scope
+    ensure_scope(db, scope, http.server_url, http.email)
+    report = SyncReport(scope=scope, queued_first=queued)
+    http.cancel = cancel
+    try:
+        progress(Progress("status", 0, None, "sending changes"))
+        push(db, http, scope, report, page_size=page_size, progress=progress, cancel=cancel)
+        report.texts_erased = forget_erased(db, http, scope)
+        progress(Progress("status", 0, None, "receiving changes"))
+        pull(db, http, scope, report, page_size=page_size, progress=progress, cancel=cancel)
+    except SyncError as exc:
+        with db.session() as session:
+            row = session.get(m.SyncScope, scope)
+            if row is not None:
+                row.last_error = str(exc)
+        raise
+    with db.session() as session:
+        row = session.get(m.SyncScope, scope)
+        if row is not None:
+            row.last_sync_at = m.utcnow()
+            row.last_error = None
+            report.cursor = row.cursor
+    return report
