@@ -528,6 +528,8 @@ class RunPanel(QWidget):
         self._recorder = WaveRecorder()
         self._form_source: tuple[str, str] | None = None
         self._budget = 0
+        self._advice = ""
+        """The run's latest "cannot reach the target" statement (empty when it has none)."""
         self._estimate_generation = 0
         self._estimate_timer = QTimer(self)
         self._estimate_timer.setSingleShot(True)
@@ -687,6 +689,7 @@ class RunPanel(QWidget):
         self.last_failure = None
         options = self.form.preferences().run_options()
         self._budget = 0
+        self._advice = ""
         self._estimate_timer.stop()
         self._estimate_generation += 1  # an estimate still under way is not shown
         if self.estimate is not None:
@@ -909,7 +912,11 @@ class RunPanel(QWidget):
         self.progress_bar.setValue(min(event.done, event.budget))
         self.cost_value.setText(_money(event.cost_usd))
         target = self._target()
-        self.reliability_value.setText(_reliability_text(event.reliability, target))
+        self.reliability_value.setText(
+            _reliability_text(event.reliability, target, event.reliability_interval)
+        )
+        if event.kind == "advice" and event.detail:
+            self._advice = event.detail
         self.eta_value.setText(
             "—"
             if event.eta_s is None
@@ -932,6 +939,7 @@ class RunPanel(QWidget):
                     wave=self._recorder_wave() + 1
                 )
                 + failed
+                + (f" {self._advice}" if self._advice else "")
             )
         self._show_waves()
 
@@ -1061,8 +1069,14 @@ class RunPanel(QWidget):
             ).format(n=run.comparisons_done)
         elif status == RunStatus.RUNNING.value:
             text = translate("RunPanel", "This batch is being graded by another window or process.")
+        elif run.stop_reason == "target_unreachable":
+            text = translate("RunPanel", "Stopped early: {advice}").format(
+                advice=_outlook_message(run.settings)
+            )
         elif status == RunStatus.COMPLETE.value:
             text = translate("RunPanel", "Finished: {why}.").format(why=run.stop_text)
+            if _outlook_message(run.settings):
+                text += " " + _outlook_message(run.settings)
         elif status == RunStatus.CANCELLED.value:
             text = translate(
                 "RunPanel", "The last run was cancelled after {n} comparisons; they are kept."
@@ -1165,8 +1179,25 @@ async def demo_state(panel: RunPanel, batch_id: str, waves: int = 3) -> Operatio
     return drive
 
 
-def _reliability_text(value: float, target: float | None) -> str:
+def _outlook_message(settings: dict[str, Any]) -> str:
+    """The run's stored "cannot reach the target" sentence (``extra["outlook"]``), or ""."""
+    extra = settings.get("extra")
+    outlook = extra.get("outlook") if isinstance(extra, dict) else None
+    message = outlook.get("message") if isinstance(outlook, dict) else None
+    return str(message) if message else ""
+
+
+def _reliability_text(
+    value: float,
+    target: float | None,
+    interval: tuple[float, float] = (math.nan, math.nan),
+) -> str:
     shown = "—" if math.isnan(value) else f"{value:.2f}"
+    low, high = interval
+    if not math.isnan(value) and not math.isnan(low) and not math.isnan(high) and high > low:
+        shown = translate("RunPanel", "{value}, likely {low:.2f}–{high:.2f}").format(
+            value=shown, low=low, high=high
+        )
     if target is None:
         return shown
     return translate("RunPanel", "{value} (the run stops at {target:.2f})").format(
