@@ -55,6 +55,16 @@ class SyncReport:
     cursor: int = 0
 
 
+@dataclass(frozen=True)
+class PendingPage:
+    """A saved page of changes (a row of ``sync_pending_pushes``)."""
+
+    push_id: str
+    scope: str
+    body: dict[str, Any]
+    last_outbox_id: int
+
+
 def new_device_id() -> str:
     return uuid.uuid4().hex
 
@@ -195,7 +205,7 @@ def _take_remote(session: Session, record: dict[str, Any], texts: dict[str, str]
 def _record_answer(
     session: Session,
     http: SyncHttp,
-    pending: m.SyncPendingPush,
+    pending: PendingPage,
     answer: dict[str, Any],
 ) -> tuple[int, int]:
     scope = pending.scope
@@ -249,7 +259,7 @@ def push(
     page_size: int = MAX_PAGE,
     progress: ProgressSink = ignore_progress,
     cancel: CancelToken | None = None,
-    before_send: Callable[[m.SyncPendingPush], None] | None = None,
+    before_send: Callable[[PendingPage], None] | None = None,
 ) -> None:
     """Push every queued change, page by page (a saved pending page goes first)."""
     page_size = max(1, min(page_size, MAX_PAGE))
@@ -259,25 +269,34 @@ def push(
         if cancel is not None:
             cancel.raise_if_cancelled()
         with db.read() as session:
-            pending = session.scalars(
+            saved = session.scalars(
                 select(m.SyncPendingPush)
                 .where(m.SyncPendingPush.scope == scope)
                 .order_by(m.SyncPendingPush.created_at)
             ).first()
+            pending = (
+                None
+                if saved is None
+                else PendingPage(saved.push_id, saved.scope, saved.body, saved.last_outbox_id)
+            )
         if pending is None:
             changes, texts, last_id = _build_page(db, page_size)
             if not changes:
                 return
             report.texts_uploaded += _upload_texts(http, scope, texts)
-            pending = m.SyncPendingPush(
-                push_id=str(uuid.uuid4()),
-                scope=scope,
-                body={"push_id": "", "device_id": http.device_id, "changes": changes},
-                last_outbox_id=last_id,
+            push_id = str(uuid.uuid4())
+            pending = PendingPage(
+                push_id,
+                scope,
+                {"push_id": push_id, "device_id": http.device_id, "changes": changes},
+                last_id,
             )
-            pending.body["push_id"] = pending.push_id
             with db.session() as session:
-                session.add(pending)
+                session.add(
+                    m.SyncPendingPush(
+                        push_id=push_id, scope=scope, body=pending.body, last_outbox_id=last_id
+                    )
+                )
         if before_send is not None:
             before_send(pending)
         answer = http.call("POST", http.path(scope, "push"), json=pending.body)

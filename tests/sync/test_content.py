@@ -1,0 +1,73 @@
+"""Assignments, batches, essays (texts as blobs), runs and verdicts reach the second device."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import func, select
+
+from app.db.models import Assignment, Batch, Comparison, Essay, Run, SyncConflict
+from app.sync.device import Device
+from app.sync.kinds import sha256_text
+
+
+def seed(device: Device, essays: int) -> tuple[str, list[str]]:
+    with device.db.session() as s:
+        assignment = Assignment(
+            title="Argument", student_prompt="Argue.", judge_rubric="Clarity.", grade_scale="x"
+        )
+        batch = Batch(title="Week 1", assignment=assignment)
+        rows = [
+            Essay(batch=batch, text=f"Essay number {i}. " * 50, content_hash=f"h{i}")
+            for i in range(essays)
+        ]
+        run = Run(batch=batch, status="running", settings={"model": "sim"})
+        s.add_all([assignment, batch, run, *rows])
+        s.flush()
+        s.add(
+            Comparison(
+                run=run,
+                first_essay_id=rows[0].id,
+                second_essay_id=rows[1].id,
+                status="done",
+                first_wins=True,
+            )
+        )
+        s.add(Comparison(run=run, first_essay_id=rows[1].id, second_essay_id=rows[2].id))
+        return run.id, [e.id for e in rows]
+
+
+def test_essays_runs_and_verdicts(make_device: Callable[..., Device], teacher: str) -> None:
+    a, b = make_device("a", teacher), make_device("b", teacher)
+    run_id, essay_ids = seed(a, 5)
+    report = a.sync()
+    assert report.texts_uploaded == 5
+    b.sync()
+    with b.db.read() as s:
+        texts = {e.id: e.text for e in s.scalars(select(Essay))}
+        assert texts[essay_ids[3]] == "Essay number 3. " * 50
+        assert s.scalar(select(func.count()).select_from(Comparison)) == 1  # only done ones
+        run = s.get(Run, run_id)
+        assert run is not None and run.status == "running" and run.settings == {"model": "sim"}
+    # the run finishes on a; b, behind, cannot move it back
+    with a.db.session() as s:
+        run = s.get(Run, run_id)
+        assert run is not None
+        run.status = "complete"
+    a.sync()
+    with b.db.session() as s:
+        run = s.get(Run, run_id)
+        assert run is not None
+        run.status = "paused"
+    b.sync()
+    with b.db.read() as s:
+        run = s.get(Run, run_id)
+        assert run is not None and run.status == "complete"
+        assert s.scalar(select(func.count()).select_from(SyncConflict)) == 1
+    # a second upload of the same texts sends none again
+    with a.db.session() as s:
+        essay = s.get(Essay, essay_ids[0])
+        assert essay is not None
+        essay.source_file = "renamed.docx"
+    assert a.sync().texts_uploaded == 0
+    assert sha256_text(texts[essay_ids[0]]) != ""
