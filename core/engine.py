@@ -149,6 +149,11 @@ def refit(
     adaptive data (``python -m app.bench.refit``: 200 essays, 1,000 comparisons) a refit with
     all its checks takes about 5–6 times one plain :func:`core.bt.fit_bt` of the same data.
 
+    The reported reliability is the smaller of the split-half figure and the calibrated one:
+    ``calibration_folds`` fold fits (warm-started, loose tolerance, no standard errors) predict
+    the held-out verdicts, whose calibration slope shrinks the spread the figure trusts
+    (:func:`core.reliability.calibration_slope`); ``calibration_folds=0`` skips it.
+
     ``max_iter`` caps the Newton iterations of every fit behind the reported figures;
     ``Refit.converged`` says whether all of them converged.
     """

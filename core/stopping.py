@@ -35,7 +35,6 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
-
 #: How far below the target the projected top of the interval must fall (after this wave and
 #: the previous one) before a run is called ``target_unreachable``: projections from early waves
 #: are rough, and stopping a run that could have made it wastes what it already cost.

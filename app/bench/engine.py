@@ -15,10 +15,19 @@ argmax judge reporting σ(1.7·|perceived gap|) as its confidence.
   balanced random pairing (waves of n/2 disjoint random pairs, no repeats, positions balanced),
   our scheduler with hard verdicts (the engine's default waves), with soft verdicts from an
   informative-confidence judge, and with soft verdicts from a noise-confidence judge.
-* Reliability honesty: runs stop at a target reliability; at the stop, |reported honest
-  reliability − squared correlation of fitted and true abilities|, averaged. The same for a
-  weaker judge (77 % of random pairs right, against 84 %) as a signed bias, reported minus true:
-  adaptive pairing makes the reported figure run high there.
+* The same for a weak judge (about 70 % of random pairs right, against 84 %) at the largest
+  size: ``ratio_random_over_ours_n100_weak_judge`` (curves to 50 comparisons per essay).
+* Reliability honesty: runs stop at a target reliability; at the stop, |reported reliability −
+  squared correlation of fitted and true abilities|, averaged. The same for the weak judge as a
+  signed bias, reported minus true (``reliability_bias_weak_judge_n100``): adaptive pairing
+  made the figure run high there before the calibration slope.
+* Judge families (``FAMILIES``: probit with bias and lapses, weak, middling, strong, plain
+  Bradley–Terry, a lapsing judge biased to the second position), each at every size, run to
+  0.80 with a budget of 20 comparisons per essay: ``false_stable_share``, the share of
+  ``stable`` stops whose true squared correlation is below 0.70, with the stop reasons and the
+  reported, interval and true figures per family (``judge_families``).
+* Spearman with the truth against ``choix.ilsr_pairwise`` (α = 0.01) on identical random data,
+  4 comparisons per essay, with the engine's default prior and at choix's regularisation.
 * Fit speed and agreement with ``choix.ilsr_pairwise`` on 1,000 essays × ~20 comparisons each.
 """
 
