@@ -13,9 +13,9 @@ from core.simulate import JudgeProfile
     [(WEAK, 0.68, 0.72), (REALISTIC, 0.82, 0.86), (FAMILIES["strong_probit"], 0.84, 0.88)],
 )
 def test_judges_are_as_good_as_they_are_said_to_be(
-    profile: object, low: float, high: float
+    profile: JudgeProfile, low: float, high: float
 ) -> None:
-    assert low < judge_accuracy(profile, 4_000) < high  # type: ignore[arg-type]
+    assert low < judge_accuracy(profile, 4_000) < high
 
 
 def test_judge_families_report_false_stable_share_and_a_row_per_family() -> None:
