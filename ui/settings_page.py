@@ -59,6 +59,7 @@ from app.operations.keys import test_connection as connection_test
 from app.operations.preferences import LoadedPreferences, load_preferences, save_preferences
 from ui.dialogs import open_and_wait
 from ui.run_panel import JudgeSettingsForm, provider_label
+from ui.sync_box import SyncBox
 from ui.tasks import Operation, TaskRunner
 
 translate = QCoreApplication.translate
@@ -309,6 +310,8 @@ class SettingsPage(QWidget):
         top.addWidget(keys_box, 1)
         layout.addLayout(top)
         layout.addWidget(data_box)
+        self.sync_box = SyncBox(db, runner)
+        layout.addWidget(self.sync_box)
         layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -338,6 +341,7 @@ class SettingsPage(QWidget):
             except RuntimeError:
                 return
             self.reload()
+            self.sync_box.reload()
 
     def _loaded(self, operation: Operation[SettingsState]) -> None:
         if not isValid(self) or operation is not self.loading:
