@@ -103,11 +103,12 @@ async def test_sign_in_sync_and_restore_a_kept_edit(
     await wait_until(lambda: box.conflict_view.topLevelItemCount() >= 1)
     assert box.conflict_title.text().startswith("1 edit lost to a later edit elsewhere")
     item = box.conflict_view.topLevelItem(0)
+    assert item is not None
     assert item.text(1) == "class “9A on the laptop”"
     assert item.text(2) == "name: kept “9A at home”, now “9A on the laptop”"
     shots(box, "sync-with-a-conflict")
 
-    box.conflict_view.setCurrentItem(box.conflict_view.topLevelItem(0))
+    box.conflict_view.setCurrentItem(item)
     assert box.restore_button.isEnabled()
     QTest.mouseClick(box.restore_button, Qt.MouseButton.LeftButton)
     await settled(box)
