@@ -283,6 +283,7 @@ class Orchestrator:
                     # finaliser, so a run that ended says why), and tell the window now.
                     await w.db(self._store_outlook, run_id, nxt.decision)
                 if nxt.decision.stop:
+                    await w.db(self._store_reliability, run_id, current)
                     final = await w.db(finalise, self.db, run_id, nxt.decision.reason, current)
                     self._emit(
                         on_progress,
@@ -518,16 +519,23 @@ class Orchestrator:
         ``message`` (the teacher's sentence). No schema change: the settings column is JSON and
         ``RunSettings.extra`` is free-form.
         """
-        out = decision.outlook
-        if out is None:
-            return
+        if decision.outlook is not None:
+            self._store_extra(run_id, "outlook", outlook_json(decision))
+
+    def _store_reliability(self, run_id: str, current: Refit | None) -> None:
+        """Keep the final reliability's parts in ``extra["reliability"]`` (see
+        :func:`reliability_json`); the reported figure itself is ``runs.reliability``."""
+        if current is not None:
+            self._store_extra(run_id, "reliability", reliability_json(current))
+
+    def _store_extra(self, run_id: str, key: str, value: dict[str, Any]) -> None:
         with self.db.session() as s:
             run = s.get(Run, run_id)
             if run is None or run.status in TERMINAL:
                 return
             settings = dict(run.settings)
             extra = dict(settings.get("extra") or {})
-            extra["outlook"] = outlook_json(decision)
+            extra[key] = value
             settings["extra"] = extra
             run.settings = settings
 
@@ -848,6 +856,28 @@ def _progress(
         previous_reliability_high=float("nan") if previous is None else previous.interval[1],
         previous_results=0 if previous is None else previous.data.size,
     )
+
+
+def reliability_json(current: Refit) -> dict[str, Any]:
+    """The parts of a refit's reported reliability, as stored on a run that stopped.
+
+    ``low``/``high``: its 90 % interval; ``split_half``: the split-half figure alone;
+    ``calibration_slope`` (β) and its ``calibration_slope_se``; ``audit_share`` of the waves.
+    Non-finite values are stored as None.
+    """
+
+    def num(x: float) -> float | None:
+        return round(float(x), 4) if np.isfinite(x) else None
+
+    low, high = current.interval
+    return {
+        "low": num(low),
+        "high": num(high),
+        "split_half": num(current.honest),
+        "calibration_slope": num(current.slope.slope),
+        "calibration_slope_se": num(current.slope.se),
+        "audit_share": AUDIT_SHARE,
+    }
 
 
 def outlook_json(decision: StopDecision) -> dict[str, Any]:
