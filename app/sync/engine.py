@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from app.db import models as m
 from app.db.engine import Database
 from app.operations.base import CancelToken, Progress, ProgressSink, ignore_progress
-from app.sync import outbox
+from app.sync import outbox, settings
 from app.sync.client import SyncError, SyncHttp
 from app.sync.kinds import BLOB_FIELD, BY_NAME, ORDER, apply_record, read_row, row_data
 
@@ -52,6 +52,7 @@ class SyncReport:
     rejected: int = 0
     texts_uploaded: int = 0
     texts_erased: int = 0
+    settings_problem: str | None = None
     cursor: int = 0
 
 
@@ -120,10 +121,23 @@ def _build_page(db: Database, page_size: int) -> tuple[list[dict[str, Any]], dic
         changes: list[dict[str, Any]] = []
         texts: dict[str, str] = {}
         for kind_name, key in keys:
-            kind = BY_NAME[kind_name]
             state = session.get(m.SyncRecordState, (kind_name, key))
             if state is None:  # pragma: no cover - the listener always writes it
                 continue
+            if kind_name == settings.KIND:
+                value = settings.data_of(session, key)
+                changes.append(
+                    {
+                        "kind": kind_name,
+                        "key": key,
+                        "base_version": state.version,
+                        "hlc": state.hlc,
+                        "deleted": value is None,
+                        "data": value or {},
+                    }
+                )
+                continue
+            kind = BY_NAME[kind_name]
             row = read_row(session, kind, key)
             data: dict[str, Any] = {}
             deleted = True
@@ -194,6 +208,8 @@ def _take_remote(session: Session, record: dict[str, Any], texts: dict[str, str]
                 )
             data = {}
         apply_record(session, kind, record["key"], data, deleted, texts)
+    elif record["kind"] == settings.KIND and "value" in data and not deleted:
+        settings.remember(session, record["key"], data["value"])
     state = session.get(m.SyncRecordState, (record["kind"], record["key"]))
     if state is None:
         state = m.SyncRecordState(kind=record["kind"], key=record["key"])
@@ -423,11 +439,13 @@ def sync(
     report = SyncReport(scope=scope, queued_first=queued)
     http.cancel = cancel
     try:
+        settings.capture(db)
         progress(Progress("status", 0, None, "sending changes"))
         push(db, http, scope, report, page_size=page_size, progress=progress, cancel=cancel)
         report.texts_erased = forget_erased(db, http, scope)
         progress(Progress("status", 0, None, "receiving changes"))
         pull(db, http, scope, report, page_size=page_size, progress=progress, cancel=cancel)
+        report.settings_problem = settings.write_file(db)
     except SyncError as exc:
         with db.session() as session:
             row = session.get(m.SyncScope, scope)

@@ -71,3 +71,28 @@ def test_essays_runs_and_verdicts(make_device: Callable[..., Device], teacher: s
         essay.source_file = "renamed.docx"
     assert a.sync().texts_uploaded == 0
     assert sha256_text(texts[essay_ids[0]]) != ""
+
+
+def test_settings_travel_field_by_field(make_device: Callable[..., Device], teacher: str) -> None:
+    from app.operations.preferences import (  # noqa: PLC0415
+        load_preferences,
+        save_preferences,
+        with_changes,
+    )
+
+    a, b = make_device("a", teacher), make_device("b", teacher)
+    folder_a, folder_b = a.db.path.parent, b.db.path.parent
+    save_preferences(folder_a, with_changes(load_preferences(folder_a).preferences, concurrency=7))
+    a.sync()
+    b.sync()  # a new machine's defaults do not overwrite the teacher's settings
+    assert load_preferences(folder_b).preferences.concurrency == 7
+    prefs_b = load_preferences(folder_b).preferences
+    save_preferences(folder_b, with_changes(prefs_b, bundle_size=6))
+    prefs_a = load_preferences(folder_a).preferences
+    save_preferences(folder_a, with_changes(prefs_a, concurrency=2))
+    b.sync()
+    a.sync()
+    b.sync()
+    for folder in (folder_a, folder_b):
+        prefs = load_preferences(folder).preferences
+        assert (prefs.concurrency, prefs.bundle_size) == (2, 6)
