@@ -39,7 +39,11 @@ class Device:
         )
 
     def sync(
-        self, *, progress: ProgressSink = ignore_progress, cancel: CancelToken | None = None
+        self,
+        *,
+        progress: ProgressSink = ignore_progress,
+        cancel: CancelToken | None = None,
+        page_size: int = 1000,
     ) -> SyncReport:
         """Sign in first if no token is held (with the password given), then sync."""
         if not self.http.user and self.http.tokens.get(self.http.account) is None:
@@ -47,7 +51,7 @@ class Device:
                 self.http.refresh()  # raises "sign in first"
             else:
                 self.http.signin(self.password)
-        return sync(self.db, self.http, progress=progress, cancel=cancel)
+        return sync(self.db, self.http, progress=progress, cancel=cancel, page_size=page_size)
 
     def close(self) -> None:
         self.http.close()
