@@ -33,7 +33,7 @@ from app.db.engine import Database
 from app.operations.base import CancelToken, Progress, ProgressSink, ignore_progress
 from app.sync import outbox, settings
 from app.sync.client import SyncError, SyncHttp
-from app.sync.kinds import BLOB_FIELD, BY_NAME, ORDER, apply_record, read_row, row_data
+from app.sync.kinds import BLOB_FIELD, BY_NAME, ORDER, apply_record, read_row, row_data, sha256_text
 
 MAX_PAGE = 1000
 BLOB_CHUNK_BYTES = 4_000_000
@@ -195,6 +195,16 @@ def fetch_texts(http: SyncHttp, scope: str, hashes: Iterable[str]) -> dict[str, 
     return found
 
 
+def _erased(kind: str, data: dict[str, Any]) -> bool:
+    """Whether a tombstone carries erased content (a class deleted with its personal data): the
+    record's kept conflict values are then erased here too."""
+    if kind in ("essay", "anchor"):
+        return data.get(BLOB_FIELD) in (None, sha256_text(""))
+    if kind == "student":
+        return not data.get("first_name") and not data.get("email") and not data.get("code")
+    return False
+
+
 def _take_remote(session: Session, record: dict[str, Any], texts: dict[str, str]) -> None:
     """Apply a server record locally and remember its version and clock."""
     kind = BY_NAME.get(record["kind"])
@@ -208,6 +218,12 @@ def _take_remote(session: Session, record: dict[str, Any], texts: dict[str, str]
                 )
             data = {}
         apply_record(session, kind, record["key"], data, deleted, texts)
+        if deleted and _erased(kind.name, data):
+            session.execute(
+                delete(m.SyncConflict).where(
+                    m.SyncConflict.kind == kind.name, m.SyncConflict.key == record["key"]
+                )
+            )
     elif record["kind"] == settings.KIND and "value" in data and not deleted:
         settings.remember(session, record["key"], data["value"])
     state = session.get(m.SyncRecordState, (record["kind"], record["key"]))

@@ -85,3 +85,49 @@ def test_deletes_propagate(make_device: Callable[..., Device], teacher: str) -> 
         assert row is not None and row.deleted_at is not None
         gone = [st.first_name for st in s.scalars(select(Student))]
     assert gone == [""]  # erased on the other device too
+
+
+def test_deleting_a_class_erases_it_everywhere(
+    make_device: Callable[..., Device], teacher: str
+) -> None:
+    import pytest  # noqa: PLC0415
+
+    from app.db.models import Assignment, Batch, Essay  # noqa: PLC0415
+    from app.operations.erase import delete_class  # noqa: PLC0415
+    from app.sync.client import SyncError  # noqa: PLC0415
+    from app.sync.kinds import sha256_text  # noqa: PLC0415
+
+    a, b = make_device("a", teacher), make_device("b", teacher)
+    klass = new_class(a.db, NewClass(name="9D"))
+    student = add_student(a.db, klass.id, StudentFields("Dag", "Secret"))
+    text = "A private essay about my family."
+    with a.db.session() as s:
+        batch = Batch(
+            title="W1", school_class_id=klass.id, assignment=Assignment(title="T", grade_scale="x")
+        )
+        s.add(Essay(batch=batch, text=text, content_hash="c1", student_id=student.id))
+    a.sync()
+    b.sync()
+    update_student(a.db, klass.id, student.id, StudentFields("Dag", "SecretA"))
+    update_student(b.db, klass.id, student.id, StudentFields("Dag", "SecretB"))
+    a.sync()
+    b.sync()  # a conflict, kept on b and on the server, holds the student's names
+    a.sync()
+    http = b.http
+    listed = http.call("GET", http.path(http.scope, "conflicts"), params={"after": 0})
+    assert any(c["key"] == student.id for c in listed["conflicts"])
+    delete_class(b.db, klass.id)
+    report = b.sync()
+    assert report.texts_erased == 2  # the essay's text and the student's kept values
+    a.sync()
+    with pytest.raises(SyncError) as gone:
+        http.call("GET", http.path(http.scope, f"blobs/{sha256_text(text)}"))
+    assert gone.value.status == 404
+    listed = http.call("GET", http.path(http.scope, "conflicts"), params={"after": 0})
+    assert not any(c["key"] == student.id for c in listed["conflicts"])
+    for device in (a, b):
+        with device.db.read() as s:
+            assert s.scalars(select(SyncConflict)).all() == []
+            assert [e.text for e in s.scalars(select(Essay))] == [""]
+            row = s.get(Student, student.id)
+            assert row is not None and row.deleted_at is not None and "Secret" not in row.last_name
