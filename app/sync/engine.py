@@ -205,7 +205,9 @@ def _erased(kind: str, data: dict[str, Any]) -> bool:
     return False
 
 
-def _take_remote(session: Session, record: dict[str, Any], texts: dict[str, str]) -> None:
+def _take_remote(
+    session: Session, scope: str, record: dict[str, Any], texts: dict[str, str]
+) -> None:
     """Apply a server record locally and remember its version and clock."""
     kind = BY_NAME.get(record["kind"])
     data = dict(record.get("data") or {})
@@ -217,7 +219,18 @@ def _take_remote(session: Session, record: dict[str, Any], texts: dict[str, str]
                     "missing_text", f"The server has no text for {kind.name} {record['key']}."
                 )
             data = {}
-        apply_record(session, kind, record["key"], data, deleted, texts)
+        if not apply_record(session, kind, record["key"], data, deleted, texts):
+            session.add(
+                m.SyncConflict(
+                    scope=scope,
+                    kind=kind.name,
+                    key=record["key"],
+                    winner=None,
+                    loser=record,
+                    reason="not stored here: it clashes with a record of this computer "
+                    "(the same essay imported twice into one batch?)",
+                )
+            )
         if deleted and _erased(kind.name, data):
             session.execute(
                 delete(m.SyncConflict).where(
@@ -269,7 +282,7 @@ def _record_answer(
         _conflict(session, scope, c["kind"], c["key"], c["winner"], c["loser"], "conflict")
         if ident not in applied and ident not in edited_since:
             session.execute(text("PRAGMA defer_foreign_keys = ON"))
-            _take_remote(session, c["winner"], texts)
+            _take_remote(session, scope, c["winner"], texts)
     for r in answer.get("rejected", []):
         change = pushed.get((r["kind"], r["key"]), {"kind": r["kind"], "key": r["key"]})
         _conflict(session, scope, r["kind"], r["key"], None, change, f"refused: {r['reason']}")
@@ -397,17 +410,11 @@ def pull(
         if not answer.get("more"):
             break
     with db.read() as session:
-        unsent = {
-            (k, key) for k, key in session.execute(select(m.SyncOutbox.kind, m.SyncOutbox.key))
-        }
         todo = []
         for change in changes:
-            ident = (change["kind"], change["key"])
-            state = session.get(m.SyncRecordState, ident)
+            state = session.get(m.SyncRecordState, (change["kind"], change["key"]))
             if state is not None and state.version >= int(change["version"]):
                 continue  # already here (our own push, or pulled before)
-            if ident in unsent:
-                continue  # edited here since: the next push settles it
             todo.append(change)
     need = [
         c["data"][BLOB_FIELD]
@@ -419,9 +426,14 @@ def pull(
     texts = fetch_texts(http, scope, need) if need else {}
     todo.sort(key=lambda c: (ORDER.get(c["kind"], len(ORDER)), int(c["seq"])))
     with db.session() as session:
+        # read under the write lock, so an edit made meanwhile is never overwritten
+        unsent = {
+            (k, key) for k, key in session.execute(select(m.SyncOutbox.kind, m.SyncOutbox.key))
+        }
+        todo = [c for c in todo if (c["kind"], c["key"]) not in unsent]
         session.execute(text("PRAGMA defer_foreign_keys = ON"))
         for change in todo:
-            _take_remote(session, change, texts)
+            _take_remote(session, scope, change, texts)
         row = session.get(m.SyncScope, scope)
         if row is not None:
             row.cursor = cursor

@@ -139,16 +139,18 @@ def apply_record(
     data: dict[str, Any],
     deleted: bool,
     texts: dict[str, str],
-) -> None:
+) -> bool:
     """Write a remote value into the local row (inserted if absent), with Core statements so
-    the outbox listener does not see it. A tombstone soft-deletes the row (``deleted_at``)."""
+    the outbox listener does not see it. A tombstone soft-deletes the row (``deleted_at``).
+    False when a new row could not be inserted because it clashes with a local one (the same
+    essay twice in one batch, imported on two machines)."""
     now = m.utcnow()
     existing = read_row(session, kind, key)
     table = kind.table
     if deleted and not data:  # a tombstone with no last value (removed outright elsewhere)
         if existing is not None and existing.get("deleted_at") is None:
             session.execute(table.update().where(table.c.id == key).values(deleted_at=now))
-        return
+        return True
     values = _from_json(kind, data, texts)
     if deleted:
         values["deleted_at"] = (existing or {}).get("deleted_at") or now
@@ -157,6 +159,7 @@ def apply_record(
     values["updated_at"] = now
     if existing is None:
         values.update(id=key, created_at=now)
-        session.execute(sqlite_insert(table).values(**values).on_conflict_do_nothing())
-    else:
-        session.execute(table.update().where(table.c.id == key).values(**values))
+        result = session.execute(sqlite_insert(table).values(**values).on_conflict_do_nothing())
+        return bool(getattr(result, "rowcount", 1))
+    session.execute(table.update().where(table.c.id == key).values(**values))
+    return True

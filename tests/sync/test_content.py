@@ -96,3 +96,26 @@ def test_settings_travel_field_by_field(make_device: Callable[..., Device], teac
     for folder in (folder_a, folder_b):
         prefs = load_preferences(folder).preferences
         assert (prefs.concurrency, prefs.bundle_size) == (2, 6)
+
+
+def test_the_same_essay_imported_on_two_machines_is_listed_not_dropped(
+    make_device: Callable[..., Device], teacher: str
+) -> None:
+    a, b = make_device("a", teacher), make_device("b", teacher)
+    seed(a, 3)
+    a.sync()
+    b.sync()
+    with a.db.read() as s:
+        batch_id = s.scalars(select(Batch.id)).one()
+    for device, name in ((a, "a.docx"), (b, "b.docx")):
+        with device.db.session() as s:
+            s.add(Essay(batch_id=batch_id, text="Same text", content_hash="same", source_file=name))
+    a.sync()
+    b.sync()
+    a.sync()
+    for device, other in ((a, "b.docx"), (b, "a.docx")):
+        with device.db.read() as s:
+            reasons = [
+                (c.loser["data"]["source_file"], c.reason) for c in s.scalars(select(SyncConflict))
+            ]
+        assert len(reasons) == 1 and reasons[0][0] == other and "clashes" in reasons[0][1]
