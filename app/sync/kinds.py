@@ -6,9 +6,10 @@ deletion travels as the record's ``deleted`` flag) and local-only ones (a run's 
 and anchor texts travel as blobs named by their SHA-256 (``text_sha256`` in ``data``).
 
 Kinds, in the order a pull applies them (parents before children): ``course``, ``student``,
-``assignment``, ``anchor``, ``class``, ``membership``, ``batch``, ``essay``, ``run``,
-``verdict`` (a judged comparison, append-only: only ``done`` comparisons sync), ``result``,
-``override``. ``run`` syncs ``status`` (the server moves runs forward only).
+``grade_scale`` (a teacher's own scale, which assignments name), ``assignment``, ``anchor``,
+``class``, ``membership``, ``batch``, ``essay``, ``run``, ``verdict`` (a judged comparison,
+append-only: only ``done`` comparisons sync), ``result``, ``override``. ``run`` syncs
+``status`` (the server moves runs forward only).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class Kind:
 KINDS: tuple[Kind, ...] = (
     Kind("course", m.Course),
     Kind("student", m.Student),
+    Kind("grade_scale", m.GradeScaleRecord),
     Kind("assignment", m.Assignment),
     Kind("anchor", m.Anchor, text_blob=True),
     Kind("class", m.SchoolClass),

@@ -119,3 +119,17 @@ def test_the_same_essay_imported_on_two_machines_is_listed_not_dropped(
                 (c.loser["data"]["source_file"], c.reason) for c in s.scalars(select(SyncConflict))
             ]
         assert len(reasons) == 1 and reasons[0][0] == other and "clashes" in reasons[0][1]
+
+
+def test_a_teachers_own_grade_scale_travels_with_her_assignments(
+    make_device: Callable[..., Device], teacher: str
+) -> None:
+    from app.operations.scales import resolve_scale, save_custom_scale  # noqa: PLC0415
+
+    a, b = make_device("a", teacher), make_device("b", teacher)
+    row = save_custom_scale(a.db, "Pass or not", ["F", "P"])
+    with a.db.session() as s:
+        s.add(Assignment(title="Uses it", grade_scale=row.id))
+    a.sync()
+    b.sync()
+    assert resolve_scale(b.db, row.id).grades == ("F", "P")
