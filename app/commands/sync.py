@@ -4,6 +4,7 @@
   huleedu sync [--server URL]                  send local changes, receive the others
   huleedu sync status                          pending changes, last sync, cursor per scope
   huleedu sync conflicts [--restore ID]        values that lost a conflict; bring one back
+  huleedu sync publish --scale ID | --assignment ID   share with the school (lead, admin)
 
 The refresh token is kept in the system keyring; without a keyring it lives only as long as the
 command, so each sync signs in again (e-mail from --email or $HULEEDU_SYNC_EMAIL, password from
@@ -60,6 +61,14 @@ def register(sub: Any, bench_sub: Any) -> None:
     _account(conflicts, suppress=True)
     conflicts.add_argument("--restore", type=int, metavar="ID", help="make value ID current again")
     conflicts.add_argument("--all", action="store_true", help="include restored ones")
+    publish = verbs.add_parser(
+        "publish", help="share a grade scale or an assignment's anchor set with the school"
+    )
+    _common(publish, suppress=True)
+    _account(publish, suppress=True)
+    what = publish.add_mutually_exclusive_group(required=True)
+    what.add_argument("--scale", metavar="SCALE_ID", help="a grade scale of your own")
+    what.add_argument("--assignment", metavar="ID", help="an assignment with its anchors")
     p.set_defaults(handler=_run)
 
 

@@ -179,6 +179,30 @@ def _do_conflicts(db: Database, args: argparse.Namespace) -> int:
     return 0
 
 
+def _do_publish(db: Database, args: argparse.Namespace) -> int:
+    from app.sync import shared  # noqa: PLC0415
+
+    http = _http(db, args)
+    try:
+        _signin(http, force=False)
+        if not http.user:
+            http.refresh()
+        scopes = shared.org_scopes(http)
+        if not scopes:
+            raise SyncError("forbidden", "This account belongs to no school on the server.", 403)
+        scope = scopes[0][0]
+        if args.scale:
+            key = shared.publish_scale(db, http, scope, args.scale)
+        else:
+            key = shared.publish_anchor_set(db, http, scope, args.assignment)
+    finally:
+        http.close()
+    print(
+        f"Published {key} to {scope}; every teacher of the school receives it at their next sync."
+    )
+    return 0
+
+
 def _do_status(db: Database, args: argparse.Namespace) -> int:
     status = sync_status(db)
     if args.json:
@@ -214,6 +238,8 @@ def run(args: argparse.Namespace) -> int:
                 return _do_status(db, args)
             if verb == "conflicts":
                 return _do_conflicts(db, args)
+            if verb == "publish":
+                return _do_publish(db, args)
             if verb == "signin":
                 http = _http(db, args)
                 try:

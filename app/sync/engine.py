@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from app.db import models as m
 from app.db.engine import Database
 from app.operations.base import CancelToken, Progress, ProgressSink, ignore_progress
-from app.sync import outbox, settings
+from app.sync import outbox, settings, shared
 from app.sync.client import SyncError, SyncHttp
 from app.sync.kinds import BLOB_FIELD, BY_NAME, ORDER, apply_record, read_row, row_data, sha256_text
 
@@ -53,6 +53,7 @@ class SyncReport:
     texts_uploaded: int = 0
     texts_erased: int = 0
     settings_problem: str | None = None
+    shared_received: int = 0
     cursor: int = 0
 
 
@@ -474,6 +475,11 @@ def sync(
         progress(Progress("status", 0, None, "receiving changes"))
         pull(db, http, scope, report, page_size=page_size, progress=progress, cancel=cancel)
         report.settings_problem = settings.write_file(db)
+        progress(Progress("status", 0, None, "receiving the school's shared data"))
+        for org_scope, _can_write in shared.org_scopes(http):
+            report.shared_received += shared.pull_shared(
+                db, http, org_scope, http.server_url, http.email
+            )
     except SyncError as exc:
         with db.session() as session:
             row = session.get(m.SyncScope, scope)
