@@ -10,14 +10,13 @@ stored refresh token (which rotates) and repeats the call once. Other errors rai
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from app.operations.base import CancelToken, OperationCancelledError
+from app.operations.base import CancelToken
 from app.sync.tokens import MemoryStore, TokenStore, account_name
 
 
@@ -195,7 +194,3 @@ def _error(response: httpx.Response) -> SyncError:
     elif code == "bad_credentials":
         message = "The e-mail address or password is wrong."
     return SyncError(code, message, response.status_code)
-
-
-ProgressFn = Callable[..., object]
-__all__ = ["OperationCancelledError", "SyncError", "SyncHttp"]
