@@ -25,7 +25,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.db import models as m
@@ -33,9 +34,18 @@ from app.db.engine import Database
 from app.operations.base import CancelToken, Progress, ProgressSink, ignore_progress
 from app.sync import outbox, settings, shared
 from app.sync.client import SyncError, SyncHttp
-from app.sync.kinds import BLOB_FIELD, BY_NAME, ORDER, apply_record, read_row, row_data, sha256_text
+from app.sync.kinds import BLOB_FIELD, BY_NAME, ORDER, READ, apply_record, row_data, sha256_text
 
 MAX_PAGE = 1000
+_upsert = sqlite_insert(m.SyncRecordState)
+_STATE_UPSERT = _upsert.on_conflict_do_update(
+    index_elements=["kind", "key"],
+    set_={
+        "version": _upsert.excluded.version,
+        "hlc": _upsert.excluded.hlc,
+        "deleted": _upsert.excluded.deleted,
+    },
+)
 BLOB_CHUNK_BYTES = 4_000_000
 FETCH_CHUNK = 1000
 
@@ -102,11 +112,55 @@ def _conflict(
     )
 
 
+def _states(
+    session: Session, idents: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[int, str, bool]]:
+    """``(version, hlc, deleted)`` of many records at once (absent ones left out)."""
+    by_kind: dict[str, list[str]] = {}
+    for kind, key in idents:
+        by_kind.setdefault(kind, []).append(key)
+    table = m.SyncRecordState.__table__.c
+    found: dict[tuple[str, str], tuple[int, str, bool]] = {}
+    for kind, keys in by_kind.items():
+        for i in range(0, len(keys), 500):
+            for row in session.execute(
+                select(table.key, table.version, table.hlc, table.deleted).where(
+                    table.kind == kind, table.key.in_(keys[i : i + 500])
+                )
+            ):
+                found[(kind, row.key)] = (row.version, row.hlc, bool(row.deleted))
+    return found
+
+
+def _rows(session: Session, kind_name: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """Local rows of one kind by id, many at once."""
+    table = BY_NAME[kind_name].table
+    rows: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(keys), 500):
+        for row in session.execute(
+            table.select().where(table.c.id.in_(keys[i : i + 500]))
+        ).mappings():
+            rows[row["id"]] = dict(row)
+    return rows
+
+
+def _present(session: Session, kind_name: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """Which of ``keys`` have a local row of that kind (id -> its ``deleted_at``)."""
+    table = BY_NAME[kind_name].table
+    found: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(keys), 500):
+        for row_id, deleted_at in session.execute(
+            select(table.c.id, table.c.deleted_at).where(table.c.id.in_(keys[i : i + 500]))
+        ):
+            found[row_id] = {"deleted_at": deleted_at}
+    return found
+
+
 def _build_page(db: Database, page_size: int) -> tuple[list[dict[str, Any]], dict[str, str], int]:
     """The next page of changes (current local values of the first queued records), their
     texts by hash and the id of the last outbox row it covers."""
     with db.read() as session:
-        rows = session.execute(
+        queued = session.execute(
             select(m.SyncOutbox.id, m.SyncOutbox.kind, m.SyncOutbox.key)
             .where(m.SyncOutbox.kind != outbox.ERASE_KIND)
             .order_by(m.SyncOutbox.id)
@@ -114,45 +168,38 @@ def _build_page(db: Database, page_size: int) -> tuple[list[dict[str, Any]], dic
         ).all()
         keys: dict[tuple[str, str], None] = {}
         last_id = 0
-        for row_id, queued_kind, key in rows:
+        for row_id, queued_kind, key in queued:
             if (queued_kind, key) not in keys and len(keys) >= page_size:
                 break
             keys[(queued_kind, key)] = None
             last_id = row_id
+        states = _states(session, keys)
+        rows: dict[str, dict[str, dict[str, Any]]] = {}
+        for kind_name in {k for k, _ in keys if k in BY_NAME}:
+            rows[kind_name] = _rows(session, kind_name, [key for k, key in keys if k == kind_name])
         changes: list[dict[str, Any]] = []
         texts: dict[str, str] = {}
         for kind_name, key in keys:
-            state = session.get(m.SyncRecordState, (kind_name, key))
+            state = states.get((kind_name, key))
             if state is None:  # pragma: no cover - the listener always writes it
                 continue
-            if kind_name == settings.KIND:
-                value = settings.data_of(session, key)
-                changes.append(
-                    {
-                        "kind": kind_name,
-                        "key": key,
-                        "base_version": state.version,
-                        "hlc": state.hlc,
-                        "deleted": value is None,
-                        "data": value or {},
-                    }
-                )
-                continue
-            kind = BY_NAME[kind_name]
-            row = read_row(session, kind, key)
+            version, hlc, _deleted = state
             data: dict[str, Any] = {}
             deleted = True
-            if row is not None:
-                data, body = row_data(kind, row)
-                deleted = state.deleted or row.get("deleted_at") is not None
+            if kind_name == settings.KIND:
+                value = settings.data_of(session, key)
+                data, deleted = value or {}, value is None
+            elif (row := rows.get(kind_name, {}).get(key)) is not None:
+                data, body = row_data(BY_NAME[kind_name], row)
+                deleted = row.get("deleted_at") is not None
                 if body is not None:
                     texts[data[BLOB_FIELD]] = body
             changes.append(
                 {
                     "kind": kind_name,
                     "key": key,
-                    "base_version": state.version,
-                    "hlc": state.hlc,
+                    "base_version": version,
+                    "hlc": hlc,
                     "deleted": deleted,
                     "data": data,
                 }
@@ -207,7 +254,11 @@ def _erased(kind: str, data: dict[str, Any]) -> bool:
 
 
 def _take_remote(
-    session: Session, scope: str, record: dict[str, Any], texts: dict[str, str]
+    session: Session,
+    scope: str,
+    record: dict[str, Any],
+    texts: dict[str, str],
+    present: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     """Apply a server record locally and remember its version and clock."""
     kind = BY_NAME.get(record["kind"])
@@ -220,7 +271,8 @@ def _take_remote(
                     "missing_text", f"The server has no text for {kind.name} {record['key']}."
                 )
             data = {}
-        if not apply_record(session, kind, record["key"], data, deleted, texts):
+        existing: object = READ if present is None else present.get(record["key"])
+        if not apply_record(session, kind, record["key"], data, deleted, texts, existing):
             session.add(
                 m.SyncConflict(
                     scope=scope,
@@ -240,11 +292,16 @@ def _take_remote(
             )
     elif record["kind"] == settings.KIND and "value" in data and not deleted:
         settings.remember(session, record["key"], data["value"])
-    state = session.get(m.SyncRecordState, (record["kind"], record["key"]))
-    if state is None:
-        state = m.SyncRecordState(kind=record["kind"], key=record["key"])
-        session.add(state)
-    state.version, state.hlc, state.deleted = int(record["version"]), record["hlc"], deleted
+    session.execute(
+        _STATE_UPSERT,
+        {
+            "kind": record["kind"],
+            "key": record["key"],
+            "version": int(record["version"]),
+            "hlc": record["hlc"],
+            "deleted": deleted,
+        },
+    )
     outbox.observe(session.connection(), record["hlc"])
 
 
@@ -265,10 +322,14 @@ def _record_answer(
         )
     }
     applied = {(a["kind"], a["key"]): a for a in answer.get("applied", [])}
-    for (kind, key), item in applied.items():
-        state = session.get(m.SyncRecordState, (kind, key))
-        if state is not None:
-            state.version = int(item["version"])
+    if applied:
+        table = m.SyncRecordState.__table__.c
+        session.connection().execute(
+            update(m.SyncRecordState)
+            .where(table.kind == bindparam("k"), table.key == bindparam("kk"))
+            .values(version=bindparam("v")),
+            [{"k": k, "kk": key, "v": int(a["version"])} for (k, key), a in applied.items()],
+        )
     lost = [c for c in answer.get("conflicts", []) if (c["kind"], c["key"]) not in applied]
     need = [
         c["winner"]["data"][BLOB_FIELD]
@@ -411,12 +472,13 @@ def pull(
         if not answer.get("more"):
             break
     with db.read() as session:
-        todo = []
-        for change in changes:
-            state = session.get(m.SyncRecordState, (change["kind"], change["key"]))
-            if state is not None and state.version >= int(change["version"]):
-                continue  # already here (our own push, or pulled before)
-            todo.append(change)
+        states = _states(session, ((c["kind"], c["key"]) for c in changes))
+    todo = [
+        c
+        for c in changes
+        # skip what is already here (our own push, or pulled before)
+        if states.get((c["kind"], c["key"]), (0, "", False))[0] < int(c["version"])
+    ]
     need = [
         c["data"][BLOB_FIELD]
         for c in todo
@@ -433,8 +495,13 @@ def pull(
         }
         todo = [c for c in todo if (c["kind"], c["key"]) not in unsent]
         session.execute(text("PRAGMA defer_foreign_keys = ON"))
+        present: dict[str, dict[str, Any]] = {}
+        for kind_name in {c["kind"] for c in todo if c["kind"] in BY_NAME}:
+            present.update(
+                _present(session, kind_name, [c["key"] for c in todo if c["kind"] == kind_name])
+            )
         for change in todo:
-            _take_remote(session, scope, change, texts)
+            _take_remote(session, scope, change, texts, present)
         row = session.get(m.SyncScope, scope)
         if row is not None:
             row.cursor = cursor

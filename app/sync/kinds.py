@@ -17,9 +17,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Executable, Table, bindparam
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -27,6 +28,8 @@ from app.db import models as m
 
 BOOKKEEPING = frozenset({"id", "created_at", "updated_at", "deleted_at"})
 BLOB_FIELD = "text_sha256"
+READ: object = object()
+"""Default of :func:`apply_record`'s ``existing``: read the local row."""
 
 
 @dataclass(frozen=True)
@@ -141,13 +144,17 @@ def apply_record(
     data: dict[str, Any],
     deleted: bool,
     texts: dict[str, str],
+    existing: object = READ,
 ) -> bool:
     """Write a remote value into the local row (inserted if absent), with Core statements so
     the outbox listener does not see it. A tombstone soft-deletes the row (``deleted_at``).
     False when a new row could not be inserted because it clashes with a local one (the same
-    essay twice in one batch, imported on two machines)."""
+    essay twice in one batch, imported on two machines). ``existing`` (at least the row's
+    ``deleted_at``, or None for no row) saves reading the row when the caller knows it."""
     now = m.utcnow()
-    existing = read_row(session, kind, key)
+    if existing is READ:
+        existing = read_row(session, kind, key)
+    assert existing is None or isinstance(existing, dict)
     table = kind.table
     if deleted and not data:  # a tombstone with no last value (removed outright elsewhere)
         if existing is not None and existing.get("deleted_at") is None:
@@ -161,7 +168,20 @@ def apply_record(
     values["updated_at"] = now
     if existing is None:
         values.update(id=key, created_at=now)
-        result = session.execute(sqlite_insert(table).values(**values).on_conflict_do_nothing())
+        result = session.execute(_insert(kind.name), values)
         return bool(getattr(result, "rowcount", 1))
-    session.execute(table.update().where(table.c.id == key).values(**values))
+    session.execute(_update(kind.name), {**values, "b_id": key})
     return True
+
+
+@cache
+def _insert(kind_name: str) -> Executable:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for a kind's table, built once (values bound)."""
+    return sqlite_insert(BY_NAME[kind_name].table).on_conflict_do_nothing()
+
+
+@cache
+def _update(kind_name: str) -> Executable:
+    """``UPDATE ... WHERE id = :b_id`` for a kind's table, built once (SET from the values)."""
+    table = BY_NAME[kind_name].table
+    return table.update().where(table.c.id == bindparam("b_id"))
