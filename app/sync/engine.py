@@ -406,7 +406,24 @@ def push(
                 )
         if before_send is not None:
             before_send(pending)
-        answer = http.call("POST", http.path(scope, "push"), json=pending.body)
+        try:
+            answer = http.call("POST", http.path(scope, "push"), json=pending.body)
+        except SyncError as exc:
+            if exc.code == "clock_skew":
+                # the whole push was refused, nothing applied: build it afresh next time
+                with db.session() as session:
+                    session.execute(
+                        delete(m.SyncPendingPush).where(
+                            m.SyncPendingPush.push_id == pending.push_id
+                        )
+                    )
+                raise SyncError(
+                    "clock_skew",
+                    f"{exc} This computer's clock is ahead of the server's: set the date and "
+                    "time right; your changes stay queued.",
+                    exc.status,
+                ) from exc
+            raise
         with db.session() as session:
             conflicts, rejected = _record_answer(session, http, pending, answer)
         report.pushed += len(pending.body["changes"])

@@ -130,3 +130,28 @@ def test_a_client_killed_during_a_push_loses_nothing_and_repeats_nothing(
     other.sync()
     with other.db.read() as s:
         assert s.scalar(select(func.count()).select_from(Student)) == 30
+
+
+def test_a_clock_far_ahead_is_refused_and_nothing_is_lost(
+    make_device: Callable[..., Device], teacher: str
+) -> None:
+    import time  # noqa: PLC0415
+
+    from app.sync import outbox  # noqa: PLC0415
+    from app.sync.client import SyncError  # noqa: PLC0415
+    from app.sync.hlc import Clock  # noqa: PLC0415
+
+    a = make_device("a", teacher)
+    device = a.http.device_id
+    ahead = Clock(device, wall_ms=lambda: int(time.time() * 1000) + 3_600_000)
+    outbox._clocks[device] = ahead  # this machine's clock is an hour fast
+    try:
+        seed(a, 1)
+        with pytest.raises(SyncError) as skew:
+            a.sync()
+    finally:
+        outbox._clocks.pop(device, None)
+    assert skew.value.code == "clock_skew" and "clock" in str(skew.value)
+    with a.db.read() as s:
+        assert s.scalar(select(func.count()).select_from(SyncPendingPush)) == 0
+        assert s.scalar(select(func.count()).select_from(SyncOutbox)) == 4
