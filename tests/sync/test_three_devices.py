@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 
-from app.sync import engine
+from app.sync import push, records
 from app.sync.convergence import PASSWORD, ThreeDevices, play
 from tests.sync.conftest import RoomyService
 
@@ -79,7 +79,8 @@ def test_the_check_sees_a_lost_value(
     roomy_service: RoomyService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With the client dropping the losers it is told about, values are found lost."""
-    monkeypatch.setattr(engine, "_conflict", lambda *a, **k: None)
+    monkeypatch.setattr(records, "keep_conflict", lambda *a, **k: None)
+    monkeypatch.setattr(push, "keep_conflict", lambda *a, **k: None)
     email = f"broken{next(_emails)}@example.org"
     roomy_service.create_user(email, PASSWORD)
     world = ThreeDevices(tmp_path, roomy_service.url, email)
