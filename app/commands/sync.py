@@ -3,6 +3,7 @@
   huleedu sync signin --server URL --email E   sign in (password asked, or $HULEEDU_SYNC_PASSWORD)
   huleedu sync [--server URL]                  send local changes, receive the others
   huleedu sync status                          pending changes, last sync, cursor per scope
+  huleedu sync signout                         forget the sign-in kept in the keyring
   huleedu sync conflicts [--restore ID]        values that lost a conflict; bring one back
   huleedu sync publish --scale ID | --assignment ID   share with the school (lead, admin)
 
@@ -54,6 +55,9 @@ def register(sub: Any, bench_sub: Any) -> None:
     signin = verbs.add_parser("signin", help="sign in and keep the refresh token in the keyring")
     _common(signin, suppress=True)
     _account(signin, suppress=True)
+    signout = verbs.add_parser("signout", help="forget the sign-in (the keyring's token)")
+    _common(signout, suppress=True)
+    _account(signout, suppress=True)
     status = verbs.add_parser("status", help="pending changes, last sync and cursor per scope")
     _common(status, suppress=True)
     conflicts = verbs.add_parser("conflicts", help="list kept losing values; --restore ID")

@@ -238,6 +238,11 @@ def run(args: argparse.Namespace) -> int:
                 return _do_status(db, args)
             if verb == "conflicts":
                 return _do_conflicts(db, args)
+            if verb == "signout":
+                http = _http(db, args)
+                http.tokens.delete(http.account)
+                print(f"Signed out of {http.server_url} ({http.email}); sign in again to sync.")
+                return 0
             if verb == "publish":
                 return _do_publish(db, args)
             if verb == "signin":

@@ -170,6 +170,8 @@ def test_command_line(sync_service: SyncService, teacher: str, tmp_path: Path) -
     after = json.loads(cli("status", "--json", "--data-dir", data).stdout)
     assert after["pending_changes"] == 0
     assert after["scopes"][0]["last_sync_at"] is not None
+    out = cli("signout", "--data-dir", data)
+    assert out.returncode == 0 and "Signed out" in out.stdout
     listed = cli("conflicts", "--data-dir", data)
     assert listed.returncode == 0 and "No conflicts" in listed.stdout
     missing = cli("conflicts", "--restore", "99", "--data-dir", data)
