@@ -299,7 +299,8 @@ def test_slope_fit_recovers_the_slope(beta: float, seed: int) -> None:
 )
 def test_slope_fit_is_the_maximum_of_the_likelihood(eta: list[float], seed: int) -> None:
     x = np.asarray(eta)
-    y = (np.random.default_rng(seed).uniform(size=x.shape[0]) < 0.5).astype(float)
+    draws = np.asarray(np.random.default_rng(seed).uniform(size=x.shape[0]), dtype=np.float64)
+    y = np.where(draws < 0.5, 1.0, 0.0)
     b, _ = slope_fit(x, y, np.ones_like(x))
     if not np.isfinite(b):
         assert float(np.sum(x * x)) == 0.0
