@@ -14,9 +14,10 @@ Contract (protocol v1, /work/notes is the source; README "Sync"):
   winner locally (unless the record was edited again meanwhile: then the next push meets the
   conflict again and the later clock wins); every losing value, pushed or remote, and every
   refused change is kept in ``sync_conflicts`` for the teacher.
-* **Pull** from the scope's cursor, all pages, then applied in one transaction, parents before
-  children, with foreign keys checked at commit; the cursor moves in that transaction. A
-  record with unsent local edits is left alone (the next push settles it).
+* **Pull** from the scope's cursor, all pages, then applied parents before children in short
+  transactions (foreign keys checked at each commit); the cursor moves with the last one, and
+  a record applied before a crash is skipped by its version. A record with unsent local edits
+  is left alone (the next push settles it).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Pulling a scope's changes by cursor and applying them in one transaction (see
-:mod:`app.sync.engine`)."""
+"""Pulling a scope's changes by cursor and applying them, parents first, in short transactions
+of :data:`APPLY_CHUNK` records (see :mod:`app.sync.engine`)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ from app.sync.records import (
     take_remote,
 )
 
+APPLY_CHUNK = 500
+"""Records applied per transaction (the window's own writes wait at most one chunk)."""
+
 
 def pull(
     db: Database,
@@ -32,7 +35,7 @@ def pull(
     progress: ProgressSink = ignore_progress,
     cancel: CancelToken | None = None,
 ) -> None:
-    """Fetch every change after the scope's cursor and apply it (one transaction)."""
+    """Fetch every change after the scope's cursor and apply it, chunk by chunk."""
     with db.read() as session:
         row = session.get(m.SyncScope, scope)
         cursor = row.cursor if row is not None else 0
@@ -65,22 +68,43 @@ def pull(
     ]
     texts = fetch_texts(http, scope, need) if need else {}
     todo.sort(key=lambda c: (ORDER.get(c["kind"], len(ORDER)), int(c["seq"])))
+    applied = 0
+    for start in range(0, max(len(todo), 1), APPLY_CHUNK):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        chunk = todo[start : start + APPLY_CHUNK]
+        last = start + APPLY_CHUNK >= len(todo)
+        applied += _apply(db, scope, chunk, texts, cursor if last else None)
+        progress(Progress("apply", min(start + APPLY_CHUNK, len(todo)), len(todo), "applying"))
+    report.pulled += applied
+    report.cursor = cursor
+
+
+def _apply(
+    db: Database,
+    scope: str,
+    chunk: list[dict[str, Any]],
+    texts: dict[str, str],
+    cursor: int | None,
+) -> int:
+    """Apply one chunk in one short transaction (the window's own writes wait at most that
+    long); the last chunk also moves the cursor. Chunks go parents first, so a child's parent
+    is committed before it; a chunk applied twice (after a crash) is skipped by version."""
     with db.session() as session:
         # read under the write lock, so an edit made meanwhile is never overwritten
         unsent = {
             (k, key) for k, key in session.execute(select(m.SyncOutbox.kind, m.SyncOutbox.key))
         }
-        todo = [c for c in todo if (c["kind"], c["key"]) not in unsent]
+        chunk = [c for c in chunk if (c["kind"], c["key"]) not in unsent]
         session.execute(text("PRAGMA defer_foreign_keys = ON"))
         present: dict[str, dict[str, Any]] = {}
-        for kind_name in {c["kind"] for c in todo if c["kind"] in BY_NAME}:
-            present.update(
-                present_rows(session, kind_name, [c["key"] for c in todo if c["kind"] == kind_name])
-            )
-        for change in todo:
+        for kind_name in {c["kind"] for c in chunk if c["kind"] in BY_NAME}:
+            keys = [c["key"] for c in chunk if c["kind"] == kind_name]
+            present.update(present_rows(session, kind_name, keys))
+        for change in chunk:
             take_remote(session, scope, change, texts, present)
-        row = session.get(m.SyncScope, scope)
-        if row is not None:
-            row.cursor = cursor
-    report.pulled += len(todo)
-    report.cursor = cursor
+        if cursor is not None:
+            row = session.get(m.SyncScope, scope)
+            if row is not None:
+                row.cursor = cursor
+    return len(chunk)

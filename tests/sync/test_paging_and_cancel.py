@@ -39,3 +39,33 @@ def test_pages_and_cancel(make_device: Callable[..., Device], teacher: str) -> N
     assert got.pulled == records
     with b.db.read() as s:
         assert s.scalar(select(func.count()).select_from(Student)) == 25
+
+
+def test_a_pull_stopped_between_chunks_resumes(
+    make_device: Callable[..., Device], teacher: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.db.models import SyncScope  # noqa: PLC0415
+    from app.sync import pull  # noqa: PLC0415
+
+    a, b = make_device("a", teacher), make_device("b", teacher)
+    klass = new_class(a.db, NewClass(name="Chunks"))
+    for i in range(20):
+        add_student(a.db, klass.id, StudentFields(f"C{i}", "Chunk"))
+    a.sync()
+    monkeypatch.setattr(pull, "APPLY_CHUNK", 7)
+    cancel = CancelToken()
+
+    def progress(event: Progress) -> None:
+        if event.kind == "apply" and event.done >= 14:
+            cancel.cancel()
+
+    with pytest.raises(OperationCancelledError):
+        b.sync(progress=progress, cancel=cancel)
+    with b.db.read() as s:
+        scope = s.scalars(select(SyncScope).where(SyncScope.scope.startswith("user:"))).one()
+        assert scope.cursor == 0  # the cursor moves only with the last chunk
+        assert 0 < (s.scalar(select(func.count()).select_from(Student)) or 0) < 20
+    report = b.sync()
+    assert report.pulled == 42 - 14
+    with b.db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Student)) == 20
