@@ -151,12 +151,14 @@ def after_flush(session: Session, _context: Any) -> None:
 
 def do_orm_execute(state: ORMExecuteState) -> Result[Any] | None:
     """Bulk ``update(Model)`` statements on synced rows (no flush sees them): queue the rows
-    they touch."""
+    they touch (of comparisons, the judged ones: the erase of a deleted batch blanks their
+    justifications, and they then travel as tombstones with their run, see
+    :mod:`app.sync.push`)."""
     if not state.is_update or state.session.info.get("sync_applying"):
         return None
     mapper = state.bind_mapper
     kind = BY_MODEL.get(mapper.class_) if mapper is not None else None
-    if kind is None or kind.name == "verdict":
+    if kind is None:
         return None
     statement = state.statement
     where = getattr(statement, "whereclause", None)
@@ -167,6 +169,8 @@ def do_orm_execute(state: ORMExecuteState) -> Result[Any] | None:
     query = select(table.c.id)
     if where is not None:
         query = query.where(where)
+    if kind.name == "verdict":
+        query = query.where(table.c.status == m.ComparisonStatus.DONE.value)
     ids = [row[0] for row in conn.execute(query)]
     result = state.invoke_statement()
     if ids:

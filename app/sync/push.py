@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +63,7 @@ def _build_page(db: Database, page_size: int) -> tuple[list[dict[str, Any]], dic
             rows[kind_name] = local_rows(
                 session, kind_name, [key for k, key in keys if k == kind_name]
             )
+        gone_runs = _deleted_runs(session, rows.get("verdict", {}).values())
         changes: list[dict[str, Any]] = []
         texts: dict[str, str] = {}
         for kind_name, key in keys:
@@ -77,7 +78,7 @@ def _build_page(db: Database, page_size: int) -> tuple[list[dict[str, Any]], dic
                 data, deleted = value or {}, value is None
             elif (row := rows.get(kind_name, {}).get(key)) is not None:
                 data, body = row_data(BY_NAME[kind_name], row)
-                deleted = row.get("deleted_at") is not None
+                deleted = row.get("deleted_at") is not None or row.get("run_id") in gone_runs
                 if body is not None:
                     texts[data[BLOB_FIELD]] = body
             changes.append(
@@ -91,6 +92,24 @@ def _build_page(db: Database, page_size: int) -> tuple[list[dict[str, Any]], dic
                 }
             )
         return changes, texts, last_id
+
+
+def _deleted_runs(session: Session, verdicts: Iterable[dict[str, Any]]) -> set[str]:
+    """Runs of these verdicts that are deleted: their verdicts travel as tombstones (with the
+    justifications blanked by an erase), so deleting a class everywhere reaches them too."""
+    run_ids = sorted({str(v["run_id"]) for v in verdicts})
+    runs = BY_NAME["run"].table
+    gone: set[str] = set()
+    for i in range(0, len(run_ids), 500):
+        gone.update(
+            run_id
+            for (run_id,) in session.execute(
+                select(runs.c.id).where(
+                    runs.c.id.in_(run_ids[i : i + 500]), runs.c.deleted_at.is_not(None)
+                )
+            )
+        )
+    return gone
 
 
 def _upload_texts(http: SyncHttp, scope: str, texts: dict[str, str]) -> int:

@@ -92,7 +92,7 @@ def test_deleting_a_class_erases_it_everywhere(
 ) -> None:
     import pytest  # noqa: PLC0415
 
-    from app.db.models import Assignment, Batch, Essay  # noqa: PLC0415
+    from app.db.models import Assignment, Batch, Comparison, Essay, Run  # noqa: PLC0415
     from app.operations.erase import delete_class  # noqa: PLC0415
     from app.sync.client import SyncError  # noqa: PLC0415
     from app.sync.kinds import sha256_text  # noqa: PLC0415
@@ -105,7 +105,21 @@ def test_deleting_a_class_erases_it_everywhere(
         batch = Batch(
             title="W1", school_class_id=klass.id, assignment=Assignment(title="T", grade_scale="x")
         )
-        s.add(Essay(batch=batch, text=text, content_hash="c1", student_id=student.id))
+        e1 = Essay(batch=batch, text=text, content_hash="c1", student_id=student.id)
+        e2 = Essay(batch=batch, text="Another essay.", content_hash="c2")
+        run = Run(batch=batch, status="complete")
+        s.add_all([e1, e2, run])
+        s.flush()
+        s.add(
+            Comparison(
+                run=run,
+                first_essay_id=e1.id,
+                second_essay_id=e2.id,
+                status="done",
+                first_wins=True,
+                justification="The essay about my family is better.",
+            )
+        )
     a.sync()
     b.sync()
     update_student(a.db, klass.id, student.id, StudentFields("Dag", "SecretA"))
@@ -118,16 +132,20 @@ def test_deleting_a_class_erases_it_everywhere(
     assert any(c["key"] == student.id for c in listed["conflicts"])
     delete_class(b.db, klass.id)
     report = b.sync()
-    assert report.texts_erased == 2  # the essay's text and the student's kept values
+    assert report.texts_erased == 3  # the essays' texts and the student's kept values
     a.sync()
     with pytest.raises(SyncError) as gone:
         http.call("GET", http.path(http.scope, f"blobs/{sha256_text(text)}"))
     assert gone.value.status == 404
     listed = http.call("GET", http.path(http.scope, "conflicts"), params={"after": 0})
     assert not any(c["key"] == student.id for c in listed["conflicts"])
+    changes = http.call("GET", http.path(http.scope, "changes"), params={"after": 0})["changes"]
+    (verdict,) = [c for c in changes if c["kind"] == "verdict"]
+    assert verdict["deleted"] and verdict["data"]["justification"] is None
     for device in (a, b):
         with device.db.read() as s:
             assert s.scalars(select(SyncConflict)).all() == []
-            assert [e.text for e in s.scalars(select(Essay))] == [""]
+            assert [e.text for e in s.scalars(select(Essay))] == ["", ""]
+            assert [c.justification for c in s.scalars(select(Comparison))] == [None]
             row = s.get(Student, student.id)
             assert row is not None and row.deleted_at is not None and "Secret" not in row.last_name
