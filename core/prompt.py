@@ -14,6 +14,11 @@ rendered: the functions here receive bare texts, so a caller cannot leak identit
 and an anchor essay looks exactly like a student essay. Line endings are normalised to ``\\n`` and
 surrounding whitespace is trimmed so that the source of a text cannot show through either.
 
+Text an essay addresses to the grader ("Note to the evaluator: …", "Ignore previous
+instructions", a hidden comment, a forged ``<system>`` block) is taken out of every essay rendered
+here and replaced by a visible mark (:func:`core.redact.redact_addressed`), like identity is; as
+every provider client and mode renders through these functions, no judge ever sees it.
+
 Each essay is fenced by start and end lines that carry a caller-supplied nonce, e.g.
 ``<<<ESSAY A 3f9c…>>>`` … ``<<<END ESSAY A 3f9c…>>>``. The nonce must not occur in any essay, so an
 essay cannot forge its own end line and smuggle text outside its fence.
@@ -28,6 +33,8 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+from core.redact import redact_addressed
 
 __all__ = [
     "CONFIDENCE_MAX",
@@ -353,11 +360,13 @@ def _check_bundle_size(k: int) -> None:
 
 
 def _clean_essay(text: str) -> str:
-    """Normalise line endings and trim surrounding whitespace; refuse empty essays."""
+    """Normalise line endings, take out text addressed to the grader
+    (:func:`core.redact.redact_addressed`) and trim surrounding whitespace; refuse empty
+    essays."""
     cleaned = text.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not cleaned:
         raise ValueError("an essay text is empty")
-    return cleaned
+    return redact_addressed(cleaned).strip()
 
 
 def _field(text: str, fallback: str) -> str:

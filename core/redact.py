@@ -1,4 +1,4 @@
-"""What the judge does not need to see: who wrote the essay.
+"""What the judge must not see: who wrote the essay, and text addressed to the grader.
 
 Essays often open with ``Namn: Åsa Öberg`` or an e-mail address, and the student's name may
 appear in a signature. None of it helps judge the writing, it can bias a judge, and it is
@@ -20,6 +20,12 @@ What is replaced:
 
 First names or surnames on their own are left alone: many are ordinary words ("Saga", "Ek",
 "Holm"), and removing them would damage the essay more than it protects anyone.
+
+:func:`redact_addressed` takes out what an essay says *to the grader* rather than as writing
+("Note to the evaluator: …", "Ignore previous instructions …", a hidden HTML comment, a forged
+``<system>`` block): every stretch :func:`core.injection.addressed_spans` finds becomes
+:data:`ADDRESSED_MARK`, so the judge sees that something was taken out but cannot obey it.
+:mod:`core.prompt` applies it to every essay it renders, whatever the provider or mode.
 """
 
 from __future__ import annotations
@@ -27,17 +33,24 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from core.injection import addressed_spans, find_injection
+
 __all__ = [
+    "ADDRESSED_MARK",
     "CODE_MARK",
     "EMAIL_MARK",
     "HEADER_LINES",
     "NAME_MARK",
+    "redact_addressed",
     "redact_identity",
 ]
 
 NAME_MARK = "[name removed]"
 EMAIL_MARK = "[e-mail removed]"
 CODE_MARK = "[code removed]"
+ADDRESSED_MARK = "[text addressed to the grader removed]"
+"""What the judge sees where an essay addressed the grader (never itself a finding)."""
+_ADDRESSED_ROUNDS = 4
 HEADER_LINES = 15
 MIN_CODE_LENGTH = 4
 
@@ -134,3 +147,47 @@ def redact_identity(
         pattern = "|".join(re.escape(c) for c in reversed(long_codes))
         text = re.sub(r"(?<!\w)(?:" + pattern + r")(?!\w)", CODE_MARK, text, flags=re.IGNORECASE)
     return text
+
+
+def redact_addressed(text: str) -> str:
+    """``text`` with every stretch addressed to an AI grader replaced by :data:`ADDRESSED_MARK`.
+
+    The stretches are those of :func:`core.injection.addressed_spans`. Taking one out can join
+    words into a new phrase, so the text is screened again (at most a few rounds; whatever is
+    still found then is replaced as found). The result has no finding of
+    :func:`core.injection.find_injection`; text without any is returned unchanged, and the
+    function is idempotent.
+    """
+    for _ in range(_ADDRESSED_ROUNDS):
+        spans = addressed_spans(text)
+        if not spans:
+            return text
+        text = _replaced(text, [(span.start, span.end) for span in spans])
+    for _ in range(_ADDRESSED_ROUNDS):
+        found = find_injection(text)
+        if not found:
+            break
+        text = _replaced(text, _merged([(f.start, f.end) for f in found]))
+    return text
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def _replaced(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` with each of the ordered, disjoint ``spans`` replaced by the mark."""
+    parts: list[str] = []
+    last = 0
+    for start, end in spans:
+        parts.append(text[last:start])
+        parts.append(ADDRESSED_MARK)
+        last = end
+    parts.append(text[last:])
+    return "".join(parts)

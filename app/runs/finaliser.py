@@ -3,7 +3,9 @@
 :func:`finalise` is idempotent: a run that already ended is left exactly as it is. Results are
 written for every essay (ability, SE, rank, comparisons, grade probabilities, confidence,
 infit/outfit and the misfit flag) together with the run's reliability figures, in one
-transaction with the status change.
+transaction with the status change. An essay with text addressed to the grader (kept with the
+essay by the injection screen, or found in its text now) is never given "high" confidence: it
+is stored at most "medium" (:func:`core.injection.review_confidence`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from app.db.models import BatchStatus, Essay, Result, Run, RunStatus
 from app.operations.scales import resolve_scale
 from core.engine import Refit
 from core.grading import AnchorObservation, GradingError, GradingResult, grade_essays
+from core.injection import has_injection, review_confidence
 from core.lifecycle import TERMINAL, status_for
 from core.reliability import misfit
 from core.stopping import StopReason
@@ -78,7 +81,7 @@ def _write_results(s: Session, run: Run, essays: list[Essay], current: Refit) ->
                 comparisons=int(fit.comparisons_per_item[i]),
                 grade=None if g is None else g.display_grade,
                 grade_probabilities=None if g is None else dict(g.probabilities),
-                confidence=None if g is None else g.confidence,
+                confidence=None if g is None else review_confidence(g.confidence, _flagged(essay)),
                 infit=_finite(fits.infit[i]),
                 outfit=_finite(fits.outfit[i]),
                 misfit=bool(fits.flagged[i]),
@@ -104,6 +107,11 @@ def _grades(s: Session, run: Run, essays: list[Essay], current: Refit) -> Gradin
         return grade_essays(fit.abilities, fit.se, anchors, scale)
     except (GradingError, ValueError):
         return None
+
+
+def _flagged(essay: Essay) -> bool:
+    """True when the essay addresses an AI grader (as screened, or as its text reads now)."""
+    return bool(essay.addressed_to_grader) or has_injection(essay.text)
 
 
 def _finite(x: float) -> float | None:
