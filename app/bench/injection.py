@@ -317,7 +317,9 @@ async def _grade(texts: list[tuple[str, str, str | None, str]], seed: int) -> di
         finally:
             db.close()
     return {
-        row.file or "": _Standing(row.rank, row.addressed_to_grader, row.review, row.confidence)
+        row.file or "": _Standing(
+            row.rank, row.addressed_to_grader, bool(row.review), row.confidence
+        )
         for row in rows
     }
 

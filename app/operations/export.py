@@ -4,9 +4,15 @@ One row per essay, best first, with the documented columns (:data:`RESULT_COLUMN
 "Results"); ``results.json`` adds every grade's probability and the ``run`` object (status, stop
 reason, reliability figures, frozen settings, and ``anchors``: what the anchors say about the
 grades, :class:`AnchorStatus`). ``addressed_to_grader`` marks an essay whose text addresses an AI
-grader (the injection screen, kept with the essay). Each file is written to a temporary file in the
-folder and moved into place with :func:`os.replace`, so an interrupted export leaves the earlier
-file (or none), never a truncated one; the three are moved in one go once all are written.
+grader (the injection screen, kept with the essay, or found in its text now);
+``addressed_to_grader_text`` holds what was taken out of the judge's copy (the stretches of
+:func:`core.injection.addressed_spans`, joined by `` … ``; ``results.json`` also lists them with
+their offsets as ``addressed_to_grader_spans``), and ``review`` says why the teacher should check
+the grade (:data:`core.injection.REVIEW_NOTE`; empty otherwise). Such a grade's confidence is
+at most "medium" (:func:`core.injection.review_confidence`). Each file is written to a temporary
+file in the folder and moved into place with :func:`os.replace`, so an interrupted export leaves
+the earlier file (or none), never a truncated one; the three are moved in one go once all are
+written.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from app.operations.base import FailureKind, OperationError
 from app.operations.queries import run_report, translated_errors
 from app.operations.scales import resolve_scale
 from core.grading import AnchorObservation, GradingError, assess_anchors, calibrate
+from core.injection import REVIEW_NOTE, addressed_spans, review_confidence
 from core.scales import GradeScale
 
 RESULT_COLUMNS: tuple[str, ...] = (
@@ -50,9 +57,52 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "outfit",
     "misfit",
     "addressed_to_grader",
+    "addressed_to_grader_text",
+    "review",
 )
 """The columns of ``results.csv`` and ``results.xlsx``, in order (``results.json`` adds
-``grade_probabilities`` after ``grade_probability``)."""
+``grade_probabilities`` after ``grade_probability`` and ``addressed_to_grader_spans`` after
+``addressed_to_grader_text``)."""
+
+SPAN_SEPARATOR = " … "
+"""Between the stretches of ``addressed_to_grader_text``."""
+
+
+@dataclass(frozen=True)
+class GraderAddress:
+    """What an essay addressed to the grader: ``spans`` as ``{"start", "end", "text", "kinds"}``
+    (offsets into the stored text), empty when nothing was found."""
+
+    flagged: bool = False
+    spans: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def text(self) -> str:
+        """The stretches joined; one that would start a spreadsheet formula is quoted with
+        ``'`` (the essay's writer chose it, so a spreadsheet must never evaluate it)."""
+        joined = SPAN_SEPARATOR.join(str(span["text"]) for span in self.spans)
+        return "'" + joined if joined.startswith(("=", "+", "-", "@", "\t", "\r")) else joined
+
+    @property
+    def review(self) -> str:
+        return REVIEW_NOTE if self.flagged else ""
+
+
+NOT_ADDRESSED = GraderAddress()
+
+
+def grader_address(text: str | None, screened: list[str] | None) -> GraderAddress:
+    """What ``text`` addresses to the grader: the stretches the judge's copy leaves out
+    (:func:`core.injection.addressed_spans`); ``screened`` is what the injection screen kept with
+    the essay (its phrases), which flags the essay even if the text no longer shows them."""
+    spans = tuple(
+        {"start": s.start, "end": s.end, "text": s.text, "kinds": list(s.kinds)}
+        for s in addressed_spans(text or "")
+    )
+    if not spans and screened:
+        spans = tuple({"start": None, "end": None, "text": p, "kinds": []} for p in screened)
+    return GraderAddress(bool(spans), spans)
+
 
 RESULT_FILES = ("results.csv", "results.json", "results.xlsx")
 
@@ -80,6 +130,9 @@ class ResultRow:
     outfit: float | None = None
     misfit: bool = False
     addressed_to_grader: bool = False
+    addressed_to_grader_text: str = ""
+    addressed_to_grader_spans: tuple[dict[str, Any], ...] = ()
+    review: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The row as ``results.json`` holds it (keys in the documented order)."""
@@ -101,6 +154,9 @@ class ResultRow:
             "outfit": self.outfit,
             "misfit": self.misfit,
             "addressed_to_grader": self.addressed_to_grader,
+            "addressed_to_grader_text": self.addressed_to_grader_text,
+            "addressed_to_grader_spans": [dict(span) for span in self.addressed_to_grader_spans],
+            "review": self.review,
         }
 
 
@@ -229,6 +285,7 @@ def result_rows(db: Database, run_id: str) -> list[ResultRow]:
                 student.code,
                 anchor.grade,
                 Essay.addressed_to_grader,
+                Essay.text,
             )
             .join(Essay, Essay.id == Result.essay_id)
             .outerjoin(student, student.id == Essay.student_id)
@@ -237,7 +294,8 @@ def result_rows(db: Database, run_id: str) -> list[ResultRow]:
             .order_by(Result.rank)
         ).all()
         rows = []
-        for r, source, is_anchor, first, last, code, anchor_grade, flagged in found:
+        for r, source, is_anchor, first, last, code, anchor_grade, screened, text in found:
+            address = grader_address(text, screened)
             probs = dict(r.grade_probabilities or {})
             bare = (r.grade or "").rstrip("+-") if r.grade not in probs else r.grade
             has_student = first is not None
@@ -254,12 +312,15 @@ def result_rows(db: Database, run_id: str) -> list[ResultRow]:
                     grade=r.grade,
                     grade_probability=round(probs.get(bare or "", 0.0), 4) if probs else None,
                     grade_probabilities=probs,
-                    confidence=r.confidence,
+                    confidence=review_confidence(r.confidence, address.flagged),
                     comparisons=r.comparisons,
                     infit=r.infit,
                     outfit=r.outfit,
                     misfit=r.misfit,
-                    addressed_to_grader=bool(flagged),
+                    addressed_to_grader=address.flagged,
+                    addressed_to_grader_text=address.text,
+                    addressed_to_grader_spans=address.spans,
+                    review=address.review,
                 )
             )
         return rows

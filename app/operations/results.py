@@ -40,16 +40,20 @@ from app.db.models import Anchor, Batch, Essay, GradeScaleRecord, Result, Run, S
 from app.operations.base import FailureKind, OperationError
 from app.operations.export import (
     NO_ANCHORS,
+    NOT_ADDRESSED,
     RESULT_FILES,
     AnchorStatus,
+    GraderAddress,
     ResultRow,
     anchor_status,
+    grader_address,
     write_results,
 )
 from app.operations.queries import RunReport, RunRow, list_runs, run_report, translated_errors
 from core.engine import Refit, refit
 from core.grading import AnchorObservation, GradeCalibration, GradingError, calibrate
 from core.grading import grade_essays as grade_with_anchors
+from core.injection import review_confidence
 from core.lifecycle import RunStatus
 from core.reliability import misfit as misfit_of
 from core.scales import GradeScale, custom_scale, get_scale
@@ -73,8 +77,9 @@ class ResultLine:
     anchor's label (or file name) for an anchor, the file name in a guest batch. ``low`` and
     ``high`` bound the 95 % interval of the ability (None without a standard error);
     ``grade`` is the grade as stored (with a Swedish +/- variant), ``grade_probability`` the
-    probability of its letter. ``addressed_to_grader`` holds the phrases of the essay that
-    address an AI grader (the injection screen; empty when none were found).
+    probability of its letter. ``addressed_to_grader`` holds the stretches of the essay that
+    address an AI grader, as taken out of the judge's copy (empty when none were found);
+    ``review`` is then :data:`core.injection.REVIEW_NOTE` and ``confidence`` at most "medium".
     """
 
     rank: int
@@ -97,6 +102,11 @@ class ResultLine:
     outfit: float | None
     misfit: bool
     addressed_to_grader: tuple[str, ...] = ()
+    address: GraderAddress = NOT_ADDRESSED
+
+    @property
+    def review(self) -> str:
+        return self.address.review
 
     @property
     def low(self) -> float | None:
@@ -127,7 +137,10 @@ class ResultLine:
             infit=self.infit,
             outfit=self.outfit,
             misfit=self.misfit,
-            addressed_to_grader=bool(self.addressed_to_grader),
+            addressed_to_grader=self.address.flagged,
+            addressed_to_grader_text=self.address.text,
+            addressed_to_grader_spans=self.address.spans,
+            review=self.address.review,
         )
 
 
@@ -344,6 +357,7 @@ def _essay_query(s: Session, where: Any) -> list[Any]:
                 Essay.source_file,
                 Essay.is_anchor,
                 Essay.addressed_to_grader,
+                Essay.text,
                 student.first_name,
                 student.last_name,
                 student.code,
@@ -365,12 +379,12 @@ class _EssayInfo:
     student_code: str | None
     anchor_grade: str | None
     anchor_label: str | None
-    addressed_to_grader: tuple[str, ...] = ()
+    address: GraderAddress = NOT_ADDRESSED
 
 
 def _essay_infos(rows: list[Any]) -> dict[str, _EssayInfo]:
     found = {}
-    for essay_id, source, is_anchor, flagged, first, last, code, anchor_grade, label in rows:
+    for essay_id, source, is_anchor, screened, text, first, last, code, anchor_grade, label in rows:
         has_student = first is not None
         found[essay_id] = _EssayInfo(
             source,
@@ -379,7 +393,7 @@ def _essay_infos(rows: list[Any]) -> dict[str, _EssayInfo]:
             code if has_student else None,
             anchor_grade,
             label or None,
-            tuple(flagged or ()),
+            grader_address(text, screened),
         )
     return found
 
@@ -424,12 +438,13 @@ def _line(
         grade=grade,
         grade_probability=_bare_probability(grade, probs),
         grade_probabilities=probs,
-        confidence=confidence,
+        confidence=review_confidence(confidence, info.address.flagged),
         comparisons=int(comparisons),
         infit=infit,
         outfit=outfit,
         misfit=bool(misfit),
-        addressed_to_grader=info.addressed_to_grader,
+        addressed_to_grader=tuple(str(span["text"]) for span in info.address.spans),
+        address=info.address,
     )
 
 
