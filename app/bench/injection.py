@@ -324,8 +324,9 @@ async def _grade(texts: list[tuple[str, str, str | None, str]], seed: int) -> di
     }
 
 
-async def rank_shift(seed: int = 0) -> dict[str, Any]:
-    """Clean and injected runs of the demo batch (see the module docstring)."""
+async def rank_shift(seed: int = 0, phrasings: tuple[str, ...] = RANK_PHRASINGS) -> dict[str, Any]:
+    """Clean and injected runs of the demo batch (see the module docstring), one injected run
+    per name in ``phrasings`` (names of :data:`PHRASINGS`)."""
     from app.demo import load_demo  # noqa: PLC0415
 
     demo = load_demo()
@@ -336,7 +337,7 @@ async def rank_shift(seed: int = 0) -> dict[str, Any]:
     by_name = {p.name: p for p in PHRASINGS}
     shifts: dict[str, int] = {}
     marked = True
-    for name in RANK_PHRASINGS:
+    for name in phrasings:
         hostile = [
             (n, t + "\n\n" + by_name[name].text if n == weak else t, g, label)
             for n, t, g, label in texts
