@@ -471,6 +471,18 @@ _RULES: Final[tuple[_Rule, ...]] = (
         ),
     ),
     _Rule(
+        "choice_directive",
+        "en",
+        _rx(
+            r"\b(?:put|place|rank|rate|score|mark|grade|move)~(?:this|my)~(?:one|essay|text|answer"
+            r"|response|submission|paper)~(?:ahead~of|above|over|higher~than|before)~"
+            r"(?:the~(?:rest|others|other~(?:essays?|texts?|ones?|answers?))|all~(?:the~)?others"
+            r"|every~other|any~other)\b"
+            r"|\b(?:graders?|evaluators?|assessors?|examiners?|markers?|raters?)~(?:are|is)~"
+            r"(?:hereby~)?(?:reminded|hereby~(?:asked|instructed|told))~(?:that|to)\b"
+        ),
+    ),
+    _Rule(
         "role_play",
         "en",
         _rx(
@@ -507,6 +519,7 @@ _RULES: Final[tuple[_Rule, ...]] = (
         "en",
         _rx(
             r"\[(?:system|assistant|admin|instructions?)\]"
+            r"|```[ \t]*(?:system|assistant|developer|instructions?|prompt)\b"
             r"|<\s*/?\s*(?:system|assistant|developer|admin|grader|evaluator|instructions?"
             r"|im_start|im_end)[^>\n]{0,40}>"
         ),
@@ -593,7 +606,9 @@ _RULES: Final[tuple[_Rule, ...]] = (
         "sv",
         _rx(
             r"\b(?:notering|meddelande|instruktion(?:er)?|obs|halsning)~(?:till|for)~"
-            r"(?:rattaren|bedomaren|examinatorn|ai~?n|ai|sprakmodellen|ai~?modellen)\b"
+            r"(?:rattaren|bedomaren|examinatorn|ai~?n|ai|sprakmodellen|ai~?modellen|modellen"
+            r"|(?:rattnings|bedomnings|betygs)~?(?:modellen|verktyget|systemet|programmet"
+            r"|ai~?n|roboten))\b"
             r"|\b(?:kara|hej|hallo)~(?:rattare|bedomare|examinator|sprakmodell"
             r"|ai~?(?:rattare|bedomare))(?:n|en)?\b"
         ),
@@ -823,7 +838,8 @@ _MAX_REACH: Final = 600
 _OPENERS: Final = re.compile(
     r"<\s*(system|assistant|developer|admin|grader|evaluator|instructions?)\b[^>\n]{0,40}>"
     r"|\[(system|assistant|admin|instructions?|inst)\]"
-    r"|<\|im_start\|>",
+    r"|<\|im_start\|>"
+    r"|```[ \t]*(system|assistant|developer|instructions?|prompt)\b",
     re.IGNORECASE,
 )
 
@@ -860,7 +876,9 @@ def _closing(text: str, finding: InjectionFinding) -> int | None:
     if opened is None:
         return None
     name = (opened.group(1) or opened.group(2) or "").lower()
-    if name:
+    if opened.group(3):
+        closer = re.compile(r"```")
+    elif name:
         closer = re.compile(
             rf"<\s*/\s*{re.escape(name)}\s*>|\[/\s*{re.escape(name)}\s*\]", re.IGNORECASE
         )

@@ -13,6 +13,7 @@ def test_detection_figures() -> None:
     figures = detection_figures()
     assert figures["injection_phrasings_detected"] == figures["injection_phrasings"] == 10
     assert figures["injection_held_out_detected"] == 10
+    assert figures["injection_later_detected"] == 10
     assert figures["injection_false_positives"] == 0
     assert figures["injection_ordinary_texts"] >= 30
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.bench.injection import HELD_OUT, NORMAL_TEXTS, PHRASINGS, Phrasing
+from app.bench.injection import HELD_OUT, LATER, NORMAL_TEXTS, PHRASINGS, Phrasing
 from app.demo import load_demo
 from core.injection import KINDS, addressed_spans, find_injection
 from core.prompt import AssignmentContext, render_bundle_prompt, render_pair_prompt
@@ -17,7 +17,7 @@ CONTEXT = AssignmentContext("T", "Write.", "Criteria.")
 NONCE = "a1b2c3d4e5f60718"
 
 
-@pytest.mark.parametrize("phrasing", PHRASINGS + HELD_OUT, ids=lambda p: p.name)
+@pytest.mark.parametrize("phrasing", PHRASINGS + HELD_OUT + LATER, ids=lambda p: p.name)
 def test_every_phrasing_is_found_and_taken_out(phrasing: Phrasing) -> None:
     text = phrasing.text
     assert find_injection(text), "the phrasing is found"
