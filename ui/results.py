@@ -9,8 +9,9 @@ runner (a worker thread; it never opens a database session) and shows:
 * a run picker when the batch has had more than one run;
 * the ranking (:class:`ResultsTableModel`, sorted inside the model): rank, essay (student, or
   file name in a guest batch), ability with its 95 % interval, grade with its probability,
-  comparisons, misfit flag, anchor badge and a flag on text addressed to an AI grader (its
-  phrases in the tooltip);
+  comparisons, misfit flag, anchor badge and a review mark on an essay with text addressed to an
+  AI grader (the grade cell says "check", the Review column names it; the text taken out of the
+  judge's copy is in the tooltips, and such a grade is never of high confidence);
 * the :class:`~ui.ability_chart.AbilityChart` beside it (a splitter); selecting a row marks the
   essay in the chart, clicking a point selects its row;
 * *Export…*: CSV, XLSX and JSON check boxes and a folder chosen in a non-modal file dialog;
@@ -297,7 +298,7 @@ HEADERS: dict[Column, str] = {
     Column.COMPARISONS: QT_TRANSLATE_NOOP("ResultsTable", "Compared"),
     Column.MISFIT: QT_TRANSLATE_NOOP("ResultsTable", "Fit"),
     Column.ANCHOR: QT_TRANSLATE_NOOP("ResultsTable", "Anchor"),
-    Column.FLAG: QT_TRANSLATE_NOOP("ResultsTable", "Flag"),
+    Column.FLAG: QT_TRANSLATE_NOOP("ResultsTable", "Review"),
 }
 HEADER_TIPS: dict[Column, str] = {
     Column.RANK: QT_TRANSLATE_NOOP("ResultsTable", "1 is the strongest essay"),
@@ -320,7 +321,9 @@ HEADER_TIPS: dict[Column, str] = {
         "ResultsTable", "Anchor essays have a known grade; they set the grade boundaries"
     ),
     Column.FLAG: QT_TRANSLATE_NOOP(
-        "ResultsTable", "Text addressed to an AI grader: judged as writing, never obeyed"
+        "ResultsTable",
+        "Check these grades yourself: the essay addressed the AI grader. That text was taken "
+        "out of what the judge read, and the grade is never given high confidence",
     ),
 }
 _RIGHT = (Column.RANK, Column.COMPARISONS)
@@ -338,6 +341,27 @@ def _misfit_tip() -> str:
     )
 
 
+_TIP_SPAN_CHARS = 300
+
+
+def _review_tip(line: ResultLine) -> str:
+    """What the review mark says: the text taken out of the judge's copy, and what to do."""
+    spans = [
+        p if len(p) <= _TIP_SPAN_CHARS else p[: _TIP_SPAN_CHARS - 1] + "…"
+        for p in line.addressed_to_grader
+    ]
+    return translate(
+        "ResultsTable",
+        "This essay contains text addressed to an AI grader:<br>{phrases}<br>It was taken out "
+        "of what the judge read (the judge saw “[text addressed to the grader removed]”), and "
+        "the grade is given at most medium confidence (here: {confidence}). Check this essay's "
+        "place and grade yourself.",
+    ).format(
+        phrases="<br>".join(f"“{escape(p)}”" for p in spans),
+        confidence=line.confidence or "—",
+    )
+
+
 class _Entry:
     __slots__ = ("cells", "keys", "line")
 
@@ -351,15 +375,19 @@ class _Entry:
                 .format(grade=line.anchor_grade or "")
                 .strip()
             )
+        flagged = bool(line.addressed_to_grader)
+        grade = grade_text(line)
+        if flagged and grade:
+            grade = translate("ResultsTable", "{grade} · check").format(grade=grade)
         self.cells: tuple[str, ...] = (
             str(line.rank),
             line.name,
             ability_text(line),
-            grade_text(line),
+            grade,
             str(line.comparisons),
             misfit,
             anchor,
-            translate("ResultsTable", "To the AI") if line.addressed_to_grader else "",
+            translate("ResultsTable", "Check: to the AI") if flagged else "",
         )
         name = line.name.casefold()
         self.keys: tuple[Any, ...] = (
@@ -481,12 +509,8 @@ class ResultsTableModel(QAbstractTableModel):
                     "An anchor essay: its grade {grade} is known; the anchors set the grade "
                     "boundaries.",
                 ).format(grade=line.anchor_grade or "?")
-            if column == Column.FLAG and line.addressed_to_grader:
-                return translate(
-                    "ResultsTable",
-                    "This essay contains text addressed to an AI grader: {phrases}. The judge "
-                    "reads it as writing and never obeys it; check this essay's place yourself.",
-                ).format(phrases="; ".join(f"“{escape(p)}”" for p in line.addressed_to_grader))
+            if column in (Column.FLAG, Column.GRADE) and line.addressed_to_grader:
+                return _review_tip(line)
             if column == Column.ESSAY and line.file:
                 return f"{tooltip_text(line)}<br>{line.file}"
             return tooltip_text(line)
