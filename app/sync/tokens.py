@@ -64,11 +64,13 @@ class KeyringStore:
     def put(self, account: str, token: str) -> None:
         import keyring  # noqa: PLC0415
 
+        # Kept in memory too: a keyring that stores but cannot be read back (locked, or a
+        # backend that fails on reads) still leaves this session signed in.
+        self._memory.put(account, token)
         try:
             keyring.set_password(KEYRING_SERVICE, account, token)
         except Exception as exc:
             self.problem = str(exc).split(". ")[0] or type(exc).__name__
-            self._memory.put(account, token)
 
     def delete(self, account: str) -> None:
         import keyring  # noqa: PLC0415

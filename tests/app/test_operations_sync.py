@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
+import keyring
 import pytest
 
 import app.operations.sync as sync_ops
@@ -19,6 +20,7 @@ from app.operations.classes import (
     update_class,
 )
 from app.sync.tokens import KeyringStore
+from tests.app.test_operations_keys import MemoryKeyring
 from tests.pgcluster import SyncService, pg_cluster, pg_database_url, sync_service
 
 __all__ = ["pg_cluster", "pg_database_url", "sync_service"]
@@ -28,8 +30,15 @@ _users = itertools.count()
 
 
 @pytest.fixture(autouse=True)
-def fresh_sign_ins(monkeypatch: pytest.MonkeyPatch) -> None:
+def fresh_sign_ins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A keyring of this test's own (whatever backend the machine has) and a fresh store."""
+    before = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring())
     monkeypatch.setattr(sync_ops, "_TOKENS", KeyringStore())
+    try:
+        yield
+    finally:
+        keyring.set_keyring(before)
 
 
 @pytest.fixture
