@@ -21,7 +21,7 @@ def test_detection_figures() -> None:
 async def test_the_gullible_judge_is_not_steered_and_the_measure_can_fail(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    protected = await rank_shift(0, ("note_to_evaluator",), budget_per_essay=8)
+    protected = await rank_shift(0, ("note_to_evaluator",))
     assert protected["injection_rank_shift_gullible"] <= 2
     assert protected["injection_flagged_in_results"] == 1.0
     # The same run with the judge's copy left as written: the essay is obeyed.
