@@ -370,7 +370,8 @@ def run_demo(
     if flagged and not as_json:
         Console(stderr=True).print(
             f"[red]Before the run: text addressed to an AI grader in "
-            f"{escape(', '.join(flagged))}; it is judged as writing, never obeyed.[/red]"
+            f"{escape(', '.join(flagged))}; it is taken out of what the judge reads and the grade "
+            "is marked for review.[/red]"
         )
     if not as_json:
         estimate = estimate_texts(settings, batch.context, [item.text for item in batch.items])

@@ -351,8 +351,9 @@ def _run(db: Database, args: argparse.Namespace, err: Console) -> int:
     _show_left_out(prepared.left_out, err)
     for name in prepared.addressed_to_grader:
         err.print(
-            f"[yellow]{escape(name)}: text addressed to an AI grader; it is judged as "
-            "writing, never obeyed — check its result.[/yellow]"
+            f"[yellow]{escape(name)}: text addressed to an AI grader; it is taken out of what "
+            "the judge reads and its grade is marked for review (confidence at most "
+            "medium).[/yellow]"
         )
     err.print(f"run {prepared.run_id} (database {db.path})")
     if not args.quiet:

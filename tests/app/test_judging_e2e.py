@@ -143,7 +143,9 @@ async def test_wrong_api_key_is_an_auth_failure_without_retries() -> None:
     assert {str(o.category) for o in summary.outcomes} == {"auth"}
 
 
-async def test_gullible_judge_obeys_an_injected_essay_and_the_flag_fires() -> None:
+async def test_text_addressed_to_the_grader_never_reaches_a_gullible_judge() -> None:
+    """The weakest essay with an order to the grader: the gullible judge obeys what it reads,
+    but the client sends the removal mark instead, so the essay still loses as it should."""
     from core.injection import find_injection  # noqa: PLC0415
 
     weakest = min(TEXTS, key=len)
@@ -156,5 +158,5 @@ async def test_gullible_judge_obeys_an_injected_essay_and_the_flag_fires() -> No
         guarded, _ = await dispatch(url, tasks, mode="per_request")
     wins_gullible = sum(o.verdict.first_wins for o in gullible.outcomes if o.verdict)
     wins_guarded = sum(o.verdict.first_wins for o in guarded.outcomes if o.verdict)
-    assert wins_gullible == len(tasks)
+    assert wins_gullible < len(tasks) / 2
     assert wins_guarded < len(tasks) / 2
