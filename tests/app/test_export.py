@@ -160,7 +160,7 @@ def _reference_rows(db: Database, run_id: str) -> list[dict[str, Any]]:
             .where(Result.run_id == run_id)
             .order_by(Result.rank)
         ).all()
-        rows = []
+        rows: list[dict[str, object]] = []
         for r, e in pairs:
             probs = r.grade_probabilities or {}
             bare = (r.grade or "").rstrip("+-") if r.grade not in probs else r.grade
