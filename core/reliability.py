@@ -288,7 +288,9 @@ def slope_fit(
             t *= 0.5
         moved = abs(trial - beta)
         beta, value = trial, new
-        if moved < 1e-10 or abs(beta) >= 10.0:
+        # At a bound the next step either comes back in (the clipped jump overshot a finite
+        # optimum) or is clipped to the same point (separated data): then it has not moved.
+        if moved < 1e-10:
             break
     p = 1.0 / (1.0 + np.exp(-beta * eta))
     info = float(np.sum(w * p * (1.0 - p) * eta * eta))

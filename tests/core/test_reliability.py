@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from core.bt import fit_bt
@@ -297,6 +297,7 @@ def test_slope_fit_recovers_the_slope(beta: float, seed: int) -> None:
     eta=st.lists(st.integers(-50, 50).map(lambda k: k / 10.0), min_size=2, max_size=40),
     seed=st.integers(0, 2**32 - 1),
 )
+@example(eta=[3.7, 0.0, 0.0, 0.1, 0.1], seed=0)  # a first step clipped to the bound, past β≈−1.65
 def test_slope_fit_is_the_maximum_of_the_likelihood(eta: list[float], seed: int) -> None:
     x = np.asarray(eta)
     draws = np.asarray(np.random.default_rng(seed).uniform(size=x.shape[0]), dtype=np.float64)
