@@ -30,6 +30,7 @@ First names or surnames on their own are left alone: many are ordinary words ("S
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -149,8 +150,12 @@ def redact_identity(
     return text
 
 
+@functools.lru_cache(maxsize=4096)
 def redact_addressed(text: str) -> str:
     """``text`` with every stretch addressed to an AI grader replaced by :data:`ADDRESSED_MARK`.
+
+    Cached (a pure function of the text): a run renders the same essays into many prompts, on
+    the event loop's thread, and screening one takes about a millisecond.
 
     The stretches are those of :func:`core.injection.addressed_spans`. Taking one out can join
     words into a new phrase, so the text is screened again (at most a few rounds; whatever is
