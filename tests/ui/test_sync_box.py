@@ -6,7 +6,6 @@ import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import keyring
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
@@ -16,31 +15,18 @@ from pytestqt.qtbot import QtBot
 import app.operations.sync as sync_ops
 from app.db.engine import Database, open_database
 from app.operations.classes import ClassChanges, NewClass, new_class, update_class
-from app.sync.tokens import KeyringStore
-from tests.app.test_operations_keys import MemoryKeyring
+from tests.app.test_operations_sync import fresh_sign_ins
 from tests.pgcluster import SyncService, pg_cluster, pg_database_url, sync_service
 from tests.ui.conftest import settle, wait_until
 from ui.sync_box import SyncBox
 from ui.tasks import TaskRunner
 
-__all__ = ["pg_cluster", "pg_database_url", "sync_service"]
+__all__ = ["fresh_sign_ins", "pg_cluster", "pg_database_url", "sync_service"]  # fixtures
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 
 PASSWORD = "correct horse battery"
 _users = itertools.count()
-
-
-@pytest.fixture(autouse=True)
-def fresh_sign_ins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A keyring of this test's own (whatever backend the machine has) and a fresh store."""
-    before = keyring.get_keyring()
-    keyring.set_keyring(MemoryKeyring())
-    monkeypatch.setattr(sync_ops, "_TOKENS", KeyringStore())
-    try:
-        yield
-    finally:
-        keyring.set_keyring(before)
 
 
 @pytest.fixture
