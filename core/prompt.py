@@ -203,7 +203,7 @@ class RenderedPrompt:
             identical for every call of the same assignment.
         body: the fenced essays followed by the response instructions; sent after the prefix.
         schema: the JSON Schema of the expected answer (:func:`pair_schema` or
-            :func:`bundle_schema`).
+            :func:`bundle_schema`, which is the same for every bundle size).
         n_pairs: how many pairs the prompt asks about (1 for a single pair).
     """
 
@@ -266,19 +266,18 @@ def pair_schema() -> dict[str, object]:
     }
 
 
-def bundle_schema(k: int) -> dict[str, object]:
-    """JSON Schema of a bundled answer for ``k`` pairs.
+def bundle_schema() -> dict[str, object]:
+    """JSON Schema of a bundled answer, the same for every bundle size.
 
-    ``{"verdicts": [{"pair": int 1..k, "winner", "justification", "confidence"}, ...]}`` with
-    exactly ``k`` items; every field required, no other fields allowed. A new dict is returned
-    on every call.
-
-    Raises:
-        ValueError: if ``k`` is not in ``1..MAX_BUNDLE_PAIRS``.
+    ``{"verdicts": [{"pair": int ≥ 1, "winner", "justification", "confidence"}, ...]}``; every
+    field required, no other fields allowed. The number of verdicts is not in the schema: the
+    prompt states it and :func:`core.verdict.parse_bundle_verdicts` checks it. Keeping the schema
+    free of the bundle size keeps a provider's tool definition (which Anthropic places first in
+    the cached prefix) byte-identical for bundles of every size. A new dict is returned on every
+    call.
     """
-    _check_bundle_size(k)
     item_properties: dict[str, object] = {
-        "pair": {"type": "integer", "minimum": 1, "maximum": k},
+        "pair": {"type": "integer", "minimum": 1},
         **_verdict_properties(),
     }
     item: dict[str, object] = {
@@ -289,9 +288,7 @@ def bundle_schema(k: int) -> dict[str, object]:
     }
     return {
         "type": "object",
-        "properties": {
-            "verdicts": {"type": "array", "items": item, "minItems": k, "maxItems": k},
-        },
+        "properties": {"verdicts": {"type": "array", "items": item}},
         "required": ["verdicts"],
         "additionalProperties": False,
     }
@@ -466,6 +463,6 @@ def render_bundle_prompt(
         system=SYSTEM_PROMPT,
         context=render_context(context),
         body="\n\n".join(blocks),
-        schema=bundle_schema(k),
+        schema=bundle_schema(),
         n_pairs=k,
     )

@@ -119,7 +119,8 @@ class AnthropicProvider(BaseProvider):
         if prompt.n_pairs == 1:
             description = "Submit the verdict for the pair of essays."
         else:
-            description = f"Submit one verdict for each of the {prompt.n_pairs} pairs of essays."
+            # The same for every bundle size: the tool sits first in the cached prefix.
+            description = "Submit one verdict for each numbered pair of essays in the request."
         request = MessagesRequest(
             model=self.model,
             max_tokens=self.output_token_limit(prompt.n_pairs),
