@@ -12,8 +12,24 @@ sits in ⌊2k/m⌋ or ⌈2k/m⌉ of its pairs and the pairs connect all m essays
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
-__all__ = ["bundle_shape", "group_size"]
+import numpy as np
+from numpy.typing import NDArray
+
+from core.comparisons import FloatArray
+from core.scheduler import (
+    SchedulerState,
+    Strategy,
+    _component_labels,
+    _orient,
+    _pair_counts,
+    _scores,
+    plan_wave,
+)
+from core.simulate import stable_seed
+
+__all__ = ["bundle_shape", "group_size", "plan_group_wave"]
 
 
 def group_size(k: int) -> int:
@@ -48,3 +64,141 @@ def bundle_shape(k: int) -> list[tuple[int, int]]:
             if len(pairs) == k:
                 return pairs
     return pairs
+
+
+def _shape_links(shape: Sequence[tuple[int, int]], m: int) -> list[list[int]]:
+    """For each position p, the earlier positions q < p it is paired with in ``shape``."""
+    links: list[list[int]] = [[] for _ in range(m)]
+    for a, b in shape:
+        links[max(a, b)].append(min(a, b))
+    return links
+
+
+def plan_group_wave(
+    state: SchedulerState,
+    size: int,
+    bundle_pairs: int,
+    *,
+    seed: int | str = 0,
+    wave: int = 0,
+    strategy: Strategy = "adaptive",
+    temperature: float = 0.3,
+) -> list[list[tuple[int, int]]]:
+    """A wave of about ``size`` new pairs as bundles of ``bundle_pairs`` pairs sharing essays.
+
+    Each bundle is a group of m = :func:`group_size` essays asked about the pairs of
+    :func:`bundle_shape`. Groups are built greedily from the scheduler's pair scores
+    (:mod:`core.scheduler`: information × misorder chance, bridges, coverage and grade-boundary
+    boosts), perturbed by the same seeded Gumbel noise at the same temperature: the best
+    remaining pair seeds a group, and each further position takes the essay whose pairs with
+    the essays already placed (as the shape asks) score highest in sum. Only unused pairs are
+    asked, each essay sits in one group per round (a round ends when fewer than m essays are
+    left), and ``state.audit_share`` of the groups are drawn uniformly at random (every pair
+    of a random group is a uniformly random pair). Positions are set as
+    :func:`core.scheduler.plan_wave` sets them.
+
+    Falls back to :func:`core.scheduler.plan_wave`, one pair per group, when a bundle holds one
+    pair, there are fewer than m essays, or every pair has been used. The wave has
+    ``max(1, round(size / bundle_pairs))`` groups, fewer when the unused pairs run out; a group
+    that cannot be completed is not asked. Deterministic for (state, size, seed, wave).
+    """
+    n = state.n_items
+    m = group_size(bundle_pairs) if bundle_pairs >= 1 else 2
+    if n < 2 or size <= 0:
+        return []
+    used, counts, imbalance = _pair_counts(n, state.shown)
+    iu, ju = np.triu_indices(n, 1)
+    free = used[iu, ju] == 0
+    if bundle_pairs <= 1 or n < m or not free.any():
+        pairs = plan_wave(
+            state, size, seed=seed, wave=wave, strategy=strategy, temperature=temperature
+        )
+        return [[p] for p in pairs]
+    rng = np.random.default_rng(stable_seed("group-wave", seed, wave, n, len(state.shown)))
+    shape = bundle_shape(bundle_pairs)
+    links = _shape_links(shape, m)
+    labels = _component_labels(n, used)
+    ii, jj = iu[free].astype(np.intp), ju[free].astype(np.intp)
+    score = np.maximum(_scores(state, strategy, ii, jj, counts, labels), 1e-300)
+    gumbel = -np.log(-np.log(rng.uniform(1e-300, 1.0, ii.shape[0])))
+    key = np.full((n, n), -np.inf)
+    key[ii, jj] = np.log(score) / max(temperature, 1e-9) + gumbel
+    key[jj, ii] = key[ii, jj]
+    n_groups = max(1, round(size / bundle_pairs))
+    n_audit = 0
+    if strategy == "adaptive" and state.audit_share > 0.0:
+        n_audit = int(state.audit_share * n_groups + rng.uniform())
+    free_now = np.ones(n, dtype=bool)
+    imb = imbalance.copy()
+    groups: list[list[tuple[int, int]]] = []
+    failures = 0
+    while len(groups) < n_groups and failures < 4 * n:
+        if free_now.sum() < m:
+            free_now[:] = True  # a new round: every essay may take part once more
+        if len(groups) < n_audit:
+            members = _random_group(key, free_now, links, m, rng)
+        else:
+            members = _best_group(key, free_now, links, m)
+        if members is None:
+            failures += 1
+            if not np.isfinite(key).any():
+                break
+            if len(groups) < n_audit:
+                n_audit = len(groups)  # no random group fits: plan the rest adaptively
+            else:
+                break
+            continue
+        group: list[tuple[int, int]] = []
+        for a, b in shape:
+            x, y = members[a], members[b]
+            group.append(_orient(x, y, imb, rng))
+            first, second = group[-1]
+            imb[first] += 1
+            imb[second] -= 1
+            key[x, y] = key[y, x] = -np.inf
+        free_now[members] = False
+        groups.append(group)
+    return groups
+
+
+def _best_group(
+    key: FloatArray, free_now: NDArray[np.bool_], links: list[list[int]], m: int
+) -> list[int] | None:
+    """The greedy group: the best free pair, then for each position the essay whose pairs with
+    the placed essays it links to have the highest summed key (all of them unused)."""
+    masked = np.where(free_now[:, None] & free_now[None, :], key, -np.inf)
+    best = int(np.argmax(masked))
+    a, b = divmod(best, key.shape[0])
+    if not np.isfinite(masked[a, b]):
+        return None
+    members = [a, b]
+    available = free_now.copy()
+    available[[a, b]] = False
+    for position in range(2, m):
+        total = np.zeros(key.shape[0])
+        for q in links[position]:
+            total = total + key[members[q]]
+        total = np.where(available, total, -np.inf)
+        c = int(np.argmax(total))
+        if not np.isfinite(total[c]):
+            return None
+        members.append(c)
+        available[c] = False
+    return members
+
+
+def _random_group(
+    key: FloatArray,
+    free_now: NDArray[np.bool_],
+    links: list[list[int]],
+    m: int,
+    rng: np.random.Generator,
+    tries: int = 20,
+) -> list[int] | None:
+    """A uniformly random set of free essays whose shape pairs are all unused (a few tries)."""
+    candidates = np.flatnonzero(free_now)
+    for _ in range(tries):
+        members = [int(x) for x in rng.choice(candidates, size=m, replace=False)]
+        if all(np.isfinite(key[members[p], members[q]]) for p in range(m) for q in links[p]):
+            return members
+    return None

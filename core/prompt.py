@@ -9,7 +9,7 @@ A rendered prompt has three parts, in this order:
 3. ``body``: the essays and the response instructions. Only this part changes between calls.
 
 Essays are shown only under neutral labels ("Essay A" is shown first, "Essay B" second; in a
-bundle each pair is "Pair k"). No essay id, student name, file name or anchor marker is ever
+bundle each pair is "Pair k", and a bundle whose pairs share essays numbers each essay once). No essay id, student name, file name or anchor marker is ever
 rendered: the functions here receive bare texts, so a caller cannot leak identity through them,
 and an anchor essay looks exactly like a student essay. Line endings are normalised to ``\\n`` and
 surrounding whitespace is trimmed so that the source of a text cannot show through either.
@@ -56,7 +56,7 @@ __all__ = [
     "safe_nonce",
 ]
 
-PROMPT_VERSION = "cj-v1"
+PROMPT_VERSION = "cj-v2"
 """Version tag of the templates below; every :class:`RenderedPrompt` carries it."""
 
 JUSTIFICATION_MAX_CHARS = 400
@@ -81,7 +81,7 @@ NONCE_HEX_LENGTH = 16
 _NONCE_RE = re.compile(r"[A-Za-z0-9_-]+")
 
 # ---------------------------------------------------------------------------------------------
-# Templates (cj-v1). Changing any text here changes the prompt: bump PROMPT_VERSION.
+# Templates (cj-v2: bundles sharing essays show each once; one bundle schema for all sizes). Changing any text here changes the prompt: bump PROMPT_VERSION.
 # ---------------------------------------------------------------------------------------------
 
 SYSTEM_PROMPT = (
@@ -151,6 +151,13 @@ _BUNDLE_INTRO = (
     "Compare the essays in each of the {k} pairs below. Judge every pair on its own: essays in "
     "other pairs have no bearing on it. In each pair Essay A is shown first and Essay B second; "
     "the order means nothing."
+)
+
+_SHARED_INTRO = (
+    "Compare the essays in each of the {k} pairs listed below. The {m} essays are shown once "
+    "each, under a number, and every pair names two of them. Judge every pair on its own: the "
+    "other essays have no bearing on it. In each pair the essay named first is its Essay A and "
+    "the other its Essay B; the order means nothing."
 )
 
 _BUNDLE_INSTRUCTIONS = (
@@ -432,28 +439,54 @@ def render_bundle_prompt(
 ) -> RenderedPrompt:
     """Render one prompt asking about several pairs at once.
 
-    ``pairs[i]`` is shown as "Pair i+1"; within it the first text is "Essay A" (shown first)
-    and the second "Essay B". The fences name the pair (``<<<PAIR 2 ESSAY A nonce>>>``). The
-    answer must follow :func:`bundle_schema` with ``k = len(pairs)``: one verdict per pair,
-    identified by its pair number. The stable prefix is the same as for
-    :func:`render_pair_prompt`.
+    ``pairs[i]`` is "Pair i+1"; its first text is the pair's "Essay A" and its second "Essay B".
+    Two layouts, chosen by the texts:
+
+    * **separate** (no text occurs twice): each pair under its own heading with its two essays
+      fenced as ``<<<PAIR 2 ESSAY A nonce>>>`` …;
+    * **shared** (some essay is in more than one pair, as in the bundles planned by
+      :mod:`core.groups`): every distinct essay is shown once, fenced as
+      ``<<<ESSAY 3 nonce>>>`` and numbered in order of first appearance, followed by a list
+      ``Pair 1: Essay 1 (A) and Essay 2 (B)``. A bundle of k pairs over m essays then costs the
+      tokens of m essays instead of 2k.
+
+    The answer must follow :func:`bundle_schema`: one verdict per pair, identified by its pair
+    number, "A"/"B" as above. The stable prefix is the same as for :func:`render_pair_prompt`.
 
     Raises:
-        ValueError: if there are not 1 to :data:`MAX_BUNDLE_PAIRS` pairs, or for the nonce and
-            empty-essay reasons of :func:`render_pair_prompt` (checked across all essays).
+        ValueError: if there are not 1 to :data:`MAX_BUNDLE_PAIRS` pairs, if a pair shows the
+            same text twice, or for the nonce and empty-essay reasons of
+            :func:`render_pair_prompt` (checked across all essays).
     """
     k = len(pairs)
     _check_bundle_size(k)
     _check_nonce(nonce, (text for pair in pairs for text in pair))
-    blocks = [_BUNDLE_INTRO.format(k=k)]
-    for index, (first_text, second_text) in enumerate(pairs, start=1):
-        first = _clean_essay(first_text)
-        second = _clean_essay(second_text)
+    cleaned = [(_clean_essay(first), _clean_essay(second)) for first, second in pairs]
+    numbers: dict[str, int] = {}
+    for first, second in cleaned:
+        if first == second:
+            raise ValueError("a pair shows the same essay twice")
+        for text in (first, second):
+            numbers.setdefault(text, len(numbers) + 1)
+    if len(numbers) == 2 * k:
+        blocks = [_BUNDLE_INTRO.format(k=k)]
+        for index, (first, second) in enumerate(cleaned, start=1):
+            blocks.append(
+                f"## Pair {index}\n\n"
+                + _fence(f"PAIR {index} ESSAY A", first, nonce)
+                + "\n\n"
+                + _fence(f"PAIR {index} ESSAY B", second, nonce)
+            )
+    else:
+        blocks = [_SHARED_INTRO.format(k=k, m=len(numbers))]
+        blocks.append("## Essays")
+        blocks.extend(_fence(f"ESSAY {number}", text, nonce) for text, number in numbers.items())
         blocks.append(
-            f"## Pair {index}\n\n"
-            + _fence(f"PAIR {index} ESSAY A", first, nonce)
-            + "\n\n"
-            + _fence(f"PAIR {index} ESSAY B", second, nonce)
+            "## Pairs\n"
+            + "\n".join(
+                f"Pair {index}: Essay {numbers[first]} (A) and Essay {numbers[second]} (B)"
+                for index, (first, second) in enumerate(cleaned, start=1)
+            )
         )
     blocks.append(
         _BUNDLE_INSTRUCTIONS.format(k=k, max_chars=JUSTIFICATION_MAX_CHARS, scale=_CONFIDENCE_SCALE)

@@ -9,7 +9,9 @@ parsed strictly.
 
 * ``per_request``: one pair per call. ``bundle``: up to K pairs per call (K = 1…10). Pairs are
   shuffled (seeded) before they are grouped, so a pair's place inside a bundle is never
-  systematic; the place is recorded with each verdict.
+  systematic; the place is recorded with each verdict. Pairs that share essays (planned as
+  groups by :mod:`core.groups`) are kept in one bundle (:mod:`app.llm.packing`), where each
+  essay is shown once.
 * A call that fails as a whole is retried for all its pairs when the failure is retryable
   (rate limit, timeout, server, network, parse error, truncation), with exponential back-off and
   jitter that honours ``Retry-After``; never for auth or bad requests. An authentication failure
@@ -33,12 +35,14 @@ import inspect
 import random
 import secrets
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from app.llm.limits import Backoff, CircuitBreaker, TokenBucket
 from app.llm.metrics import LLMMetrics
+from app.llm.packing import take_bundle
 from app.llm.quota import quota_stop
 from app.llm.types import (
     CallOutcome,
@@ -198,10 +202,10 @@ class Dispatcher:
         loop = asyncio.get_running_loop()
         order = list(pairs)
         rng.shuffle(order)
-        bundled: asyncio.Queue[_Job] = asyncio.Queue()
+        bundled: deque[_Job] = deque()
         alone: asyncio.Queue[_Job] = asyncio.Queue()
         for task in order:
-            bundled.put_nowait(_Job(task, queued_at=loop.time()))
+            bundled.append(_Job(task, queued_at=loop.time()))
         state = {"unfinished": len(order), "auth_failed": False}
         auth_message = [""]
         quota: list[ProviderError] = []
@@ -240,7 +244,10 @@ class Dispatcher:
             async def later() -> None:
                 await asyncio.sleep(delay)
                 job.queued_at = loop.time()
-                (alone if single or job.alone else bundled).put_nowait(job)
+                if single or job.alone:
+                    alone.put_nowait(job)
+                else:
+                    bundled.append(job)
 
             t = asyncio.create_task(later())
             retry_tasks.add(t)
@@ -270,11 +277,8 @@ class Dispatcher:
                     return None
                 if not alone.empty():
                     return [alone.get_nowait()]
-                if not bundled.empty():
-                    jobs = [bundled.get_nowait()]
-                    while len(jobs) < s.pairs_per_call and not bundled.empty():
-                        jobs.append(bundled.get_nowait())
-                    return jobs
+                if bundled:
+                    return take_bundle(bundled, s.pairs_per_call, lambda job: job.task)
                 await asyncio.sleep(0.01)
             return None
 

@@ -51,8 +51,9 @@ from app.runs.finaliser import TERMINAL, finalise
 from app.runs.settings import RunSettings
 from app.runs.state import RunState, judge_texts, load_state
 from app.runs.workers import Workers
-from core.engine import Refit, default_wave_size, refit
+from core.engine import Refit, default_wave_size, group_wave_size, refit
 from core.grading import AnchorObservation, grade_essays
+from core.groups import plan_group_wave
 from core.prompt import AssignmentContext
 from core.scales import GradeScale
 from core.scheduler import AUDIT_SHARE, SchedulerState, plan_wave
@@ -782,24 +783,29 @@ def _decide_next(
     decision = decide(rule, progress)
     if decision.stop:
         return _Next(current, decision, [])
-    size = min(settings.wave_size or default_wave_size(n), rule.budget - len(state.verdicts))
-    pairs = plan_wave(
-        SchedulerState(
-            n_items=n,
-            shown=state.shown,
-            abilities=None if current is None else current.fit.abilities,
-            se=None if current is None else current.fit.se,
-            boundary_uncertainty=_boundary_uncertainty(
-                current, state.essay_ids, setup.anchor_grades, setup.scale
-            ),
-            soft_evidence=current is not None and current.soft_model == "logit",
-            min_comparisons=rule.min_comparisons_per_essay,
-            audit_share=AUDIT_SHARE,
+    remaining = rule.budget - len(state.verdicts)
+    scheduler_state = SchedulerState(
+        n_items=n,
+        shown=state.shown,
+        abilities=None if current is None else current.fit.abilities,
+        se=None if current is None else current.fit.se,
+        boundary_uncertainty=_boundary_uncertainty(
+            current, state.essay_ids, setup.anchor_grades, setup.scale
         ),
-        size,
-        seed=settings.seed,
-        wave=wave_seed,
+        soft_evidence=current is not None and current.soft_model == "logit",
+        min_comparisons=rule.min_comparisons_per_essay,
+        audit_share=AUDIT_SHARE,
     )
+    if settings.mode != "per_request" and settings.bundle_size > 1:
+        # Bundles whose pairs share essays: each essay is rendered once per call.
+        size = min(settings.wave_size or group_wave_size(n, settings.bundle_size), remaining)
+        groups = plan_group_wave(
+            scheduler_state, size, settings.bundle_size, seed=settings.seed, wave=wave_seed
+        )
+        pairs = [pair for group in groups for pair in group][:remaining]
+    else:
+        size = min(settings.wave_size or default_wave_size(n), remaining)
+        pairs = plan_wave(scheduler_state, size, seed=settings.seed, wave=wave_seed)
     if not pairs:
         decision = decide(rule, replace(progress, pairs_available=False))
     return _Next(current, decision, pairs)

@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from core.prompt import MAX_BUNDLE_PAIRS
+from core.prompt import MAX_BUNDLE_PAIRS, PROMPT_VERSION
 from core.stopping import StoppingRule
 
 PROVIDERS = ("sim", "openai", "anthropic", "gemini", "openai_compatible")
@@ -52,7 +52,7 @@ class RunSettings:
     poll_interval_s: float = 60.0
     sim_speed: float = 25.0
     """The simulated judge's latency is divided by this (``provider="sim"`` only)."""
-    prompt_version: str = "cj-v1"
+    prompt_version: str = PROMPT_VERSION
     seed: int = 0
     redact_identity: bool = True
     """Keep the writer's name, e-mail and code from the judge (see :mod:`core.redact`)."""

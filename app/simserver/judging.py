@@ -152,15 +152,21 @@ class ExtractedEssays:
 
 
 _START_RE = re.compile(
-    r"^<<<(?P<label>(?:PAIR (?P<pair>[0-9]+) )?ESSAY (?P<side>[AB])) "
+    r"^<<<(?P<label>(?:PAIR (?P<pair>[0-9]+) )?ESSAY (?:(?P<side>[AB])|(?P<essay>[0-9]+))) "
     r"(?P<nonce>[A-Za-z0-9_-]{8,})>>>[ \t]*$",
+    re.MULTILINE,
+)
+_PAIR_LINE_RE = re.compile(
+    r"^Pair (?P<pair>[0-9]+): Essay (?P<a>[0-9]+) \(A\) and Essay (?P<b>[0-9]+) \(B\)[ \t]*$",
     re.MULTILINE,
 )
 
 
-def _fenced(text: str, nonce: str) -> dict[tuple[int | None, str], str]:
-    """Essays fenced with ``nonce``, keyed by (pair number or None, side)."""
+def _fenced(text: str, nonce: str) -> tuple[dict[tuple[int | None, str], str], str]:
+    """Essays fenced with ``nonce``, keyed by (pair number or None, side), where a numbered
+    essay of a shared bundle is keyed (None, its number); and the text outside the fences."""
     found: dict[tuple[int | None, str], str] = {}
+    outside: list[str] = []
     pos = 0
     while True:
         match = _START_RE.search(text, pos)
@@ -179,17 +185,21 @@ def _fenced(text: str, nonce: str) -> dict[tuple[int | None, str], str]:
             continue
         body = text[match.end() : end.start()]
         number = int(match.group("pair")) if match.group("pair") else None
-        key = (number, match.group("side"))
+        key = (number, match.group("side") or match.group("essay"))
         found.setdefault(key, normalise_essay(body))
+        outside.append(text[pos : match.start()])
         pos = end.end()
-    return found
+    outside.append(text[pos:])
+    return found, "".join(outside)
 
 
 def extract_essays(prompt_text: str) -> ExtractedEssays:
     """Find the fenced essays in a prompt (any nonce of 8+ letters, digits, '-' or '_').
 
     A pair prompt has ``<<<ESSAY A n>>>`` … ``<<<END ESSAY A n>>>`` and the same for B; a
-    bundle has ``<<<PAIR k ESSAY A n>>>`` … for k = 1, 2, …. The nonce is taken from the first
+    bundle has ``<<<PAIR k ESSAY A n>>>`` … for k = 1, 2, …, and a bundle whose pairs share
+    essays has ``<<<ESSAY 3 n>>>`` … once per essay and lines ``Pair k: Essay i (A) and Essay j
+    (B)`` outside the fences. The nonce is taken from the first
     start line that has a matching end line, and only fences with that nonce count, so text
     inside an essay cannot add or close essays.
 
@@ -203,8 +213,25 @@ def extract_essays(prompt_text: str) -> ExtractedEssays:
         if nonce in tried:
             continue
         tried.add(nonce)
-        fenced = _fenced(text, nonce)
+        fenced, outside = _fenced(text, nonce)
         if not fenced:
+            continue
+        if any(side.isdigit() for _, side in fenced):
+            # Shared bundle: numbered essays, pairs listed outside the fences (so an essay
+            # cannot add a pair line of its own).
+            shared = {
+                int(line.group("pair")): EssayPair(
+                    int(line.group("pair")),
+                    fenced[(None, line.group("a"))],
+                    fenced[(None, line.group("b"))],
+                )
+                for line in _PAIR_LINE_RE.finditer(outside)
+                if (None, line.group("a")) in fenced and (None, line.group("b")) in fenced
+            }
+            if shared:
+                return ExtractedEssays(
+                    nonce=nonce, pairs=[shared[n] for n in sorted(shared)], bundle=True
+                )
             continue
         numbers = sorted({n for n, _ in fenced if n is not None})
         if numbers:

@@ -185,7 +185,7 @@ def test_system_prompt_states_the_ground_rules() -> None:
 
 def test_messages_and_version() -> None:
     prompt = render_pair_prompt(CONTEXT, STUDENT_TEXT, ANCHOR_TEXT, NONCE)
-    assert prompt.version == PROMPT_VERSION == "cj-v1"
+    assert prompt.version == PROMPT_VERSION == "cj-v2"
     assert prompt.n_pairs == 1
     messages = prompt.messages()
     assert [m["role"] for m in messages] == ["system", "user"]
@@ -377,3 +377,31 @@ def test_schemas_are_fresh_copies() -> None:
     assert pair_schema()["required"] == ["winner", "justification", "confidence"]
     prompt = render_pair_prompt(CONTEXT, STUDENT_TEXT, ANCHOR_TEXT, NONCE)
     assert prompt.schema == pair_schema()
+
+
+def test_bundle_sharing_essays_shows_each_essay_once() -> None:
+    texts = [f"Essay number {i} argues its case with care. " * 5 for i in range(4)]
+    cycle = [(texts[0], texts[1]), (texts[1], texts[2]), (texts[2], texts[3]), (texts[3], texts[0])]
+    shared = render_bundle_prompt(CONTEXT, cycle, NONCE)
+    separate = render_bundle_prompt(
+        CONTEXT, [(f"{a} (copy {i})", f"{b} (copy {i})") for i, (a, b) in enumerate(cycle)], NONCE
+    )
+    assert shared.schema == separate.schema == bundle_schema()
+    assert shared.n_pairs == 4 and shared.stable_prefix == separate.stable_prefix
+    for number, text in enumerate(texts, start=1):
+        assert shared.body.count(text.strip()) == 1
+        assert (
+            f"<<<ESSAY {number} {NONCE}>>>\n{text.strip()}\n<<<END ESSAY {number} {NONCE}>>>"
+            in (shared.body)
+        )
+    lines = re.findall(r"^Pair \d+: Essay \d+ \(A\) and Essay \d+ \(B\)$", shared.body, re.M)
+    assert lines == [
+        "Pair 1: Essay 1 (A) and Essay 2 (B)",
+        "Pair 2: Essay 2 (A) and Essay 3 (B)",
+        "Pair 3: Essay 3 (A) and Essay 4 (B)",
+        "Pair 4: Essay 4 (A) and Essay 1 (B)",
+    ]
+    assert "The 4 essays are shown once" in shared.body and "from 1 to 4" in shared.body
+    assert len(shared.body) < 0.7 * len(separate.body)
+    with pytest.raises(ValueError, match="same essay twice"):
+        render_bundle_prompt(CONTEXT, [(texts[0], texts[0] + "  ")], NONCE)

@@ -30,6 +30,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.llm.dispatcher import PairOutcome
+from app.llm.packing import pack_all
 from app.llm.types import PairTask, ProviderKind, Usage
 from core.prompt import MAX_BUNDLE_PAIRS, PROMPT_VERSION
 
@@ -363,4 +364,6 @@ def _group(pairs: Sequence[PairTask], pairs_per_request: int, seed: int) -> list
         # Bundles are drawn from a shuffled order so that no pair's place in a bundle is
         # systematic (the place is reported with each verdict).
         random.Random(seed).shuffle(order)
-    return [order[i : i + pairs_per_request] for i in range(0, len(order), pairs_per_request)]
+        # Pairs that share essays (planned as groups) stay in one request: app.llm.packing.
+        return pack_all(order, pairs_per_request)
+    return [[pair] for pair in order]
