@@ -38,6 +38,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from app.bench.groups import GROUP_SEEDS, group_keys
 from app.demo import load_demo
 from app.llm.catalogue import load_catalogue
 from app.llm.dispatcher import Dispatcher, DispatchSettings, DispatchSummary, Mode
@@ -49,10 +50,27 @@ from app.llm.types import PairTask, ProviderKind, QuotaExhaustedError
 from app.simserver import running_server
 from app.simserver.judging import pair_fingerprint, true_winner
 from app.simserver.strict import INVALID_KINDS, KIND_HEADER, rejection_kind
+from core.groups import bundle_shape, group_size
 from core.prompt import AssignmentContext
 
 N_PAIRS = 300
 CONCURRENCY = 8
+
+
+def _grouped_pairs(texts: list[str], n: int, k: int, seed: int) -> list[PairTask]:
+    """``n`` pairs planned as the run loop plans bundles of ``k``: groups of
+    ``group_size(k)`` essays (drawn at random) asked about the pairs of ``bundle_shape(k)``."""
+    rng = random.Random(seed)
+    m = group_size(k)
+    out: list[PairTask] = []
+    while len(out) < n:
+        members = rng.sample(range(len(texts)), m)
+        for a, b in bundle_shape(k):
+            first, second = (
+                (members[a], members[b]) if rng.random() < 0.5 else (members[b], members[a])
+            )
+            out.append(PairTask(f"p{len(out)}", texts[first], texts[second]))
+    return out[:n]
 
 
 def _pairs(texts: list[str], n: int, seed: int) -> list[PairTask]:
@@ -89,6 +107,55 @@ async def _dispatch(
         await provider.aclose()
 
 
+async def _separate_bundles(
+    url: str, model: str, context: AssignmentContext, texts: list[str], n: int, k: int, seed: int
+) -> dict[str, Any]:
+    """The layout before bundles shared essays: ``n`` pairs in bundles of ``k`` pairs over
+    ``2k`` different essays, sent straight to the provider (the dispatcher would pack pairs
+    that share essays together), ``CONCURRENCY`` calls at a time."""
+    rng = random.Random(seed)
+    bundles = []
+    for b in range(n // k):
+        picked = rng.sample(range(len(texts)), 2 * k)
+        bundles.append(
+            [
+                PairTask(f"s{b}-{i}", texts[picked[2 * i]], texts[picked[2 * i + 1]])
+                for i in range(k)
+            ]
+        )
+    catalogue = load_catalogue()
+    provider = make_provider(
+        ProviderConfig(
+            kind="openai_compatible",
+            model=model,
+            base_url=url + "/v1",
+            api_key=SecretStr("sim"),
+            max_connections=CONCURRENCY,
+        )
+    )
+    gate = asyncio.Semaphore(CONCURRENCY)
+    results: list[tuple[int, int, float]] = []
+
+    async def one(bundle: list[PairTask], index: int) -> None:
+        async with gate:
+            outcome = await provider.judge(context, bundle, nonce=f"separatebundle{index:04d}")
+        verdicts = sum(1 for item in outcome.items if item.verdict is not None)
+        cost = catalogue.cost_usd(model, outcome.usage)
+        results.append((outcome.usage.input_tokens, verdicts, cost))
+
+    try:
+        await asyncio.gather(*(one(b, i) for i, b in enumerate(bundles)))
+    finally:
+        await provider.aclose()
+    tokens, verdicts, cost = (sum(r[i] for r in results) for i in range(3))
+    return {
+        "calls": len(results),
+        "verdicts": verdicts,
+        "input_tokens_per_verdict": tokens / max(1, verdicts),
+        "cost_per_verdict_usd": cost / max(1, verdicts),
+    }
+
+
 def accuracy_against_truth(tasks: list[PairTask], summary: DispatchSummary) -> float:
     """Share of the verdicts that agree with the simulated server's truth for their pair."""
     by_id = {t.pair_id: t for t in tasks}
@@ -109,20 +176,32 @@ async def _measure(speed: float, seed: int) -> dict[str, Any]:
     catalogue = load_catalogue()
     model = "sim-gpt51-low"
     out: dict[str, Any] = {"pairs": N_PAIRS, "speed": speed, "concurrency": CONCURRENCY}
+    # The run loop's bundles of 4 share essays (a 4-cycle over 4 essays); the same pairs are
+    # sent one per call for the per-request figures.
+    grouped = _grouped_pairs(texts, N_PAIRS, 4, seed)
+    grouped6 = _grouped_pairs(texts, N_PAIRS, 6, seed)
     async with running_server("gpt51-low", speed=speed, seed=seed) as url:
         single = await _dispatch(
             url,
             model,
             context,
-            tasks,
+            grouped,
             DispatchSettings(mode="per_request", concurrency=CONCURRENCY),
         )
         bundle = await _dispatch(
             url,
             model,
             context,
-            tasks,
+            grouped,
             DispatchSettings(mode="bundle", bundle_size=4, concurrency=CONCURRENCY, seed=seed),
+        )
+        separate = await _separate_bundles(url, model, context, texts, N_PAIRS, 4, seed)
+        bundle6 = await _dispatch(
+            url,
+            model,
+            context,
+            grouped6,
+            DispatchSettings(mode="bundle", bundle_size=6, concurrency=CONCURRENCY, seed=seed),
         )
     mean_latency = statistics.fmean(single.call_latencies)
     ideal = single.calls * mean_latency / CONCURRENCY
@@ -148,25 +227,38 @@ async def _measure(speed: float, seed: int) -> dict[str, Any]:
     )
     err_single = abs(est_single.cost_usd - single.cost_usd) / single.cost_usd
     err_bundle = abs(est_bundle.cost_usd - bundle.cost_usd) / bundle.cost_usd
+
+    def per_verdict(s: DispatchSummary) -> float:
+        return s.usage.input_tokens / max(1, s.verdicts)
+
     out.update(
         {
             "calls_ratio_per_request_over_bundle4": single.calls / bundle.calls,
-            "input_tokens_ratio_per_request_over_bundle4": (
-                (single.usage.input_tokens / single.verdicts)
-                / (bundle.usage.input_tokens / bundle.verdicts)
-            ),
+            "input_tokens_ratio_per_request_over_bundle4": per_verdict(single)
+            / per_verdict(bundle),
+            "input_tokens_ratio_per_request_over_bundle4_separate": per_verdict(single)
+            / separate["input_tokens_per_verdict"],
+            "input_tokens_ratio_per_request_over_bundle6": per_verdict(single)
+            / per_verdict(bundle6),
+            "cost_per_verdict_ratio_per_request_over_bundle4": (
+                single.cost_usd / max(1, single.verdicts)
+            )
+            / (bundle.cost_usd / max(1, bundle.verdicts)),
             "wall_time_ratio_vs_ideal": single.wall_s / ideal,
             "cost_estimate_error": max(err_single, err_bundle),
             "per_request": _describe(single),
             "bundle4": _describe(bundle),
+            "bundle4_separate": separate,
+            "bundle6": _describe(bundle6),
             "estimate": {
                 "per_request_usd": est_single.cost_usd,
                 "bundle4_usd": est_bundle.cost_usd,
                 "per_request_error": err_single,
                 "bundle4_error": err_bundle,
             },
-            "accuracy_per_request": accuracy_against_truth(tasks, single),
-            "accuracy_bundle4": accuracy_against_truth(tasks, bundle),
+            "accuracy_per_request": accuracy_against_truth(grouped, single),
+            "accuracy_bundle4": accuracy_against_truth(grouped, bundle),
+            "accuracy_bundle6": accuracy_against_truth(grouped6, bundle6),
         }
     )
     out.update(await _flaky(context, tasks, seed))
@@ -174,6 +266,24 @@ async def _measure(speed: float, seed: int) -> dict[str, Any]:
     out.update(await _quota(context, tasks, seed))
     out.update(await _strict(context, tasks))
     out.update(_injection(seed))
+    out.update(_caching(seed))
+    out.update(group_keys(seeds=GROUP_SEEDS))
+    detail = out["groups_comparisons_per_essay_to_spearman_0_90"]
+    per_verdict_of = {
+        "separate": separate,
+        "shared4": _describe(bundle),
+        "shared6": _describe(bundle6),
+    }
+    # What reaching Spearman 0.90 costs per essay: per verdict × verdicts needed per essay
+    # (comparisons per essay / 2), in input tokens and in dollars (input and output).
+    for unit, field_name in (
+        ("input_tokens", "input_tokens_per_verdict"),
+        ("usd", "cost_per_verdict_usd"),
+    ):
+        out[f"{unit}_per_essay_to_spearman_0_90"] = {
+            size: {name: per_verdict_of[name][field_name] * per[name] / 2.0 for name in per}
+            for size, per in detail.items()
+        }
     return out
 
 
@@ -380,6 +490,15 @@ def _injection(seed: int) -> dict[str, float]:
     except ImportError:
         return {}
     return dict(injection_keys(seed))
+
+
+def _caching(seed: int) -> dict[str, object]:
+    """The prompt-caching keys of :mod:`app.bench.caching`, when that module exists."""
+    try:
+        from app.bench.caching import caching_keys  # noqa: PLC0415
+    except ImportError:
+        return {}
+    return dict(caching_keys(seed))
 
 
 def main(speed: float = 20.0, seed: int = 0) -> int:

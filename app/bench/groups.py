@@ -1,0 +1,100 @@
+"""Do bundles that share essays cost the scheduler efficiency? Keys for ``huleedu bench llm``.
+
+For each layout the engine runs in memory (``core.engine.simulate_run``) against simulated
+judges unlike the model the fit assumes (probit noise, first-position bias, lapses: the
+``REALISTIC`` judge of ``huleedu bench engine``, about 84 % of random pairs right), and the
+comparisons per essay at which the mean Spearman curve over seeds reaches 0.90 are read off
+(as in ``huleedu bench engine``):
+
+* ``separate``: bundles of 4 separate pairs (8 essays), waves of ``default_wave_size``;
+* ``shared4``: bundles of 4 pairs over 4 essays (a 4-cycle), the run loop's layout;
+* ``shared6``: bundles of 6 pairs over 4 essays (every pair of the 4).
+
+``groups_comparisons_ratio_shared4_over_separate_nN`` > 1 means the shared layout needs that
+many times the comparisons; combined with the measured input tokens per verdict it gives
+``input_tokens_to_spearman_0_90`` per layout (tokens per verdict × verdicts needed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from app.bench.engine import ABILITY_SD, REALISTIC, TARGET_SPEARMAN
+from core.engine import Refit, simulate_run
+from core.ranks import spearman
+from core.simulate import JudgeProfile, SimulatedJudge, stable_seed, true_abilities
+from core.stopping import StoppingRule
+
+#: Seeds per layout and size (the curves are averaged over them).
+GROUP_SEEDS = 20
+#: The curves run to this many comparisons per essay.
+HORIZON = 16.0
+LAYOUTS: dict[str, tuple[int, bool]] = {
+    "separate": (4, False),
+    "shared4": (4, True),
+    "shared6": (6, True),
+}
+
+
+def _curve(
+    n: int, seed: int, profile: JudgeProfile, bundle: int, shared: bool
+) -> list[tuple[float, float]]:
+    truth = true_abilities(n, ABILITY_SD, seed)
+    judge = SimulatedJudge(truth, profile, seed=stable_seed("judge", seed))
+    curve: list[tuple[float, float]] = [(0.0, 0.0)]
+
+    def watch(_wave: int, refit: Refit) -> bool:
+        curve.append((2.0 * refit.data.size / n, spearman(refit.fit.abilities, truth)))
+        return False
+
+    rule = StoppingRule(
+        budget=int(HORIZON * n / 2), target_reliability=None, min_comparisons_per_essay=0
+    )
+    simulate_run(
+        judge,
+        n,
+        rule,
+        seed=seed,
+        bundle_size=bundle,
+        shared_bundles=shared,
+        on_wave=watch,
+        reliability_splits=0,
+    )
+    return curve
+
+
+def comparisons_to_target(n: int, seeds: int, bundle: int, shared: bool) -> float:
+    """Comparisons per essay where the mean Spearman curve over seeds crosses 0.90."""
+    grid = np.linspace(0.0, HORIZON, int(HORIZON * 20) + 1)
+    curves = []
+    for seed in range(seeds):
+        xs, ys = zip(*_curve(n, seed, REALISTIC, bundle, shared), strict=True)
+        curves.append(np.interp(grid, xs, ys))
+    mean = np.mean(curves, axis=0)
+    above = np.flatnonzero(mean >= TARGET_SPEARMAN)
+    if above.size == 0:
+        return HORIZON
+    k = int(above[0])
+    if k == 0:
+        return 0.0
+    x0, x1, y0, y1 = grid[k - 1], grid[k], mean[k - 1], mean[k]
+    return float(x0 + (x1 - x0) * (TARGET_SPEARMAN - y0) / (y1 - y0))
+
+
+def group_keys(seeds: int = GROUP_SEEDS, sizes: tuple[int, ...] = (30, 100)) -> dict[str, Any]:
+    """Comparisons per essay to Spearman 0.90 per layout and size, and the ratios."""
+    out: dict[str, Any] = {}
+    detail: dict[str, dict[str, float]] = {}
+    for n in sizes:
+        per = {
+            name: comparisons_to_target(n, seeds, bundle, shared)
+            for name, (bundle, shared) in LAYOUTS.items()
+        }
+        detail[f"n{n}"] = per
+        for name in ("shared4", "shared6"):
+            out[f"groups_comparisons_ratio_{name}_over_separate_n{n}"] = per[name] / per["separate"]
+    out["groups_comparisons_per_essay_to_spearman_0_90"] = detail
+    out["groups_seeds"] = seeds
+    return out

@@ -1,0 +1,28 @@
+"""The shared-bundle keys of ``huleedu bench llm`` on a small setting."""
+
+from __future__ import annotations
+
+import math
+
+from app.bench.groups import HORIZON, group_keys
+from app.bench.llm import _grouped_pairs
+
+
+def test_group_keys_read_comparisons_for_every_layout() -> None:
+    out = group_keys(seeds=3, sizes=(16,))
+    per = out["groups_comparisons_per_essay_to_spearman_0_90"]["n16"]
+    assert set(per) == {"separate", "shared4", "shared6"}
+    assert all(0.0 < v < HORIZON for v in per.values()), per
+    ratio = out["groups_comparisons_ratio_shared4_over_separate_n16"]
+    assert math.isclose(ratio, per["shared4"] / per["separate"])
+
+
+def test_grouped_pairs_are_cycles_over_four_essays() -> None:
+    texts = [f"essay {i}" for i in range(10)]
+    pairs = _grouped_pairs(texts, 12, 4, seed=1)
+    assert len(pairs) == 12
+    for g in range(3):
+        group = pairs[4 * g : 4 * g + 4]
+        essays = {t for p in group for t in (p.first_text, p.second_text)}
+        assert len(essays) == 4
+        assert len({frozenset((p.first_text, p.second_text)) for p in group}) == 4
