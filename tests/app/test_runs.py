@@ -298,3 +298,24 @@ async def test_the_judge_never_sees_who_wrote_an_essay(tmp_path: Path) -> None:
     with db.session() as s:  # the stored essays keep every word
         assert all("Namn: " in e.text and "@skolan.se" in e.text for e in s.scalars(select(Essay)))
     db.close()
+
+
+async def test_bundles_of_a_run_share_essays(tmp_path: Path) -> None:
+    """In bundle mode the run loop plans groups: a call of 4 pairs asks about 4 essays (a
+    cycle), so each essay is rendered once per call instead of 8 essays for 4 pairs."""
+    db, batch = make_db(tmp_path)
+    settings = RunSettings(budget=120, target_reliability=None, min_comparisons_per_essay=0)
+    run_id = Orchestrator(db, None).create_run(batch, settings)  # type: ignore[arg-type]
+    async with running_server("generic", speed=1000.0, seed=2) as url:
+        assert await drive(db, run_id, url) == RunStatus.COMPLETE.value
+    calls: dict[str, list[tuple[str, str]]] = {}
+    with db.session() as s:
+        for c in s.scalars(select(Comparison).where(Comparison.run_id == run_id)):
+            assert c.provider_request_id is not None
+            calls.setdefault(c.provider_request_id, []).append(
+                (c.first_essay_id, c.second_essay_id)
+            )
+    full = [pairs for pairs in calls.values() if len(pairs) == 4]
+    assert len(full) >= 0.8 * len(calls)
+    shared = [pairs for pairs in full if len({e for p in pairs for e in p}) == 4]
+    assert len(shared) >= 0.8 * len(full), (len(shared), len(full))
