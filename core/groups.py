@@ -98,7 +98,8 @@ def plan_group_wave(
     :func:`core.scheduler.plan_wave` sets them.
 
     Falls back to :func:`core.scheduler.plan_wave`, one pair per group, when a bundle holds one
-    pair, there are fewer than m essays, or every pair has been used. The wave has
+    pair, there are fewer than m essays, every pair has been used, or the unused pairs left
+    cannot form a single whole group. The wave has
     ``max(1, round(size / bundle_pairs))`` groups, fewer when the unused pairs run out; a group
     that cannot be completed is not asked. Deterministic for (state, size, seed, wave).
     """
@@ -158,6 +159,12 @@ def plan_group_wave(
             key[x, y] = key[y, x] = -np.inf
         free_now[members] = False
         groups.append(group)
+    if not groups:
+        # Unused pairs remain but no whole group can be formed from them: ask them one by one.
+        pairs = plan_wave(
+            state, size, seed=seed, wave=wave, strategy=strategy, temperature=temperature
+        )
+        return [[p] for p in pairs]
     return groups
 
 

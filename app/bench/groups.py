@@ -13,6 +13,12 @@ comparisons per essay at which the mean Spearman curve over seeds reaches 0.90 a
 ``groups_comparisons_ratio_shared4_over_separate_nN`` > 1 means the shared layout needs that
 many times the comparisons; combined with the measured input tokens per verdict it gives
 ``input_tokens_to_spearman_0_90`` per layout (tokens per verdict × verdicts needed).
+
+The reliability a teacher reads must hold for the layout the run loop uses: every judge family
+of ``huleedu bench engine`` (``FAMILIES``) runs to target 0.80 with shared bundles of 4 and with
+separate pairs, and ``groups_false_stable_share_shared4`` (stable stops whose true r² is below
+0.70), ``groups_reliability_abs_error_shared4`` and the comparisons per essay at the stop
+(``groups_stop_comparisons_ratio_shared4_over_separate``) are reported.
 """
 
 from __future__ import annotations
@@ -21,7 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from app.bench.engine import ABILITY_SD, REALISTIC, TARGET_SPEARMAN
+from app.bench.engine import (
+    ABILITY_SD,
+    FAMILIES,
+    FAMILY_BUDGET_PER_ESSAY,
+    REALISTIC,
+    TARGET_SPEARMAN,
+)
 from core.engine import Refit, simulate_run
 from core.ranks import spearman
 from core.simulate import JudgeProfile, SimulatedJudge, stable_seed, true_abilities
@@ -29,6 +41,8 @@ from core.stopping import StoppingRule
 
 #: Seeds per layout and size (the curves are averaged over them).
 GROUP_SEEDS = 20
+#: Seeds per judge family, size and layout of the reliability-at-stop keys.
+STOP_SEEDS = 10
 #: The curves run to this many comparisons per essay.
 HORIZON = 16.0
 LAYOUTS: dict[str, tuple[int, bool]] = {
@@ -83,8 +97,65 @@ def comparisons_to_target(n: int, seeds: int, bundle: int, shared: bool) -> floa
     return float(x0 + (x1 - x0) * (TARGET_SPEARMAN - y0) / (y1 - y0))
 
 
-def group_keys(seeds: int = GROUP_SEEDS, sizes: tuple[int, ...] = (30, 100)) -> dict[str, Any]:
-    """Comparisons per essay to Spearman 0.90 per layout and size, and the ratios."""
+def _at_stop(n: int, seed: int, profile: JudgeProfile, shared: bool) -> dict[str, float | str]:
+    truth = true_abilities(n, ABILITY_SD, seed)
+    judge = SimulatedJudge(truth, profile, seed=stable_seed("judge-rel", seed))
+    rule = StoppingRule(
+        budget=int(FAMILY_BUDGET_PER_ESSAY * n / 2),
+        target_reliability=0.80,
+        min_comparisons_per_essay=5,
+    )
+    run = simulate_run(judge, n, rule, seed=seed, bundle_size=4, shared_bundles=shared)
+    final = run.final
+    assert final is not None and run.decision is not None
+    r = float(np.corrcoef(final.fit.abilities, truth)[0, 1])
+    return {
+        "reported": final.reliability,
+        "true": r * r,
+        "per_essay": 2.0 * final.data.size / n,
+        "reason": str(run.decision.reason),
+    }
+
+
+def stop_keys(seeds: int = STOP_SEEDS, sizes: tuple[int, ...] = (30, 100)) -> dict[str, Any]:
+    """Honesty of the reliability at the stop, shared bundles of 4 against separate pairs."""
+    rows: dict[str, list[dict[str, float | str]]] = {"shared4": [], "separate": []}
+    per_family: dict[str, dict[str, float]] = {}
+    for name, profile in FAMILIES.items():
+        for n in sizes:
+            for layout, shared in (("shared4", True), ("separate", False)):
+                cell = [_at_stop(n, s, profile, shared) for s in range(seeds)]
+                rows[layout].extend(cell)
+                per_family.setdefault(f"{name}_n{n}", {})[f"per_essay_{layout}"] = float(
+                    np.mean([float(r["per_essay"]) for r in cell])
+                )
+    out: dict[str, Any] = {}
+    for layout, cell in rows.items():
+        stable = [r for r in cell if r["reason"] == "stable"]
+        false = [r for r in stable if float(r["true"]) < 0.70]
+        out[f"groups_false_stable_share_{layout}"] = len(false) / len(stable) if stable else 0.0
+        out[f"groups_reliability_abs_error_{layout}"] = float(
+            np.mean([abs(float(r["reported"]) - float(r["true"])) for r in cell])
+        )
+        out[f"groups_reliability_bias_{layout}"] = float(
+            np.mean([float(r["reported"]) - float(r["true"]) for r in cell])
+        )
+    stops = {
+        layout: np.mean([float(r["per_essay"]) for r in cell]) for layout, cell in rows.items()
+    }
+    out["groups_stop_comparisons_ratio_shared4_over_separate"] = float(
+        stops["shared4"] / stops["separate"]
+    )
+    out["groups_stop_comparisons_per_essay"] = per_family
+    out["groups_stop_seeds"] = seeds
+    return out
+
+
+def group_keys(
+    seeds: int = GROUP_SEEDS, sizes: tuple[int, ...] = (30, 100), stop_seeds: int = STOP_SEEDS
+) -> dict[str, Any]:
+    """Comparisons per essay to Spearman 0.90 per layout and size, their ratios, and
+    :func:`stop_keys` (skipped with ``stop_seeds=0``)."""
     out: dict[str, Any] = {}
     detail: dict[str, dict[str, float]] = {}
     for n in sizes:
@@ -97,4 +168,5 @@ def group_keys(seeds: int = GROUP_SEEDS, sizes: tuple[int, ...] = (30, 100)) -> 
             out[f"groups_comparisons_ratio_{name}_over_separate_n{n}"] = per[name] / per["separate"]
     out["groups_comparisons_per_essay_to_spearman_0_90"] = detail
     out["groups_seeds"] = seeds
+    out.update(stop_keys(stop_seeds, sizes) if stop_seeds > 0 else {})
     return out

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 
-from app.bench.groups import HORIZON, group_keys
+from app.bench.groups import HORIZON, group_keys, stop_keys
 from app.bench.llm import _grouped_pairs
 
 
 def test_group_keys_read_comparisons_for_every_layout() -> None:
-    out = group_keys(seeds=3, sizes=(16,))
+    out = group_keys(seeds=3, sizes=(16,), stop_seeds=0)
     per = out["groups_comparisons_per_essay_to_spearman_0_90"]["n16"]
     assert set(per) == {"separate", "shared4", "shared6"}
     assert all(0.0 < v < HORIZON for v in per.values()), per
@@ -26,3 +26,14 @@ def test_grouped_pairs_are_cycles_over_four_essays() -> None:
         essays = {t for p in group for t in (p.first_text, p.second_text)}
         assert len(essays) == 4
         assert len({frozenset((p.first_text, p.second_text)) for p in group}) == 4
+
+
+def test_stop_keys_compare_both_layouts_on_every_family() -> None:
+    out = stop_keys(seeds=1, sizes=(12,))
+    assert 0.0 <= out["groups_false_stable_share_shared4"] <= 1.0
+    assert 0.0 <= out["groups_reliability_abs_error_separate"] <= 1.0
+    assert out["groups_stop_comparisons_ratio_shared4_over_separate"] > 0.0
+    per = out["groups_stop_comparisons_per_essay"]
+    assert len(per) == 6 and all(
+        set(v) == {"per_essay_shared4", "per_essay_separate"} for v in per.values()
+    )
