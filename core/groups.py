@@ -11,6 +11,7 @@ sits in ⌊2k/m⌋ or ⌈2k/m⌉ of its pairs and the pairs connect all m essays
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -91,11 +92,15 @@ def plan_group_wave(
     (:mod:`core.scheduler`: information × misorder chance, bridges, coverage and grade-boundary
     boosts), perturbed by the same seeded Gumbel noise at the same temperature: the best
     remaining pair seeds a group, and each further position takes the essay whose pairs with
-    the essays already placed (as the shape asks) score highest in sum. Only unused pairs are
+    the essays already placed score highest in sum. Only unused pairs are
     asked, each essay sits in one group per round (a round ends when fewer than m essays are
     left), and ``state.audit_share`` of the groups are drawn uniformly at random (every pair
     of a random group is a uniformly random pair). Positions are set as
     :func:`core.scheduler.plan_wave` sets them.
+
+    Members are chosen compact in all their pairs and then placed in the shape so that the
+    pairs asked score highest (see ``_best_group``): on a strong judge a chain-built 4-cycle
+    ends with one pair spanning the whole group, which carries little information.
 
     Falls back to :func:`core.scheduler.plan_wave`, one pair per group, when a bundle holds one
     pair, there are fewer than m essays, every pair has been used, or the unused pairs left
@@ -139,7 +144,7 @@ def plan_group_wave(
         if len(groups) < n_audit:
             members = _random_group(key, free_now, links, m, rng)
         else:
-            members = _best_group(key, free_now, links, m)
+            members = _best_group(key, free_now, links, m, shape)
         if members is None:
             failures += 1
             if not np.isfinite(key).any():
@@ -169,15 +174,67 @@ def plan_group_wave(
 
 
 def _best_group(
-    key: FloatArray, free_now: NDArray[np.bool_], links: list[list[int]], m: int
+    key: FloatArray,
+    free_now: NDArray[np.bool_],
+    links: list[list[int]],
+    m: int,
+    shape: Sequence[tuple[int, int]],
 ) -> list[int] | None:
-    """The greedy group: the best free pair, then for each position the essay whose pairs with
-    the placed essays it links to have the highest summed key (all of them unused)."""
+    """The greedy group, members first and then their places in the shape.
+
+    Members: the best free pair, then repeatedly the free essay whose keys with all members
+    so far sum highest (a used pair counts as a low key rather than barring the essay, since
+    the shape may not ask it), so the group is compact in every pair and not only along a
+    chain. Places: the assignment of the members to the shape's positions whose asked pairs
+    are all unused and have the highest summed key (for a 4-cycle on a line of abilities
+    a < b < c < d that is a–b–d–c–a, no pair spanning the whole group). When no assignment
+    asks only unused pairs, the chain rule of the shape's own links is used instead.
+
+    Measured against building the group along the shape's chain (20 and 12 seeds, bundles of
+    4): with the argmax judge with bias and lapses, 7.9 instead of 8.2 comparisons per essay to
+    Spearman 0.90 at 30 essays and 8.3 instead of 8.9 at 100; with an unbiased, lapse-free judge
+    the chain did better (6.7 against 7.2 at 30 essays). LLM judges show biases and lapses.
+    """
     masked = np.where(free_now[:, None] & free_now[None, :], key, -np.inf)
     best = int(np.argmax(masked))
     a, b = divmod(best, key.shape[0])
     if not np.isfinite(masked[a, b]):
         return None
+    finite = key[np.isfinite(key)]
+    floor = float(finite.min()) - 10.0 if finite.size else -10.0
+    soft = np.where(np.isfinite(key), key, floor)
+    members = [a, b]
+    available = free_now.copy()
+    available[[a, b]] = False
+    while len(members) < m:
+        total = np.where(available, soft[members].sum(axis=0), -np.inf)
+        c = int(np.argmax(total))
+        if not np.isfinite(total[c]):
+            return None
+        members.append(c)
+        available[c] = False
+    best_order: tuple[int, ...] | None = None
+    best_sum = -np.inf
+    for order in itertools.permutations(members):
+        edges = [key[order[x], order[y]] for x, y in shape]
+        total_key = float(np.sum(edges))
+        if np.isfinite(total_key) and total_key > best_sum:
+            best_order, best_sum = order, total_key
+    if best_order is not None:
+        return list(best_order)
+    return _chain_group(key, free_now, links, m, a, b)
+
+
+def _chain_group(
+    key: FloatArray,
+    free_now: NDArray[np.bool_],
+    links: list[list[int]],
+    m: int,
+    a: int,
+    b: int,
+) -> list[int] | None:
+    """From the pair (a, b), each further position takes the free essay whose pairs with the
+    placed essays it links to in the shape have the highest summed key (all unused)."""
     members = [a, b]
     available = free_now.copy()
     available[[a, b]] = False

@@ -34,6 +34,8 @@ from app.bench.engine import (
     REALISTIC,
     TARGET_SPEARMAN,
 )
+from app.bench.listwise import ListwiseJudge
+from core.comparisons import FloatArray
 from core.engine import Refit, simulate_run
 from core.ranks import spearman
 from core.simulate import JudgeProfile, SimulatedJudge, stable_seed, true_abilities
@@ -52,11 +54,19 @@ LAYOUTS: dict[str, tuple[int, bool]] = {
 }
 
 
+def _judge(
+    truth: FloatArray, profile: JudgeProfile, seed: int, tag: str, listwise: bool
+) -> ListwiseJudge | SimulatedJudge:
+    if listwise:
+        return ListwiseJudge(truth, profile, seed=stable_seed(tag, seed))
+    return SimulatedJudge(truth, profile, seed=stable_seed(tag, seed))
+
+
 def _curve(
-    n: int, seed: int, profile: JudgeProfile, bundle: int, shared: bool
+    n: int, seed: int, profile: JudgeProfile, bundle: int, shared: bool, listwise: bool = False
 ) -> list[tuple[float, float]]:
     truth = true_abilities(n, ABILITY_SD, seed)
-    judge = SimulatedJudge(truth, profile, seed=stable_seed("judge", seed))
+    judge = _judge(truth, profile, seed, "judge", listwise)
     curve: list[tuple[float, float]] = [(0.0, 0.0)]
 
     def watch(_wave: int, refit: Refit) -> bool:
@@ -79,12 +89,19 @@ def _curve(
     return curve
 
 
-def comparisons_to_target(n: int, seeds: int, bundle: int, shared: bool) -> float:
+def comparisons_to_target(
+    n: int,
+    seeds: int,
+    bundle: int,
+    shared: bool,
+    profile: JudgeProfile = REALISTIC,
+    listwise: bool = False,
+) -> float:
     """Comparisons per essay where the mean Spearman curve over seeds crosses 0.90."""
     grid = np.linspace(0.0, HORIZON, int(HORIZON * 20) + 1)
     curves = []
     for seed in range(seeds):
-        xs, ys = zip(*_curve(n, seed, REALISTIC, bundle, shared), strict=True)
+        xs, ys = zip(*_curve(n, seed, profile, bundle, shared, listwise), strict=True)
         curves.append(np.interp(grid, xs, ys))
     mean = np.mean(curves, axis=0)
     above = np.flatnonzero(mean >= TARGET_SPEARMAN)
@@ -97,15 +114,17 @@ def comparisons_to_target(n: int, seeds: int, bundle: int, shared: bool) -> floa
     return float(x0 + (x1 - x0) * (TARGET_SPEARMAN - y0) / (y1 - y0))
 
 
-def _at_stop(n: int, seed: int, profile: JudgeProfile, shared: bool) -> dict[str, float | str]:
+def _at_stop(
+    n: int, seed: int, profile: JudgeProfile, shared: bool, listwise: bool = False, bundle: int = 4
+) -> dict[str, float | str]:
     truth = true_abilities(n, ABILITY_SD, seed)
-    judge = SimulatedJudge(truth, profile, seed=stable_seed("judge-rel", seed))
+    judge = _judge(truth, profile, seed, "judge-rel", listwise)
     rule = StoppingRule(
         budget=int(FAMILY_BUDGET_PER_ESSAY * n / 2),
         target_reliability=0.80,
         min_comparisons_per_essay=5,
     )
-    run = simulate_run(judge, n, rule, seed=seed, bundle_size=4, shared_bundles=shared)
+    run = simulate_run(judge, n, rule, seed=seed, bundle_size=bundle, shared_bundles=shared)
     final = run.final
     assert final is not None and run.decision is not None
     r = float(np.corrcoef(final.fit.abilities, truth)[0, 1])
@@ -151,6 +170,32 @@ def stop_keys(seeds: int = STOP_SEEDS, sizes: tuple[int, ...] = (30, 100)) -> di
     return out
 
 
+#: The judge of the listwise comparison: REALISTIC's noise and lapses, no position bias (the
+#: listwise judge models none), for both the listwise and the pairwise bundles of 6.
+UNBIASED = JudgeProfile(noise_sd=1.0, lapse_rate=0.05)
+
+
+def listwise_keys(seeds: int = GROUP_SEEDS, n: int = 30) -> dict[str, Any]:
+    """Listwise rankings of 4 essays (6 implied pairs per call) against pairwise bundles of 6
+    pairs over the same 4 essays: comparisons per essay to Spearman 0.90, and the reliability
+    the engine reports at a stop (target 0.80) against the truth, for both."""
+    pairwise = comparisons_to_target(n, seeds, 6, True, UNBIASED)
+    ranked = comparisons_to_target(n, seeds, 6, True, UNBIASED, listwise=True)
+    out: dict[str, Any] = {
+        f"listwise_comparisons_ratio_over_pairwise6_n{n}": ranked / pairwise,
+        "listwise_comparisons_per_essay_to_spearman_0_90": {
+            "pairwise6": pairwise,
+            "listwise4_essays": ranked,
+        },
+    }
+    for name, listwise in (("pairwise6", False), ("listwise", True)):
+        rows = [_at_stop(n, s, UNBIASED, True, listwise, bundle=6) for s in range(seeds)]
+        out[f"listwise_reliability_bias_{name}"] = float(
+            np.mean([float(r["reported"]) - float(r["true"]) for r in rows])
+        )
+    return out
+
+
 def group_keys(
     seeds: int = GROUP_SEEDS, sizes: tuple[int, ...] = (30, 100), stop_seeds: int = STOP_SEEDS
 ) -> dict[str, Any]:
@@ -169,4 +214,5 @@ def group_keys(
     out["groups_comparisons_per_essay_to_spearman_0_90"] = detail
     out["groups_seeds"] = seeds
     out.update(stop_keys(stop_seeds, sizes) if stop_seeds > 0 else {})
+    out.update(listwise_keys(seeds) if stop_seeds > 0 else {})
     return out

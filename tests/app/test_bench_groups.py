@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
-from app.bench.groups import HORIZON, group_keys, stop_keys
+import numpy as np
+
+from app.bench.groups import HORIZON, group_keys, listwise_keys, stop_keys
+from app.bench.listwise import ListwiseJudge
 from app.bench.llm import _grouped_pairs
+from core.groups import bundle_shape
+from core.simulate import JudgeProfile
 
 
 def test_group_keys_read_comparisons_for_every_layout() -> None:
@@ -37,3 +43,29 @@ def test_stop_keys_compare_both_layouts_on_every_family() -> None:
     assert len(per) == 6 and all(
         set(v) == {"per_essay_shared4", "per_essay_separate"} for v in per.values()
     )
+
+
+def test_a_listwise_call_is_one_consistent_ranking() -> None:
+    """Within one call the implied pairs come from one ranking (transitive); a new call at
+    place 0 draws new noise."""
+    truth = np.zeros(4)
+    judge = ListwiseJudge(truth, JudgeProfile(noise_sd=3.0), seed=5)
+    orders = set()
+    for _ in range(30):
+        wins: Counter[int] = Counter()
+        for place, (a, b) in enumerate(bundle_shape(6)):
+            v = judge.judge(a, b, place_in_bundle=place)
+            wins[a if v.first_wins else b] += 1
+        assert sorted(wins[e] for e in range(4)) == [0, 1, 2, 3]  # a strict ranking
+        orders.add(tuple(sorted(range(4), key=lambda e: -wins[e])))
+    assert len(orders) > 5
+
+
+def test_listwise_keys_report_both_layouts() -> None:
+    out = listwise_keys(seeds=2, n=12)
+    assert out["listwise_comparisons_ratio_over_pairwise6_n12"] > 0.0
+    assert set(out["listwise_comparisons_per_essay_to_spearman_0_90"]) == {
+        "pairwise6",
+        "listwise4_essays",
+    }
+    assert -1.0 < out["listwise_reliability_bias_listwise"] < 1.0
