@@ -46,7 +46,7 @@ from app.llm.estimate import estimate_run
 from app.llm.limits import Backoff
 from app.llm.providers.base import ProviderConfig
 from app.llm.providers.factory import make_provider
-from app.llm.types import PairTask, ProviderKind, QuotaExhaustedError
+from app.llm.types import PairTask, ProviderKind, QuotaExhaustedError, Usage
 from app.simserver import running_server
 from app.simserver.judging import pair_fingerprint, true_winner
 from app.simserver.strict import INVALID_KINDS, KIND_HEADER, rejection_kind
@@ -276,6 +276,22 @@ async def _measure(speed: float, seed: int) -> dict[str, Any]:
     }
     # What reaching Spearman 0.90 costs per essay: per verdict × verdicts needed per essay
     # (comparisons per essay / 2), in input tokens and in dollars (input and output).
+    # Listwise (measured in simulation only, not offered): a call ranking the 4 essays of a
+    # bundle of 6 costs that bundle's input but one answer's output (one justification and a
+    # ranking), as modelled here from the measured calls.
+    lw = out.get("listwise_comparisons_per_essay_to_spearman_0_90")
+    if lw:
+        b6 = _describe(bundle6)
+        call_usage = Usage(
+            input_tokens=round(bundle6.usage.input_tokens / bundle6.calls),
+            cached_input_tokens=round(bundle6.usage.cached_input_tokens / bundle6.calls),
+            output_tokens=round(single.usage.output_tokens / single.calls) + 8,
+        )
+        listwise_call = catalogue.cost_usd(model, call_usage)
+        pairwise_call = b6["cost_usd"] / max(1, b6["calls"])
+        out["listwise_modelled_cost_ratio_over_pairwise6"] = (
+            lw["listwise4_essays"] * listwise_call
+        ) / (lw["pairwise6"] * pairwise_call)
     for unit, field_name in (
         ("input_tokens", "input_tokens_per_verdict"),
         ("usd", "cost_per_verdict_usd"),
