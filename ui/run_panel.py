@@ -173,6 +173,13 @@ class JudgeSettingsForm(QWidget):
         self.bundle_size.setObjectName("bundleSizeSpin")
         self.bundle_size.setRange(1, MAX_BUNDLE_PAIRS)
         self.bundle_size.setSuffix(translate("JudgeSettings", " pairs per request"))
+        self.bundle_size.setToolTip(
+            translate(
+                "JudgeSettings",
+                "The pairs of a request share essays, each shown once: 4 pairs compare 4 essays "
+                "in a ring, 6 pairs every pair of 4 essays (fewer tokens per comparison).",
+            )
+        )
 
         self.until_reliable = QRadioButton(
             translate("JudgeSettings", "Stop when the ranking is &reliable")
