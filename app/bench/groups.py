@@ -153,6 +153,7 @@ def stop_keys(seeds: int = STOP_SEEDS, sizes: tuple[int, ...] = (30, 100)) -> di
         stable = [r for r in cell if r["reason"] == "stable"]
         false = [r for r in stable if float(r["true"]) < 0.70]
         out[f"groups_false_stable_share_{layout}"] = len(false) / len(stable) if stable else 0.0
+        out[f"groups_stable_stops_{layout}"] = len(stable)
         out[f"groups_reliability_abs_error_{layout}"] = float(
             np.mean([abs(float(r["reported"]) - float(r["true"])) for r in cell])
         )
