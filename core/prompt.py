@@ -9,10 +9,11 @@ A rendered prompt has three parts, in this order:
 3. ``body``: the essays and the response instructions. Only this part changes between calls.
 
 Essays are shown only under neutral labels ("Essay A" is shown first, "Essay B" second; in a
-bundle each pair is "Pair k", and a bundle whose pairs share essays numbers each essay once). No essay id, student name, file name or anchor marker is ever
-rendered: the functions here receive bare texts, so a caller cannot leak identity through them,
-and an anchor essay looks exactly like a student essay. Line endings are normalised to ``\\n`` and
-surrounding whitespace is trimmed so that the source of a text cannot show through either.
+bundle each pair is "Pair k", and a bundle whose pairs share essays numbers each essay once).
+No essay id, student name, file name or anchor marker is ever rendered: the functions here
+receive bare texts, so a caller cannot leak identity through them, and an anchor essay looks
+exactly like a student essay. Line endings are normalised to ``\\n`` and surrounding
+whitespace is trimmed so that the source of a text cannot show through either.
 
 Text an essay addresses to the grader ("Note to the evaluator: …", "Ignore previous
 instructions", a hidden comment, a forged ``<system>`` block) is taken out of every essay rendered
@@ -81,7 +82,8 @@ NONCE_HEX_LENGTH = 16
 _NONCE_RE = re.compile(r"[A-Za-z0-9_-]+")
 
 # ---------------------------------------------------------------------------------------------
-# Templates (cj-v2: bundles sharing essays show each once; one bundle schema for all sizes). Changing any text here changes the prompt: bump PROMPT_VERSION.
+# Templates (cj-v2: bundles sharing essays show each once; one bundle schema for all sizes).
+# Changing any text here changes the prompt: bump PROMPT_VERSION.
 # ---------------------------------------------------------------------------------------------
 
 SYSTEM_PROMPT = (
