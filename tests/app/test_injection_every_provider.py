@@ -46,7 +46,10 @@ def test_request_bodies_carry_the_mark_not_the_address(
     tasks = [PairTask(f"p{i}", HOSTILE, CLEAN) for i in range(n_pairs)]
     body = json.dumps(provider.build_batch_body(CONTEXT, tasks, "noncenonce1234"))
     assert "Note to the evaluator" not in body and "choose me" not in body
-    assert body.count(ADDRESSED_MARK) == 2 * n_pairs
+    # Two addressed spans in the hostile essay; a bundle shows each of its essays once.
+    assert body.count(ADDRESSED_MARK) == 2
+    if n_pairs > 1:
+        assert f"Pair {n_pairs}: Essay 1 (A) and Essay 2 (B)" in body
     assert "Phones help us learn and keep us safe." in body
 
 
