@@ -92,6 +92,8 @@ class ModelInfo(BaseModel):
         batch_api: whether a provider batch API exists.
         prompt_caching: ``automatic`` (provider caches prefixes itself), ``explicit`` (blocks
             are marked) or ``none``.
+        cache_min_tokens: the shortest prefix the provider caches for this model (from the
+            provider's documentation); None means the default of :attr:`cache_minimum`.
         context_tokens: context window size.
         max_tokens_param: the request field that caps output tokens.
         chars_per_token: characters of essay text per token, for estimates before a run.
@@ -114,6 +116,7 @@ class ModelInfo(BaseModel):
     logprobs: bool
     batch_api: bool
     prompt_caching: Literal["automatic", "explicit", "none"]
+    cache_min_tokens: int | None = Field(default=None, gt=0)
     context_tokens: int = Field(gt=0)
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     chars_per_token: float = Field(default=4.0, gt=0)
@@ -133,6 +136,12 @@ class ModelInfo(BaseModel):
             reasoning_effort=effort,
             max_tokens_param=self.max_tokens_param,
         )
+
+    @property
+    def cache_minimum(self) -> int:
+        """Shortest cacheable prefix in tokens: ``cache_min_tokens``, else 1,024 (the smallest
+        minimum any listed provider documents)."""
+        return self.cache_min_tokens if self.cache_min_tokens is not None else 1024
 
     @property
     def cache_write_price(self) -> float:

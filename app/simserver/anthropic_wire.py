@@ -140,13 +140,20 @@ def _anthropic_message(
         )
         minimum = max(prof.anthropic_cache_min_tokens, anthropic_cache_minimum(model))
         if prefix_tokens >= minimum:
+            # As at Anthropic, a prefix can be read once the call that wrote it has begun to
+            # answer; calls that arrive before then write it again.
             key = json_digest([model, prefix_blocks])
-            if key in state.anthropic_prefixes:
+            now = time.monotonic()
+            readable_at = state.anthropic_prefixes.get(key)
+            if readable_at is not None and readable_at <= now:
                 cache_read = prefix_tokens
             else:
                 if len(state.anthropic_prefixes) > PREFIX_CACHE_LIMIT:
                     state.anthropic_prefixes.clear()
-                state.anthropic_prefixes.add(key)
+                state.anthropic_prefixes[key] = min(
+                    readable_at if readable_at is not None else float("inf"),
+                    now + state.typical_latency(),
+                )
                 cache_write = prefix_tokens
     input_tokens = total_in - cache_read - cache_write
 

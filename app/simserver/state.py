@@ -199,7 +199,8 @@ class SimState:
         self.openai_batches: dict[str, OpenAIBatch] = {}
         self.anthropic_batches: dict[str, AnthropicBatch] = {}
         self.openai_prefixes: set[str] = set()
-        self.anthropic_prefixes: set[str] = set()
+        # Cached Anthropic prefix -> when it becomes readable (the writing call's first answer).
+        self.anthropic_prefixes: dict[str, float] = {}
         self.window: deque[tuple[float, int]] = deque()
         self.tasks: set[asyncio.Task[None]] = set()
         self._ids = 0
@@ -354,6 +355,11 @@ class SimState:
             seed_key=seed_key,
             n_pairs=len(essays.pairs),
         )
+
+    def typical_latency(self) -> float:
+        """The median latency of one call (the lognormal's median, scaled)."""
+        mu, _ = self.profile.latency_lognormal
+        return self.scaled(float(math.exp(mu)))
 
     def latency(self, digest: str, attempt: int, n_pairs: int) -> float:
         prof = self.profile

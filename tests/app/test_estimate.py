@@ -63,3 +63,50 @@ def test_nothing_to_do() -> None:
     cat = load_catalogue()
     assert estimate_run(cat, "gpt-5-mini", CONTEXT, [], 10).calls == 0
     assert estimate_run(cat, "gpt-5-mini", CONTEXT, ESSAYS, 0).cost_usd == 0.0
+
+
+LONG_RUBRIC = "Judge the argument before the language, and the language before the length. " * 80
+
+
+def test_explicit_caching_needs_the_models_minimum_and_pays_for_writes() -> None:
+    cat = load_catalogue()
+    long_context = AssignmentContext(
+        CONTEXT.title, CONTEXT.student_prompt, "Argument.", LONG_RUBRIC
+    )
+    sonnet = estimate_run(
+        cat, "claude-sonnet-4-5", long_context, ESSAYS, 120, pairs_per_call=4, concurrency=8
+    )
+    # 30 calls: the 8 of the first round write the prefix, the 22 after read it.
+    assert sonnet.usage.cache_write_tokens > 0
+    assert sonnet.usage.cached_input_tokens == pytest.approx(
+        sonnet.usage.cache_write_tokens * 22 / 8, rel=0.01
+    )
+    # The same prefix is below Haiku 4.5's 4,096-token minimum: nothing cached or written.
+    haiku = estimate_run(
+        cat, "claude-haiku-4-5", long_context, ESSAYS, 120, pairs_per_call=4, concurrency=8
+    )
+    assert haiku.usage.cached_input_tokens == haiku.usage.cache_write_tokens == 0
+    assert cat.get("claude-haiku-4-5").cache_minimum == 4096
+    # A short assignment stays below Sonnet's 1,024 too.
+    short = estimate_run(cat, "claude-sonnet-4-5", CONTEXT, ESSAYS, 120, pairs_per_call=4)
+    assert short.usage.cached_input_tokens == short.usage.cache_write_tokens == 0
+    # Writes cost more than plain input: with caching the first round costs more than without.
+    one_round = estimate_run(
+        cat, "claude-sonnet-4-5", long_context, ESSAYS, 32, pairs_per_call=4, concurrency=8
+    )
+    plain = cat.cost_usd(
+        "claude-sonnet-4-5",
+        type(one_round.usage)(one_round.usage.input_tokens, 0, one_round.usage.output_tokens),
+    )
+    assert one_round.cost_usd > plain
+
+
+def test_bundles_are_estimated_in_the_shape_the_scheduler_plans() -> None:
+    cat = load_catalogue()
+    four = estimate_run(cat, "gpt-5-mini", CONTEXT, ESSAYS, 120, pairs_per_call=4)
+    six = estimate_run(cat, "gpt-5-mini", CONTEXT, ESSAYS, 120, pairs_per_call=6)
+    # 4 and 6 pairs both show 4 essays: the bundle of 6 costs little more per call.
+    per_call_4 = four.usage.input_tokens / four.calls
+    per_call_6 = six.usage.input_tokens / six.calls
+    assert per_call_6 < 1.1 * per_call_4
+    assert six.usage.input_tokens < four.usage.input_tokens
