@@ -91,16 +91,13 @@ def plan_group_wave(
     :func:`bundle_shape`. Groups are built greedily from the scheduler's pair scores
     (:mod:`core.scheduler`: information × misorder chance, bridges, coverage and grade-boundary
     boosts), perturbed by the same seeded Gumbel noise at the same temperature: the best
-    remaining pair seeds a group, and each further position takes the essay whose pairs with
-    the essays already placed score highest in sum. Only unused pairs are
-    asked, each essay sits in one group per round (a round ends when fewer than m essays are
-    left), and ``state.audit_share`` of the groups are drawn uniformly at random (every pair
-    of a random group is a uniformly random pair). Positions are set as
-    :func:`core.scheduler.plan_wave` sets them.
-
-    Members are chosen compact in all their pairs and then placed in the shape so that the
-    pairs asked score highest (see ``_best_group``): on a strong judge a chain-built 4-cycle
-    ends with one pair spanning the whole group, which carries little information.
+    remaining pair seeds a group, further members are the essays whose pairs with all members
+    so far score highest in sum, and the members are then placed in the shape so that the pairs
+    asked score highest (see ``_best_group``). Only unused pairs are asked, each essay sits in
+    one group per round (a round ends when fewer than m essays are left), and
+    ``state.audit_share`` of the groups are drawn uniformly at random (every pair of a random
+    group is a uniformly random pair). Positions are set as :func:`core.scheduler.plan_wave`
+    sets them.
 
     Falls back to :func:`core.scheduler.plan_wave`, one pair per group, when a bundle holds one
     pair, there are fewer than m essays, every pair has been used, or the unused pairs left
