@@ -456,20 +456,23 @@ def render_bundle_prompt(
     number, "A"/"B" as above. The stable prefix is the same as for :func:`render_pair_prompt`.
 
     Raises:
-        ValueError: if there are not 1 to :data:`MAX_BUNDLE_PAIRS` pairs, if a pair shows the
-            same text twice, or for the nonce and empty-essay reasons of
-            :func:`render_pair_prompt` (checked across all essays).
+        ValueError: if there are not 1 to :data:`MAX_BUNDLE_PAIRS` pairs, or for the nonce and
+            empty-essay reasons of :func:`render_pair_prompt` (checked across all essays).
     """
     k = len(pairs)
     _check_bundle_size(k)
     _check_nonce(nonce, (text for pair in pairs for text in pair))
     cleaned = [(_clean_essay(first), _clean_essay(second)) for first, second in pairs]
-    numbers: dict[str, int] = {}
-    for first, second in cleaned:
-        if first == second:
-            raise ValueError("a pair shows the same essay twice")
-        for text in (first, second):
-            numbers.setdefault(text, len(numbers) + 1)
+    # An essay is numbered by its text; the second side of a pair whose two texts are the same
+    # (two submissions of one text) is numbered apart, so that no pair names one essay twice.
+    keys = [
+        (first, second if second != first else (second, index))
+        for index, (first, second) in enumerate(cleaned)
+    ]
+    numbers: dict[str | tuple[str, int], int] = {}
+    for key_a, key_b in keys:
+        numbers.setdefault(key_a, len(numbers) + 1)
+        numbers.setdefault(key_b, len(numbers) + 1)
     if len(numbers) == 2 * k:
         blocks = [_BUNDLE_INTRO.format(k=k)]
         for index, (first, second) in enumerate(cleaned, start=1):
@@ -482,12 +485,15 @@ def render_bundle_prompt(
     else:
         blocks = [_SHARED_INTRO.format(k=k, m=len(numbers))]
         blocks.append("## Essays")
-        blocks.extend(_fence(f"ESSAY {number}", text, nonce) for text, number in numbers.items())
+        blocks.extend(
+            _fence(f"ESSAY {number}", key if isinstance(key, str) else key[0], nonce)
+            for key, number in numbers.items()
+        )
         blocks.append(
             "## Pairs\n"
             + "\n".join(
-                f"Pair {index}: Essay {numbers[first]} (A) and Essay {numbers[second]} (B)"
-                for index, (first, second) in enumerate(cleaned, start=1)
+                f"Pair {index}: Essay {numbers[key_a]} (A) and Essay {numbers[key_b]} (B)"
+                for index, (key_a, key_b) in enumerate(keys, start=1)
             )
         )
     blocks.append(

@@ -406,5 +406,9 @@ def test_bundle_sharing_essays_shows_each_essay_once() -> None:
     ]
     assert "The 4 essays are shown once" in shared.body and "from 1 to 4" in shared.body
     assert len(shared.body) < 0.7 * len(separate.body)
-    with pytest.raises(ValueError, match="same essay twice"):
-        render_bundle_prompt(CONTEXT, [(texts[0], texts[0] + "  ")], NONCE)
+    # Two submissions of one text in one pair are two essays, never one named twice.
+    twins = render_bundle_prompt(
+        CONTEXT, [(texts[0], texts[0] + "  "), (texts[0], texts[1])], NONCE
+    )
+    assert "Pair 1: Essay 1 (A) and Essay 2 (B)" in twins.body
+    assert "Pair 2: Essay 1 (A) and Essay 3 (B)" in twins.body
