@@ -93,7 +93,8 @@ class ModelInfo(BaseModel):
         prompt_caching: ``automatic`` (provider caches prefixes itself), ``explicit`` (blocks
             are marked) or ``none``.
         cache_min_tokens: the shortest prefix the provider caches for this model (from the
-            provider's documentation); None means the default of :attr:`cache_minimum`.
+            provider's documentation); None (a model whose minimum is not known) means
+            estimates assume no caching.
         context_tokens: context window size.
         max_tokens_param: the request field that caps output tokens.
         chars_per_token: characters of essay text per token, for estimates before a run.
@@ -138,10 +139,10 @@ class ModelInfo(BaseModel):
         )
 
     @property
-    def cache_minimum(self) -> int:
-        """Shortest cacheable prefix in tokens: ``cache_min_tokens``, else 1,024 (the smallest
-        minimum any listed provider documents)."""
-        return self.cache_min_tokens if self.cache_min_tokens is not None else 1024
+    def cache_minimum(self) -> int | None:
+        """Shortest cacheable prefix in tokens, or None when the model caches nothing (its
+        ``prompt_caching`` is ``none``) or its minimum is not listed: no caching assumed."""
+        return None if self.prompt_caching == "none" else self.cache_min_tokens
 
     @property
     def cache_write_price(self) -> float:

@@ -19,7 +19,8 @@ cache prices):
   assignment + the fixed opening of the request; a call whose first essay was shown first
   before shares that essay too. The share of such calls is taken as 1 − essays/calls (each essay
   first at most once before it repeats).
-* with a provider batch API nothing is read from the cache.
+* with a provider batch API, or for a model whose catalogue entry lists no
+  ``cache_min_tokens``, nothing is read from or written to a cache.
 
 Time is calls × mean latency / concurrency, in whole rounds; with a provider batch API it is
 the provider's window.
@@ -113,13 +114,15 @@ def estimate_run(
     minimum = info.cache_minimum
     usage_cached = 0.0
     usage_written = 0.0
-    if not provider_batch and info.prompt_caching == "explicit":
+    if provider_batch or minimum is None:
+        pass  # nothing read from a cache: a batch, or a model whose minimum is not listed
+    elif info.prompt_caching == "explicit":
         prefix = system + schema + _TOOL_OVERHEAD + _BLOCK_OVERHEAD * 3
         if prefix >= minimum:
             writers = min(calls, max(1, concurrency))
             usage_written = writers * prefix
             usage_cached = (calls - writers) * prefix
-    elif not provider_batch and info.prompt_caching == "automatic":
+    elif info.prompt_caching == "automatic":
         opening = system + estimate_tokens(prompt.body[: prompt.body.find("<<<")])
         repeat = max(0.0, 1.0 - len(texts) / calls) if calls else 0.0
         per_call = (1.0 - repeat) * _steps(opening, minimum) + repeat * _steps(

@@ -110,3 +110,18 @@ def test_bundles_are_estimated_in_the_shape_the_scheduler_plans() -> None:
     per_call_6 = six.usage.input_tokens / six.calls
     assert per_call_6 < 1.1 * per_call_4
     assert six.usage.input_tokens < four.usage.input_tokens
+
+
+def test_a_model_without_a_listed_cache_minimum_is_estimated_without_caching() -> None:
+    cat = load_catalogue()
+    long_context = AssignmentContext(
+        CONTEXT.title, CONTEXT.student_prompt, "Argument.", LONG_RUBRIC
+    )
+    listed = estimate_run(cat, "gpt-5-mini", long_context, ESSAYS, 120, concurrency=4)
+    assert listed.usage.cached_input_tokens > 0
+    unlisted = cat.get("gpt-5-mini").model_copy(update={"cache_min_tokens": None})
+    other = cat.model_copy(update={"models": {**cat.models, "my-model": unlisted}})
+    plain = estimate_run(other, "my-model", long_context, ESSAYS, 120, concurrency=4)
+    assert plain.usage.cached_input_tokens == plain.usage.cache_write_tokens == 0
+    assert plain.usage.input_tokens == listed.usage.input_tokens
+    assert plain.cost_usd > listed.cost_usd
