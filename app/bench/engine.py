@@ -17,6 +17,11 @@ argmax judge reporting σ(1.7·|perceived gap|) as its confidence.
   informative-confidence judge, and with soft verdicts from a noise-confidence judge.
 * The same for a weak judge (about 70 % of random pairs right, against 84 %) at the largest
   size: ``ratio_random_over_ours_n100_weak_judge`` (curves to 50 comparisons per essay).
+  Against it, ``ratio_random_over_oracle_n100_weak_judge``: an oracle that knows the true
+  abilities draws pairs with weight exp(−(gap/w)²/2) on the true gap (widths
+  ``ORACLE_WIDTHS``, the best one counts, no audit pairs): what pairing by distance can reach
+  on that judge at all, so the adaptive scheduler's ratio can be read against a measured
+  ceiling rather than against 1.25 alone.
 * Reliability honesty: runs stop at a target reliability; at the stop, |reported reliability −
   squared correlation of fitted and true abilities|, averaged. The same for the weak judge as a
   signed bias, reported minus true (``reliability_bias_weak_judge_n100``): adaptive pairing
@@ -45,7 +50,7 @@ import numpy as np
 
 from core.bt import SoftmaxPrior, fit_bt
 from core.comparisons import ComparisonSet
-from core.engine import Refit, simulate_run
+from core.engine import Refit, Verdict, default_wave_size, refit, simulate_run
 from core.ranks import spearman
 from core.reliability import scale_separation_reliability
 from core.scheduler import Strategy
@@ -128,20 +133,97 @@ def spearman_curve(
     return curve
 
 
+#: Widths (judge logits) of the oracle's pairing kernels: pairs are drawn with weight
+#: exp(−(gap/w)²/2) on the true gap; ``inf`` is balanced random pairing with the oracle's waves.
+ORACLE_WIDTHS = (0.25, 0.5, 1.0, 2.0)
+
+
+def oracle_curve(
+    n: int, seed: int, profile: JudgeProfile, horizon: float, width: float
+) -> list[tuple[float, float]]:
+    """Spearman curve of an *oracle* pairing that knows the true abilities.
+
+    Each wave (the engine's size, :func:`core.engine.default_wave_size`) draws unused pairs
+    with weight exp(−(g/w)²/2), g the true gap on the judge's logit scale (1.7/noise_sd × the
+    true abilities), by Gumbel top-k, each essay at most once; positions are balanced as the
+    engine's are. The fit is the engine's (hard verdicts, no audit pairs). Over a grid of
+    widths w this measures what pairing by distance can reach when the distances are known
+    exactly: the best of them bounds what any estimate-driven scheduler of that kind can do.
+    """
+    from core.scheduler import _orient, _pair_counts  # noqa: PLC0415
+
+    truth = true_abilities(n, ABILITY_SD, seed)
+    judge = SimulatedJudge(truth, profile, seed=stable_seed("judge", seed))
+    scaled = truth * (1.7 / profile.noise_sd)
+    rng = np.random.default_rng(stable_seed("oracle", n, seed, width))
+    size = default_wave_size(n)
+    budget = int(horizon * n / 2)
+    iu, ju = np.triu_indices(n, 1)
+    log_weight = -0.5 * ((scaled[iu] - scaled[ju]) / width) ** 2
+    shown: list[tuple[int, int]] = []
+    verdicts: list[Verdict] = []
+    curve: list[tuple[float, float]] = [(0.0, 0.0)]
+    current: Refit | None = None
+    while len(shown) < budget:
+        used, _, imbalance = _pair_counts(n, shown)
+        free = used[iu, ju] == 0
+        if not free.any():
+            break
+        key = np.where(free, log_weight, -np.inf) + rng.gumbel(size=iu.shape[0])
+        busy = np.zeros(n, dtype=bool)
+        pairs: list[tuple[int, int]] = []
+        for k in np.argsort(-key).tolist():
+            if len(pairs) >= min(size, budget - len(shown)) or not free[k]:
+                break
+            a, b = int(iu[k]), int(ju[k])
+            if busy[a] or busy[b]:
+                continue
+            first, second = _orient(a, b, imbalance, rng)
+            imbalance[first] += 1
+            imbalance[second] -= 1
+            busy[a] = busy[b] = True
+            pairs.append((first, second))
+        for a, b in pairs:
+            answer = judge.judge(a, b)
+            shown.append((a, b))
+            verdicts.append(Verdict(a, b, answer.first_wins, answer.probability_first))
+        current = refit(
+            n,
+            verdicts,
+            use_confidence=False,
+            previous=None if current is None else current.fit,
+            seed=seed,
+            reliability_splits=0,
+            calibration_folds=0,
+        )
+        curve.append((2.0 * len(shown) / n, spearman(current.fit.abilities, truth)))
+    return curve
+
+
 def comparisons_to_target(
-    n: int, seeds: range, setting: Setting, horizon: float = HORIZON
+    n: int,
+    seeds: range,
+    setting: Setting,
+    horizon: float = HORIZON,
+    oracle_width: float | None = None,
 ) -> float:
     """Comparisons per essay at which the *mean* Spearman curve over seeds reaches 0.90.
 
     Each seed's curve is interpolated onto a common grid and the curves are averaged; the
     crossing of the mean curve is interpolated. (The mean of per-seed first crossings is far
     noisier: a seed whose ρ hovers near 0.90 can cross several waves earlier or later.)
-    Returns ``horizon`` if the mean curve never reaches the target.
+    Returns ``horizon`` if the mean curve never reaches the target. ``oracle_width``
+    runs :func:`oracle_curve` (true abilities known) with that width instead of the engine.
     """
     grid = np.linspace(0.0, horizon, int(horizon * 20) + 1)
     curves = []
     for seed in seeds:
-        xs, ys = zip(*spearman_curve(n, seed, setting, horizon), strict=True)
+        raw = (
+            spearman_curve(n, seed, setting, horizon)
+            if oracle_width is None
+            else oracle_curve(n, seed, setting.profile, horizon, oracle_width)
+        )
+        xs, ys = zip(*raw, strict=True)
         curves.append(np.interp(grid, xs, ys))
     mean = np.mean(curves, axis=0)
     above = np.flatnonzero(mean >= TARGET_SPEARMAN)
@@ -349,8 +431,16 @@ def run_benchmark(seeds: int = 40, quick: bool = False) -> dict[str, Any]:
     rnd_w = comparisons_to_target(
         n_big, seed_range, Setting("random", WEAK, False), horizon=WEAK_HORIZON
     )
+    oracle_w = {
+        f"oracle_width_{w}": comparisons_to_target(
+            n_big, seed_range, Setting("adaptive", WEAK, False), WEAK_HORIZON, oracle_width=w
+        )
+        for w in ORACLE_WIDTHS
+    }
     out[f"ratio_random_over_ours_n{n_big}_weak_judge"] = rnd_w / ours_w
-    per_essay[f"n{n_big}_weak_judge"] = {"random": rnd_w, "ours_hard": ours_w}
+    # What pairing by known distances reaches on the weak judge (best kernel width).
+    out[f"ratio_random_over_oracle_n{n_big}_weak_judge"] = rnd_w / min(oracle_w.values())
+    per_essay[f"n{n_big}_weak_judge"] = {"random": rnd_w, "ours_hard": ours_w, **oracle_w}
     for label, informative, noisy in (
         ("", SAMPLING, SAMPLING_NOISY_CONFIDENCE),
         ("_argmax_judge", REALISTIC, NOISY_CONFIDENCE),

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
-from app.bench.engine import FAMILIES, REALISTIC, WEAK, judge_accuracy, judge_families
+from app.bench.engine import (
+    FAMILIES,
+    REALISTIC,
+    WEAK,
+    Setting,
+    comparisons_to_target,
+    judge_accuracy,
+    judge_families,
+    oracle_curve,
+)
 from core.simulate import JudgeProfile
 
 
@@ -28,3 +39,18 @@ def test_judge_families_report_false_stable_share_and_a_row_per_family() -> None
         assert sum(row["stop_reasons"].values()) == 1
         assert 0.0 <= row["true"] <= 1.0
         assert row["interval_low"] <= row["reported"] + 1e-12
+
+
+def test_oracle_pairing_by_true_distance_beats_random_pairing_on_a_strong_judge() -> None:
+    """A narrow kernel on the true gaps ranks faster than a flat one; curves are well formed."""
+    strong = FAMILIES["strong_probit"]
+    curve = oracle_curve(30, 0, strong, horizon=12.0, width=0.5)
+    assert curve[0] == (0.0, 0.0)
+    assert all(b[0] > a[0] for a, b in itertools.pairwise(curve))
+    assert curve[-1][0] <= 12.0 + 1e-9
+    assert curve[-1][1] > 0.85
+    seeds = range(4)
+    setting = Setting("adaptive", strong, False)
+    flat = comparisons_to_target(30, seeds, setting, 20.0, oracle_width=1e9)
+    narrow = comparisons_to_target(30, seeds, setting, 20.0, oracle_width=1.0)
+    assert narrow < flat
