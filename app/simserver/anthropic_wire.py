@@ -152,7 +152,7 @@ def _anthropic_message(
                     state.anthropic_prefixes.clear()
                 state.anthropic_prefixes[key] = min(
                     readable_at if readable_at is not None else float("inf"),
-                    now + state.typical_latency(),
+                    now + state.latency(digest, attempt, 1),
                 )
                 cache_write = prefix_tokens
     input_tokens = total_in - cache_read - cache_write

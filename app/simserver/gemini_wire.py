@@ -138,7 +138,10 @@ def _generate(
     )
     # Implicit caching reuses a prompt prefix as OpenAI's automatic caching does; the prefix
     # store is keyed by model, so the two wire formats never share entries.
-    cached = min(state.openai_cached_tokens(prompt.count_text, model), prompt_tokens)
+    readable_after = state.latency(digest, attempt, 1)  # when this call begins to answer
+    cached = min(
+        state.openai_cached_tokens(prompt.count_text, model, readable_after), prompt_tokens
+    )
     thoughts = prof.reasoning_tokens
     candidates_tokens = state.tokens(answer.content)
     truncated = answer.finish == "length"

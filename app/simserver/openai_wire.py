@@ -115,7 +115,10 @@ def _openai_completion(
         raise openai_error(400, str(exc), "invalid_request_error") from exc
     prof = state.profile
     prompt_tokens = state.tokens(count_text) + prof.message_overhead_tokens * n_messages + 3
-    cached = min(state.openai_cached_tokens(count_text, model), prompt_tokens)
+    # A prefix is readable once its call begins to answer (a one-pair call's latency: never
+    # later than this call's own answer).
+    readable_after = state.latency(digest, attempt, 1)
+    cached = min(state.openai_cached_tokens(count_text, model, readable_after), prompt_tokens)
     completion_tokens = state.tokens(answer.content) + prof.reasoning_tokens
     if answer.finish == "length" and max_tokens is not None:
         completion_tokens = max_tokens

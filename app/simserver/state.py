@@ -198,7 +198,8 @@ class SimState:
         self.files: dict[str, StoredFile] = {}
         self.openai_batches: dict[str, OpenAIBatch] = {}
         self.anthropic_batches: dict[str, AnthropicBatch] = {}
-        self.openai_prefixes: set[str] = set()
+        # Cached OpenAI/Gemini prefix -> when it becomes readable (the writing call's answer).
+        self.openai_prefixes: dict[str, float] = {}
         # Cached Anthropic prefix -> when it becomes readable (the writing call's first answer).
         self.anthropic_prefixes: dict[str, float] = {}
         self.window: deque[tuple[float, int]] = deque()
@@ -284,13 +285,20 @@ class SimState:
 
     # -- caching ------------------------------------------------------------------------------
 
-    def openai_cached_tokens(self, prompt: str, model: str) -> int:
-        """OpenAI-style automatic prefix caching in steps of ``openai_cache_step_tokens``."""
+    def openai_cached_tokens(self, prompt: str, model: str, readable_after: float = 0.0) -> int:
+        """OpenAI-style automatic prefix caching in steps of ``openai_cache_step_tokens``.
+
+        The longest step-aligned prefix (from ``openai_cache_min_tokens`` on) that an earlier
+        call wrote is read. This call's prefixes become readable ``readable_after`` seconds
+        from now (when it begins to answer): calls sent at the same moment all miss, as at the
+        providers, whose cache holds a prefix only once a request has processed it.
+        """
         prof = self.profile
         total = self.tokens(prompt)
         if total < prof.openai_cache_min_tokens:
             return 0
         step = max(1, prof.openai_cache_step_tokens)
+        now = time.monotonic()
         cached = 0
         boundaries = range(prof.openai_cache_min_tokens, total + 1, step)
         keys = []
@@ -298,11 +306,15 @@ class SimState:
             chars = int(m * prof.chars_per_token)
             key = json_digest([model, prompt[:chars]])
             keys.append(key)
-            if key in self.openai_prefixes:
+            readable_at = self.openai_prefixes.get(key)
+            if readable_at is not None and readable_at <= now:
                 cached = m
         if len(self.openai_prefixes) > PREFIX_CACHE_LIMIT:
             self.openai_prefixes.clear()
-        self.openai_prefixes.update(keys)
+        for key in keys:
+            self.openai_prefixes[key] = min(
+                self.openai_prefixes.get(key, float("inf")), now + readable_after
+            )
         return cached
 
     # -- judging ------------------------------------------------------------------------------
@@ -355,11 +367,6 @@ class SimState:
             seed_key=seed_key,
             n_pairs=len(essays.pairs),
         )
-
-    def typical_latency(self) -> float:
-        """The median latency of one call (the lognormal's median, scaled)."""
-        mu, _ = self.profile.latency_lognormal
-        return self.scaled(float(math.exp(mu)))
 
     def latency(self, digest: str, attempt: int, n_pairs: int) -> float:
         prof = self.profile
