@@ -22,8 +22,9 @@ fitted together afterwards. :func:`plan_wave` builds one for the current state:
    appearances differ by at most one (where unused pairs allow). With an odd count the essay
    with most comparisons sits out the first round.
 4. **Audit pairs.** With ``audit_share`` > 0 (the engine's default, ``AUDIT_SHARE``), that share
-   of the wave (rounded at random, so the expected count is exact even for tiny waves) is drawn
-   first, uniformly at random from the unused pairs, each essay at most once; the rest of the
+   of the wave — scaled down for small batches by :func:`audit_share_at`, to three quarters of
+   it at 30 essays — (rounded at random, so the expected count is exact even for tiny waves) is
+   drawn first, uniformly at random from the unused pairs, each essay at most once; the rest of the
    wave is planned as above around them. Adaptive pairs are chosen from the current estimates
    and carry little information about how well those estimates predict new verdicts; uniformly
    random pairs do, and :func:`core.reliability.calibration_slope` reads them (see there).
@@ -55,8 +56,25 @@ POSITION_CONFLICT = 0.05
 COVERAGE_BOOST = 10.0
 #: Weight of grade-boundary uncertainty in the score when grading is requested.
 BOUNDARY_WEIGHT = 2.0
-#: Share of each adaptive wave drawn uniformly at random from the unused pairs (audit pairs).
+#: Share of each adaptive wave drawn uniformly at random from the unused pairs (audit pairs),
+#: from ``AUDIT_FULL_AT`` essays up (see :func:`audit_share_at`).
 AUDIT_SHARE = 0.2
+#: Batch size from which the whole ``audit_share`` is drawn; smaller batches draw less.
+AUDIT_FULL_AT = 60
+
+
+def audit_share_at(share: float, n_items: int) -> float:
+    """The audit share a wave over ``n_items`` essays draws: share × min(1, ½ + n/(2·60)).
+
+    A small batch runs out of close unused pairs early, so its adaptive pairs already spread
+    over a wider range of gaps, while each audit pair costs a larger part of a short run
+    (``huleedu bench engine``, argmax judge, 30 essays, 40 seeds: random pairing needed 1.30×
+    our comparisons to Spearman 0.90 with a 15 % share against 1.22× with 20 %; with 15 % no
+    weak-judge run stopped ``stable`` below a true 0.70 and the figure's error at the stop did
+    not grow, whereas 10 % let one of 20 through). At 100 essays the whole 20 % is needed: 15 %
+    left the weak judge's figure +0.05 above the truth at the stop, against +0.03.
+    """
+    return share * min(1.0, 0.5 + n_items / (2.0 * AUDIT_FULL_AT))
 
 
 @dataclass(frozen=True)
@@ -70,8 +88,9 @@ class SchedulerState:
     comparisons to essays near grade boundaries. ``soft_evidence`` says verdicts arrive as trusted
     soft evidence of the gap, whose information does not fall off with the gap as a hard
     verdict's p(1−p) does. Essays with fewer than ``min_comparisons`` comparisons (the stopping
-    rule's minimum) are served first. ``audit_share`` of every adaptive wave is drawn uniformly
-    at random from the unused pairs (see the module docstring).
+    rule's minimum) are served first. ``audit_share`` of every adaptive wave (scaled by
+    :func:`audit_share_at` below ``AUDIT_FULL_AT`` essays) is drawn uniformly at random from the
+    unused pairs (see the module docstring).
     """
 
     n_items: int
@@ -199,8 +218,8 @@ def plan_wave(
         blocked[int(rng.choice(most))] = True
     imb = imbalance.copy()
     if strategy == "adaptive" and state.audit_share > 0.0 and unused.any():
-        # Randomised rounding: the expected count is exactly audit_share × size.
-        k = int(state.audit_share * size + rng.uniform())
+        # Randomised rounding: the expected count is exactly the share × size.
+        k = int(audit_share_at(state.audit_share, n) * size + rng.uniform())
         _audit(chosen, k, appearances, imb, taken, ii, jj, rng, blocked)
     # One round when the wave fits in one (each essay at most once); more rounds otherwise.
     top = 1 if size <= n // 2 else -(-2 * size // n)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from core.scheduler import SchedulerState, Strategy, plan_wave
+from core.scheduler import (
+    AUDIT_FULL_AT,
+    SchedulerState,
+    Strategy,
+    audit_share_at,
+    plan_wave,
+)
 
 
 def _appearances(n: int, pairs: list[tuple[int, int]]) -> np.ndarray:
@@ -278,8 +286,18 @@ def test_audit_share_of_a_wave_is_exact_on_average(share: float, seed: int) -> N
         assert len(pairs) == size
         far += sum(abs(a - b) > 4 for a, b in pairs)
     # Adaptive pairs with SE 0.05 never span 4 neighbours; random ones mostly do (≥ 70 %).
-    assert far <= share * size * waves + 3.0 * np.sqrt(size * waves) + 1
-    assert far >= 0.7 * share * size * waves - 3.0 * np.sqrt(size * waves) - 1
+    drawn = audit_share_at(share, n)
+    assert far <= drawn * size * waves + 3.0 * np.sqrt(size * waves) + 1
+    assert far >= 0.7 * drawn * size * waves - 3.0 * np.sqrt(size * waves) - 1
+
+
+def test_small_batches_draw_a_smaller_audit_share() -> None:
+    assert audit_share_at(0.2, 30) == pytest.approx(0.15)
+    assert audit_share_at(0.2, AUDIT_FULL_AT) == pytest.approx(0.2)
+    assert audit_share_at(0.2, 1000) == pytest.approx(0.2)
+    assert audit_share_at(0.0, 30) == 0.0
+    shares = [audit_share_at(0.2, n) for n in range(2, 200)]
+    assert all(b >= a for a, b in itertools.pairwise(shares))
 
 
 def test_audit_share_is_checked() -> None:
