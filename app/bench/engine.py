@@ -135,7 +135,7 @@ def spearman_curve(
 
 #: Widths (judge logits) of the oracle's pairing kernels: pairs are drawn with weight
 #: exp(−(gap/w)²/2) on the true gap; ``inf`` is balanced random pairing with the oracle's waves.
-ORACLE_WIDTHS = (0.25, 0.5, 1.0, 2.0)
+ORACLE_WIDTHS = (0.5, 1.0, 2.0, 4.0)
 
 
 def oracle_curve(
