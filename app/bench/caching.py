@@ -35,6 +35,9 @@ from core.prompt import AssignmentContext
 
 PAIRS = 96
 CONCURRENCY = 8
+#: Latencies are the profile's divided by this: calls take ~0.1 s, so a round of concurrent calls
+#: overlaps as in a real run (the first round writes the prefix before any call can read it).
+SPEED = 20.0
 #: (wire, provider kind, model, base-URL suffix)
 SETTINGS: list[tuple[str, ProviderKind, str, str]] = [
     ("anthropic", "anthropic", "claude-sonnet-4-5", ""),
@@ -171,7 +174,7 @@ async def _measure(seed: int) -> dict[str, Any]:
             tasks = _grouped_pairs(texts, PAIRS, 4, seed)
             for wire, kind, model, suffix in SETTINGS:
                 # A fresh server per setting: nothing cached from another run.
-                async with running_server("generic", speed=200.0, seed=seed) as url:
+                async with running_server("generic", speed=SPEED, seed=seed) as url:
                     row = await _run(url, kind, model, suffix, context, texts, tasks, k)
                 detail[f"{wire}/{model}/{context_name}/k{k}"] = {"wire": wire, **row}
     out: dict[str, Any] = {}

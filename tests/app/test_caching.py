@@ -4,6 +4,7 @@ and the caching keys of ``huleedu bench llm``."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 
 import httpx
@@ -13,8 +14,9 @@ from app.bench.caching import LONG_RUBRIC, caching_keys
 from app.demo import load_demo
 from app.llm.providers.base import ProviderConfig
 from app.llm.providers.factory import make_provider
-from app.llm.types import PairTask
+from app.llm.types import PairTask, ProviderKind
 from app.simserver import running_server
+from core.prompt import AssignmentContext
 
 DEMO = load_demo()
 TEXTS = [item.text for item in DEMO.items]
@@ -55,12 +57,7 @@ async def _call(client: httpx.AsyncClient, url: str, body: dict[str, object]) ->
 
 
 async def test_the_simulated_server_caches_as_anthropic_documents() -> None:
-    long_context = DEMO.context.__class__(
-        DEMO.context.title,
-        DEMO.context.student_prompt,
-        DEMO.context.assessment_criteria,
-        LONG_RUBRIC,
-    )
+    long_context = _long_context()
     # Speed 5: a call takes a few hundred milliseconds, the window in which others still write.
     async with running_server("generic", speed=5.0) as url, httpx.AsyncClient() as client:
         bodies = [
@@ -87,6 +84,48 @@ async def test_the_simulated_server_caches_as_anthropic_documents() -> None:
             assert usage["cache_creation_input_tokens"] == usage["cache_read_input_tokens"] == 0
 
 
+def _long_context() -> AssignmentContext:
+    return dataclasses.replace(DEMO.context, judge_rubric=LONG_RUBRIC)
+
+
+async def test_openai_and_gemini_prefixes_are_read_only_after_the_writing_call_answers() -> None:
+    context = _long_context()
+    async with running_server("generic", speed=5.0) as url:
+        settings: list[tuple[ProviderKind, str, str]] = [
+            ("openai", "gpt-5-mini", "/v1"),
+            ("gemini", "gemini-2.5-flash", ""),
+        ]
+        for kind, model, suffix in settings:
+            provider = make_provider(
+                ProviderConfig(
+                    kind=kind,
+                    model=model,
+                    base_url=url + suffix,
+                    api_key=SecretStr("k"),
+                    max_connections=4,
+                )
+            )
+            try:
+                tasks = [PairTask(f"p{i}", TEXTS[i], TEXTS[i + 1]) for i in range(4)]
+                # Sent together: no call can read what another has not yet processed.
+                first = await asyncio.gather(
+                    *(
+                        provider.judge(context, [t], nonce=f"nonce{i:04d}abc")
+                        for i, t in enumerate(tasks)
+                    )
+                )
+                assert [o.usage.cached_input_tokens for o in first] == [0, 0, 0, 0]
+                later = await provider.judge(
+                    context, [PairTask("q", TEXTS[10], TEXTS[11])], nonce="nonce9999abc"
+                )
+                # The shared system prompt and assignment (> 1,024 tokens), in 128-token steps.
+                assert later.usage.cached_input_tokens >= 1024
+                assert later.usage.cached_input_tokens % 128 == 0
+                assert later.usage.cached_input_tokens < later.usage.input_tokens
+            finally:
+                await provider.aclose()
+
+
 def test_caching_keys_measure_every_provider() -> None:
     out = caching_keys(0)
     for wire in ("anthropic", "openai", "gemini"):
@@ -96,3 +135,6 @@ def test_caching_keys_measure_every_provider() -> None:
     assert rows["anthropic/claude-haiku-4-5/long_rubric/k4"]["cached_share"] == 0.0
     assert rows["anthropic/claude-sonnet-4-5/long_rubric/k4"]["cached_share"] > 0.3
     assert rows["openai/gpt-5-mini/long_rubric/k1"]["cached_share"] > 0.5
+    # The first concurrent round writes the Sonnet prefix, as the estimate assumes (8 calls).
+    sonnet = rows["anthropic/claude-sonnet-4-5/long_rubric/k1"]
+    assert 0 < sonnet["cache_write_tokens"] <= 1.5 * sonnet["estimate_cache_write_tokens"]
