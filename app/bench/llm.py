@@ -58,18 +58,23 @@ CONCURRENCY = 8
 
 
 def _grouped_pairs(texts: list[str], n: int, k: int, seed: int) -> list[PairTask]:
-    """``n`` pairs planned as the run loop plans bundles of ``k``: groups of
-    ``group_size(k)`` essays (drawn at random) asked about the pairs of ``bundle_shape(k)``."""
+    """``n`` pairs planned as the run loop plans bundles of ``k``: rounds of disjoint groups of
+    ``group_size(k)`` essays (drawn at random) asked about the pairs of ``bundle_shape(k)``,
+    each pair tagged with its group."""
     rng = random.Random(seed)
     m = group_size(k)
     out: list[PairTask] = []
+    group = 0
     while len(out) < n:
-        members = rng.sample(range(len(texts)), m)
-        for a, b in bundle_shape(k):
-            first, second = (
-                (members[a], members[b]) if rng.random() < 0.5 else (members[b], members[a])
-            )
-            out.append(PairTask(f"p{len(out)}", texts[first], texts[second]))
+        order = rng.sample(range(len(texts)), len(texts))
+        for start in range(0, len(order) - m + 1, m):
+            members = order[start : start + m]
+            for a, b in bundle_shape(k):
+                first, second = members[a], members[b]
+                if rng.random() < 0.5:
+                    first, second = second, first
+                out.append(PairTask(f"p{len(out)}", texts[first], texts[second], f"g{group}"))
+            group += 1
     return out[:n]
 
 

@@ -4,8 +4,9 @@ A bundle whose pairs share essays shows each essay once (:func:`core.prompt.rend
 so the scheduler plans bundles as groups of essays (:mod:`core.groups`) and the judge layer must
 keep a group together even though it shuffles pairs (so that no pair's place in a bundle is
 systematic). :func:`take_bundle` does that from a queue in any order: it takes the first pair,
-then, while the bundle has room, the first queued pair that shares an essay with the pairs taken
-so far; only when no queued pair does is the bundle filled with the next pairs in the queue.
+then, while the bundle has room, the first queued pair of the same planned group
+(:attr:`PairTask.group`), then the first that shares an essay with the pairs taken so far; only
+when no queued pair does is the bundle filled with the next pairs in the queue.
 Pairs planned as separate (no shared essays) are therefore bundled exactly as before: in queue
 order. Essays are recognised by their text.
 """
@@ -34,14 +35,18 @@ def take_bundle(queue: deque[T], size: int, task: Callable[[T], PairTask]) -> li
     first = task(taken[0])
     essays = {first.first_text, first.second_text}
     while len(taken) < size and queue:
-        pick = next(
-            (
-                item
-                for item in queue
-                if task(item).first_text in essays or task(item).second_text in essays
-            ),
-            None,
-        )
+        pick = None
+        if first.group is not None:
+            pick = next((item for item in queue if task(item).group == first.group), None)
+        if pick is None:
+            pick = next(
+                (
+                    item
+                    for item in queue
+                    if task(item).first_text in essays or task(item).second_text in essays
+                ),
+                None,
+            )
         if pick is None:
             pick = queue[0]
         queue.remove(pick)

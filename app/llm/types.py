@@ -68,11 +68,17 @@ class ProviderError(Exception):
 
 @dataclass(frozen=True)
 class PairTask:
-    """One pair to judge, texts already in display order (first = shown as Essay A)."""
+    """One pair to judge, texts already in display order (first = shown as Essay A).
+
+    ``group`` names the bundle the scheduler planned the pair in (pairs sharing essays,
+    :mod:`core.groups`); the judge layer sends a group's pairs in one call
+    (:mod:`app.llm.packing`). None: no planned group.
+    """
 
     pair_id: str
     first_text: str
     second_text: str
+    group: str | None = None
 
 
 @dataclass(frozen=True)

@@ -590,7 +590,7 @@ class Orchestrator:
     ) -> None:
         ids = [cid for cid, _, _ in todo]
         await w.db(self._mark_sent, ids, True)
-        tasks = [PairTask(cid, texts[a], texts[b]) for cid, a, b in todo]
+        tasks = _wave_tasks(todo, texts)
         # A verdict that cannot be stored (database locked, disk full) stops the wave: the
         # dispatch is cancelled (no more calls are paid for), the pair stays *sent* and goes
         # back to *planned* when the run pauses.
@@ -678,7 +678,7 @@ class Orchestrator:
         ids = [cid for cid, _, _ in todo]
         wave = await w.db(self._wave_of, ids)
         await w.db(self._mark_sent, ids, False)
-        tasks = [PairTask(cid, texts[a], texts[b]) for cid, a, b in todo]
+        tasks = _wave_tasks(todo, texts)
         provider = self.dispatcher.provider
         assert isinstance(provider, BaseProvider), "provider batches need an HTTP provider"
 
@@ -747,6 +747,23 @@ class Orchestrator:
                 (float("nan"), float("nan")) if current is None else current.interval,
             )
         )
+
+
+def _wave_tasks(todo: list[tuple[str, int, int]], texts: list[str]) -> list[PairTask]:
+    """The wave's pairs as tasks, each tagged with its planned bundle: the connected component
+    of the wave's pairs it belongs to (a wave's groups share no essay, :mod:`core.groups`)."""
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for _, a, b in todo:
+        parent[find(a)] = find(b)
+    return [PairTask(cid, texts[a], texts[b], group=f"g{find(a)}") for cid, a, b in todo]
 
 
 async def _relay(stop: asyncio.Event, token: CancelToken) -> None:

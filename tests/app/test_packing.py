@@ -42,3 +42,19 @@ def test_separate_pairs_keep_queue_order() -> None:
     assert take_bundle(queue, 4, lambda t: t) == tasks[:4]
     assert [len(b) for b in pack_all(tasks, 4)] == [4, 4, 2]
     assert take_bundle(deque(), 4, lambda t: t) == []
+
+
+def test_planned_groups_stay_whole_when_groups_share_essays() -> None:
+    """Across rounds an essay sits in several groups; the group tag keeps each bundle whole."""
+    rng = random.Random(3)
+    tasks = []
+    for g in range(12):
+        members = rng.sample(range(8), 4)  # 8 essays only: groups overlap
+        for i, (a, b) in enumerate(bundle_shape(4)):
+            tasks.append(
+                PairTask(f"g{g}p{i}", f"essay {members[a]}", f"essay {members[b]}", f"g{g}")
+            )
+    rng.shuffle(tasks)
+    bundles = pack_all(tasks, 4)
+    assert all(len({t.group for t in b}) == 1 for b in bundles)
+    assert all(len({e for t in b for e in (t.first_text, t.second_text)}) == 4 for b in bundles)
