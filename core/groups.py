@@ -26,6 +26,7 @@ from core.scheduler import (
     _orient,
     _pair_counts,
     _scores,
+    audit_share_at,
     plan_wave,
 )
 from core.simulate import stable_seed
@@ -95,9 +96,10 @@ def plan_group_wave(
     so far score highest in sum, and the members are then placed in the shape so that the pairs
     asked score highest (see ``_best_group``). Only unused pairs are asked, each essay sits in
     one group per round (a round ends when fewer than m essays are left), and
-    ``state.audit_share`` of the groups are drawn uniformly at random (every pair of a random
-    group is a uniformly random pair). Positions are set as :func:`core.scheduler.plan_wave`
-    sets them.
+    ``state.audit_share`` of the groups (scaled for small batches as
+    :func:`core.scheduler.audit_share_at` scales it) are drawn uniformly at random (every pair
+    of a random group is a uniformly random pair). Positions are set as
+    :func:`core.scheduler.plan_wave` sets them.
 
     Falls back to :func:`core.scheduler.plan_wave`, one pair per group, when a bundle holds one
     pair, there are fewer than m essays, every pair has been used, or the unused pairs left
@@ -130,7 +132,7 @@ def plan_group_wave(
     n_groups = max(1, round(size / bundle_pairs))
     n_audit = 0
     if strategy == "adaptive" and state.audit_share > 0.0:
-        n_audit = int(state.audit_share * n_groups + rng.uniform())
+        n_audit = int(audit_share_at(state.audit_share, n) * n_groups + rng.uniform())
     free_now = np.ones(n, dtype=bool)
     imb = imbalance.copy()
     groups: list[list[tuple[int, int]]] = []
