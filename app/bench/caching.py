@@ -166,6 +166,11 @@ async def _run(
     }
 
 
+async def measure_caching(seed: int = 0) -> dict[str, Any]:
+    """The caching keys, in a running event loop (see the module docstring)."""
+    return await _measure(seed)
+
+
 async def _measure(seed: int) -> dict[str, Any]:
     from app.bench.llm import _grouped_pairs  # noqa: PLC0415  (llm merges these keys)
 

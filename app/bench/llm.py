@@ -271,7 +271,7 @@ async def _measure(speed: float, seed: int) -> dict[str, Any]:
     out.update(await _quota(context, tasks, seed))
     out.update(await _strict(context, tasks))
     out.update(_injection(seed))
-    out.update(_caching(seed))
+    out.update(await _caching(seed))
     out.update(group_keys(seeds=GROUP_SEEDS))
     detail = out["groups_comparisons_per_essay_to_spearman_0_90"]
     per_verdict_of = {
@@ -513,13 +513,11 @@ def _injection(seed: int) -> dict[str, float]:
     return dict(injection_keys(seed))
 
 
-def _caching(seed: int) -> dict[str, object]:
-    """The prompt-caching keys of :mod:`app.bench.caching`, when that module exists."""
-    try:
-        from app.bench.caching import caching_keys  # noqa: PLC0415
-    except ImportError:
-        return {}
-    return dict(caching_keys(seed))
+async def _caching(seed: int) -> dict[str, object]:
+    """The prompt-caching keys of :mod:`app.bench.caching`."""
+    from app.bench.caching import measure_caching  # noqa: PLC0415
+
+    return dict(await measure_caching(seed))
 
 
 def main(speed: float = 20.0, seed: int = 0) -> int:

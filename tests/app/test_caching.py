@@ -10,7 +10,7 @@ import json
 import httpx
 from pydantic import SecretStr
 
-from app.bench.caching import LONG_RUBRIC, caching_keys
+from app.bench.caching import LONG_RUBRIC, measure_caching
 from app.demo import load_demo
 from app.llm.providers.base import ProviderConfig
 from app.llm.providers.factory import make_provider
@@ -126,8 +126,9 @@ async def test_openai_and_gemini_prefixes_are_read_only_after_the_writing_call_a
                 await provider.aclose()
 
 
-def test_caching_keys_measure_every_provider() -> None:
-    out = caching_keys(0)
+async def test_caching_keys_measure_every_provider() -> None:
+    """Inside a running event loop, as ``huleedu bench llm`` calls it."""
+    out = await measure_caching(0)
     for wire in ("anthropic", "openai", "gemini"):
         assert 0.0 <= out[f"cached_share_{wire}"] < 1.0
         assert out[f"estimate_error_{wire}"] >= 0.0
