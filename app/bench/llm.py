@@ -3,10 +3,12 @@
 Everything runs against ``huleedu sim-server`` started in-process on 127.0.0.1, over the OpenAI
 wire format, with the demo essays (realistic length) in 300 seeded random ordered pairs.
 
-* ``gpt51-low`` profile (latency scaled down by ``speed``): per-request versus bundles of 4 —
-  calls and input tokens per verdict; wall time of the per-request run over the ideal
-  calls × mean call latency / concurrency; the cost estimate made before each run against the
-  cost of the tokens actually used.
+* ``gpt51-low`` profile (latency scaled down by ``speed``): per-request versus bundles of 4 on
+  the same pairs, planned as the run loop plans them (groups of 4 essays, no pair asked twice,
+  as many as the 22 demo essays allow) — calls and input tokens per verdict, and against bundles
+  of 6 pairs over 4 essays and of 4 separate pairs (8 essays); wall time of the per-request
+  run over the ideal calls × mean call latency / concurrency; the cost estimate made before
+  each run against the cost of the tokens actually used.
 * ``flaky`` profile: every pair must end with exactly one outcome (lost = pairs without one),
   and every verdict must be a winner the server actually stated for that ordered pair (wrong =
   verdicts that are not, read from the server's ledger).
@@ -54,28 +56,39 @@ from core.groups import bundle_shape, group_size
 from core.prompt import AssignmentContext
 
 N_PAIRS = 300
+#: Pairs of the layout comparison: a run never asks a pair twice, and 22 essays hold 231.
+GROUPED_PAIRS = 192
 CONCURRENCY = 8
 
 
 def _grouped_pairs(texts: list[str], n: int, k: int, seed: int) -> list[PairTask]:
-    """``n`` pairs planned as the run loop plans bundles of ``k``: rounds of disjoint groups of
-    ``group_size(k)`` essays (drawn at random) asked about the pairs of ``bundle_shape(k)``,
-    each pair tagged with its group."""
+    """Up to ``n`` pairs planned as the run loop plans bundles of ``k``: rounds of disjoint
+    groups of ``group_size(k)`` essays (drawn at random) asked about the pairs of
+    ``bundle_shape(k)``, each pair tagged with its group. As in a run, no pair is asked twice:
+    a group that would repeat a pair is not drawn (fewer than ``n`` pairs when they run out)."""
     rng = random.Random(seed)
     m = group_size(k)
+    shape = bundle_shape(k)
     out: list[PairTask] = []
+    used: set[frozenset[int]] = set()
     group = 0
-    while len(out) < n:
+    for _ in range(200):
+        if len(out) >= n:
+            break
         order = rng.sample(range(len(texts)), len(texts))
         for start in range(0, len(order) - m + 1, m):
             members = order[start : start + m]
-            for a, b in bundle_shape(k):
+            keys = [frozenset((members[a], members[b])) for a, b in shape]
+            if len(out) + k > n or any(key in used for key in keys):
+                continue
+            used.update(keys)
+            for a, b in shape:
                 first, second = members[a], members[b]
                 if rng.random() < 0.5:
                     first, second = second, first
                 out.append(PairTask(f"p{len(out)}", texts[first], texts[second], f"g{group}"))
             group += 1
-    return out[:n]
+    return out
 
 
 def _pairs(texts: list[str], n: int, seed: int) -> list[PairTask]:
@@ -183,8 +196,9 @@ async def _measure(speed: float, seed: int) -> dict[str, Any]:
     out: dict[str, Any] = {"pairs": N_PAIRS, "speed": speed, "concurrency": CONCURRENCY}
     # The run loop's bundles of 4 share essays (a 4-cycle over 4 essays); the same pairs are
     # sent one per call for the per-request figures.
-    grouped = _grouped_pairs(texts, N_PAIRS, 4, seed)
-    grouped6 = _grouped_pairs(texts, N_PAIRS, 6, seed)
+    grouped = _grouped_pairs(texts, GROUPED_PAIRS, 4, seed)
+    grouped6 = _grouped_pairs(texts, GROUPED_PAIRS, 6, seed)
+    out["layout_pairs"] = {"bundle4": len(grouped), "bundle6": len(grouped6)}
     async with running_server("gpt51-low", speed=speed, seed=seed) as url:
         single = await _dispatch(
             url,
@@ -215,7 +229,7 @@ async def _measure(speed: float, seed: int) -> dict[str, Any]:
         model,
         context,
         texts,
-        N_PAIRS,
+        len(grouped),
         pairs_per_call=1,
         concurrency=CONCURRENCY,
         mean_latency_s=mean_latency,
@@ -225,7 +239,7 @@ async def _measure(speed: float, seed: int) -> dict[str, Any]:
         model,
         context,
         texts,
-        N_PAIRS,
+        len(grouped),
         pairs_per_call=4,
         concurrency=CONCURRENCY,
         mean_latency_s=mean_latency,
