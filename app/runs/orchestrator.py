@@ -56,7 +56,7 @@ from core.grading import AnchorObservation, grade_essays
 from core.groups import plan_group_wave
 from core.prompt import AssignmentContext
 from core.scales import GradeScale
-from core.scheduler import AUDIT_SHARE, SchedulerState, plan_wave
+from core.scheduler import AUDIT_SHARE, SchedulerState, audit_share_at, plan_wave
 from core.stopping import RunProgress, StopDecision, decide
 from core.verdict import confidence_to_probability
 
@@ -885,7 +885,8 @@ def reliability_json(current: Refit) -> dict[str, Any]:
     """The parts of a refit's reported reliability, as stored on a run that stopped.
 
     ``low``/``high``: its 90 % interval; ``split_half``: the split-half figure alone;
-    ``calibration_slope`` (β) and its ``calibration_slope_se``; ``audit_share`` of the waves.
+    ``calibration_slope`` (β) and its ``calibration_slope_se``; ``audit_share`` of the waves
+    (as scaled for the batch's size).
     Non-finite values are stored as None.
     """
 
@@ -899,7 +900,7 @@ def reliability_json(current: Refit) -> dict[str, Any]:
         "split_half": num(current.honest),
         "calibration_slope": num(current.slope.slope),
         "calibration_slope_se": num(current.slope.se),
-        "audit_share": AUDIT_SHARE,
+        "audit_share": round(audit_share_at(AUDIT_SHARE, int(current.fit.abilities.shape[0])), 4),
     }
 
 
