@@ -42,7 +42,7 @@ from core.simulate import JudgeProfile, SimulatedJudge, stable_seed, true_abilit
 from core.stopping import StoppingRule
 
 #: Seeds per layout and size (the curves are averaged over them).
-GROUP_SEEDS = 20
+GROUP_SEEDS = 40
 #: Seeds per judge family, size and layout of the reliability-at-stop keys.
 STOP_SEEDS = 10
 #: The curves run to this many comparisons per essay.
