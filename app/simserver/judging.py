@@ -168,6 +168,7 @@ def _fenced(text: str, nonce: str) -> tuple[dict[tuple[int | None, str], str], s
     found: dict[tuple[int | None, str], str] = {}
     outside: list[str] = []
     pos = 0
+    cursor = 0  # start of the text not yet known to be inside an accepted fence
     while True:
         match = _START_RE.search(text, pos)
         if match is None:
@@ -187,9 +188,9 @@ def _fenced(text: str, nonce: str) -> tuple[dict[tuple[int | None, str], str], s
         number = int(match.group("pair")) if match.group("pair") else None
         key = (number, match.group("side") or match.group("essay"))
         found.setdefault(key, normalise_essay(body))
-        outside.append(text[pos : match.start()])
-        pos = end.end()
-    outside.append(text[pos:])
+        outside.append(text[cursor : match.start()])
+        pos = cursor = end.end()
+    outside.append(text[cursor:])
     return found, "".join(outside)
 
 
