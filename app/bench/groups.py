@@ -18,7 +18,8 @@ The reliability a teacher reads must hold for the layout the run loop uses: ever
 of ``huleedu bench engine`` (``FAMILIES``) runs to target 0.80 with shared bundles of 4 and with
 separate pairs, and ``groups_false_stable_share_shared4`` (stable stops whose true r² is below
 0.70), ``groups_reliability_abs_error_shared4`` and the comparisons per essay at the stop
-(``groups_stop_comparisons_ratio_shared4_over_separate``) are reported.
+(``groups_stop_comparisons_ratio_shared4_over_separate``) are reported, and the same for
+bundles of 6 pairs over 4 essays (``shared6``).
 """
 
 from __future__ import annotations
@@ -137,13 +138,18 @@ def _at_stop(
 
 
 def stop_keys(seeds: int = STOP_SEEDS, sizes: tuple[int, ...] = (30, 100)) -> dict[str, Any]:
-    """Honesty of the reliability at the stop, shared bundles of 4 against separate pairs."""
-    rows: dict[str, list[dict[str, float | str]]] = {"shared4": [], "separate": []}
+    """Honesty of the reliability at the stop: shared bundles of 4 and of 6 against separate
+    pairs (bundles of 4)."""
+    rows: dict[str, list[dict[str, float | str]]] = {"shared4": [], "shared6": [], "separate": []}
     per_family: dict[str, dict[str, float]] = {}
     for name, profile in FAMILIES.items():
         for n in sizes:
-            for layout, shared in (("shared4", True), ("separate", False)):
-                cell = [_at_stop(n, s, profile, shared) for s in range(seeds)]
+            for layout, shared, bundle in (
+                ("shared4", True, 4),
+                ("shared6", True, 6),
+                ("separate", False, 4),
+            ):
+                cell = [_at_stop(n, s, profile, shared, bundle=bundle) for s in range(seeds)]
                 rows[layout].extend(cell)
                 per_family.setdefault(f"{name}_n{n}", {})[f"per_essay_{layout}"] = float(
                     np.mean([float(r["per_essay"]) for r in cell])
@@ -163,9 +169,10 @@ def stop_keys(seeds: int = STOP_SEEDS, sizes: tuple[int, ...] = (30, 100)) -> di
     stops = {
         layout: np.mean([float(r["per_essay"]) for r in cell]) for layout, cell in rows.items()
     }
-    out["groups_stop_comparisons_ratio_shared4_over_separate"] = float(
-        stops["shared4"] / stops["separate"]
-    )
+    for layout in ("shared4", "shared6"):
+        out[f"groups_stop_comparisons_ratio_{layout}_over_separate"] = float(
+            stops[layout] / stops["separate"]
+        )
     out["groups_stop_comparisons_per_essay"] = per_family
     out["groups_stop_seeds"] = seeds
     return out

@@ -34,15 +34,17 @@ def test_grouped_pairs_are_cycles_over_four_essays() -> None:
         assert len({frozenset((p.first_text, p.second_text)) for p in group}) == 4
 
 
-def test_stop_keys_compare_both_layouts_on_every_family() -> None:
+def test_stop_keys_compare_every_layout_on_every_family() -> None:
     out = stop_keys(seeds=1, sizes=(12,))
     assert 0.0 <= out["groups_false_stable_share_shared4"] <= 1.0
     assert 0.0 <= out["groups_reliability_abs_error_separate"] <= 1.0
     assert out["groups_stop_comparisons_ratio_shared4_over_separate"] > 0.0
     per = out["groups_stop_comparisons_per_essay"]
     assert len(per) == 6 and all(
-        set(v) == {"per_essay_shared4", "per_essay_separate"} for v in per.values()
+        set(v) == {"per_essay_shared4", "per_essay_shared6", "per_essay_separate"}
+        for v in per.values()
     )
+    assert out["groups_stop_comparisons_ratio_shared6_over_separate"] > 0.0
 
 
 def test_a_listwise_call_is_one_consistent_ranking() -> None:
