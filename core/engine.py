@@ -17,7 +17,7 @@ import numpy as np
 from core.bt import LOGIT_CLIP, LOGIT_EVIDENCE_VAR, BTFit, Prior, SoftModel, fit_bt
 from core.calibration import ConfidenceCalibration, calibrate_confidence
 from core.comparisons import ComparisonSet, FloatArray
-from core.groups import plan_group_wave
+from core.groups import group_size, plan_group_wave
 from core.reliability import (
     CALIBRATION_FOLDS,
     SPLITS,
@@ -58,7 +58,8 @@ def default_wave_size(n_items: int) -> int:
 
 def group_wave_size(n_items: int, bundle_pairs: int) -> int:
     """Pairs per wave when bundles share essays (:func:`core.groups.plan_group_wave`): as many
-    as :func:`default_wave_size`, rounded to whole groups of ``bundle_pairs`` (at least one).
+    as :func:`default_wave_size`, rounded to whole groups of ``bundle_pairs`` (at least one);
+    :func:`default_wave_size` itself when the batch is too small for a single group.
 
     A group wave shows fewer essays than a wave of separate pairs of the same size. Waves
     holding 2k/m times as many pairs (as many essays as a separate wave) ranked about 2 % better
@@ -66,6 +67,8 @@ def group_wave_size(n_items: int, bundle_pairs: int) -> int:
     target 0.80 runs stopped after 15.0 instead of 13.1 comparisons per essay (10 seeds,
     ``huleedu bench llm`` judges), so group waves keep the separate waves' size.
     """
+    if n_items < group_size(bundle_pairs):
+        return default_wave_size(n_items)  # no group fits: pairs one by one, as without groups
     return max(bundle_pairs, bundle_pairs * round(default_wave_size(n_items) / bundle_pairs))
 
 
