@@ -43,14 +43,15 @@ import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from core.bt import SoftmaxPrior, fit_bt
-from core.comparisons import ComparisonSet
-from core.engine import Refit, Verdict, default_wave_size, refit, simulate_run
+from core.comparisons import ComparisonSet, FloatArray
+from core.engine import Judge, Refit, Verdict, default_wave_size, refit, simulate_run
 from core.ranks import spearman
 from core.reliability import scale_separation_reliability
 from core.scheduler import Strategy
@@ -103,12 +104,13 @@ class Setting:
     use_confidence: bool
 
 
-def spearman_curve(
-    n: int, seed: int, setting: Setting, horizon: float = HORIZON
+def run_curve(
+    judge: Judge, truth: FloatArray, horizon: float, **run: Any
 ) -> list[tuple[float, float]]:
-    """Spearman(fitted, true) after every wave, as (comparisons per essay, ρ), up to horizon."""
-    truth = true_abilities(n, ABILITY_SD, seed)
-    judge = SimulatedJudge(truth, setting.profile, seed=stable_seed("judge", seed))
+    """Run the engine in memory (``core.engine.simulate_run`` with ``run``'s options) up to
+    ``horizon`` comparisons per essay and return Spearman(fitted, true) after every wave, as
+    (comparisons per essay, ρ), starting at (0, 0)."""
+    n = int(truth.shape[0])
     curve: list[tuple[float, float]] = [(0.0, 0.0)]
 
     def watch(wave: int, refit: Refit) -> bool:
@@ -118,19 +120,51 @@ def spearman_curve(
     rule = StoppingRule(
         budget=int(horizon * n / 2), target_reliability=None, min_comparisons_per_essay=0
     )
-    simulate_run(
+    simulate_run(judge, n, rule, on_wave=watch, reliability_splits=0, **run)
+    return curve
+
+
+def spearman_curve(
+    n: int, seed: int, setting: Setting, horizon: float = HORIZON
+) -> list[tuple[float, float]]:
+    """Spearman(fitted, true) after every wave, as (comparisons per essay, ρ), up to horizon."""
+    truth = true_abilities(n, ABILITY_SD, seed)
+    judge = SimulatedJudge(truth, setting.profile, seed=stable_seed("judge", seed))
+    return run_curve(
         judge,
-        n,
-        rule,
+        truth,
+        horizon,
         seed=seed,
         # Balanced random pairing: every essay once per wave. Ours: the engine's default waves.
         wave_size=n // 2 if setting.strategy == "random" else None,
         strategy=setting.strategy,
         use_confidence=setting.use_confidence,
-        on_wave=watch,
-        reliability_splits=0,
     )
-    return curve
+
+
+def mean_crossing(curves: Iterable[Sequence[tuple[float, float]]], horizon: float) -> float:
+    """Comparisons per essay at which the *mean* of Spearman ``curves`` reaches 0.90.
+
+    Each curve is interpolated onto a common grid and the curves are averaged; the crossing of
+    the mean curve is interpolated. (The mean of per-seed first crossings is far noisier: a
+    seed whose ρ hovers near 0.90 can cross several waves earlier or later.) Returns
+    ``horizon`` if the mean curve never reaches the target.
+    """
+    grid = np.linspace(0.0, horizon, int(horizon * 20) + 1)
+    resampled = []
+    for curve in curves:
+        xs = np.asarray([x for x, _ in curve], dtype=np.float64)
+        ys = np.asarray([y for _, y in curve], dtype=np.float64)
+        resampled.append(np.interp(grid, xs, ys))
+    mean = np.mean(resampled, axis=0)
+    above = np.flatnonzero(mean >= TARGET_SPEARMAN)
+    if above.size == 0:
+        return horizon
+    k = int(above[0])
+    if k == 0:
+        return 0.0
+    x0, x1, y0, y1 = grid[k - 1], grid[k], mean[k - 1], mean[k]
+    return float(x0 + (x1 - x0) * (TARGET_SPEARMAN - y0) / (y1 - y0))
 
 
 #: Widths (judge logits) of the oracle's pairing kernels: pairs are drawn with weight
@@ -207,33 +241,18 @@ def comparisons_to_target(
     horizon: float = HORIZON,
     oracle_width: float | None = None,
 ) -> float:
-    """Comparisons per essay at which the *mean* Spearman curve over seeds reaches 0.90.
-
-    Each seed's curve is interpolated onto a common grid and the curves are averaged; the
-    crossing of the mean curve is interpolated. (The mean of per-seed first crossings is far
-    noisier: a seed whose ρ hovers near 0.90 can cross several waves earlier or later.)
-    Returns ``horizon`` if the mean curve never reaches the target. ``oracle_width``
-    runs :func:`oracle_curve` (true abilities known) with that width instead of the engine.
-    """
-    grid = np.linspace(0.0, horizon, int(horizon * 20) + 1)
-    curves = []
-    for seed in seeds:
-        raw = (
+    """Comparisons per essay at which the mean Spearman curve over seeds reaches 0.90
+    (:func:`mean_crossing`). ``oracle_width`` runs :func:`oracle_curve` (true abilities known)
+    with that width instead of the engine."""
+    return mean_crossing(
+        (
             spearman_curve(n, seed, setting, horizon)
             if oracle_width is None
             else oracle_curve(n, seed, setting.profile, horizon, oracle_width)
-        )
-        xs, ys = zip(*raw, strict=True)
-        curves.append(np.interp(grid, xs, ys))
-    mean = np.mean(curves, axis=0)
-    above = np.flatnonzero(mean >= TARGET_SPEARMAN)
-    if above.size == 0:
-        return horizon
-    k = int(above[0])
-    if k == 0:
-        return 0.0
-    x0, x1, y0, y1 = grid[k - 1], grid[k], mean[k - 1], mean[k]
-    return float(x0 + (x1 - x0) * (TARGET_SPEARMAN - y0) / (y1 - y0))
+            for seed in seeds
+        ),
+        horizon,
+    )
 
 
 def reliability_at_stop(

@@ -33,12 +33,12 @@ from app.bench.engine import (
     FAMILIES,
     FAMILY_BUDGET_PER_ESSAY,
     REALISTIC,
-    TARGET_SPEARMAN,
+    mean_crossing,
+    run_curve,
 )
 from app.bench.listwise import ListwiseJudge
 from core.comparisons import FloatArray
-from core.engine import Refit, simulate_run
-from core.ranks import spearman
+from core.engine import simulate_run
 from core.simulate import JudgeProfile, SimulatedJudge, stable_seed, true_abilities
 from core.stopping import StoppingRule
 
@@ -68,26 +68,7 @@ def _curve(
 ) -> list[tuple[float, float]]:
     truth = true_abilities(n, ABILITY_SD, seed)
     judge = _judge(truth, profile, seed, "judge", listwise)
-    curve: list[tuple[float, float]] = [(0.0, 0.0)]
-
-    def watch(_wave: int, refit: Refit) -> bool:
-        curve.append((2.0 * refit.data.size / n, spearman(refit.fit.abilities, truth)))
-        return False
-
-    rule = StoppingRule(
-        budget=int(HORIZON * n / 2), target_reliability=None, min_comparisons_per_essay=0
-    )
-    simulate_run(
-        judge,
-        n,
-        rule,
-        seed=seed,
-        bundle_size=bundle,
-        shared_bundles=shared,
-        on_wave=watch,
-        reliability_splits=0,
-    )
-    return curve
+    return run_curve(judge, truth, HORIZON, seed=seed, bundle_size=bundle, shared_bundles=shared)
 
 
 def comparisons_to_target(
@@ -99,20 +80,9 @@ def comparisons_to_target(
     listwise: bool = False,
 ) -> float:
     """Comparisons per essay where the mean Spearman curve over seeds crosses 0.90."""
-    grid = np.linspace(0.0, HORIZON, int(HORIZON * 20) + 1)
-    curves = []
-    for seed in range(seeds):
-        xs, ys = zip(*_curve(n, seed, profile, bundle, shared, listwise), strict=True)
-        curves.append(np.interp(grid, xs, ys))
-    mean = np.mean(curves, axis=0)
-    above = np.flatnonzero(mean >= TARGET_SPEARMAN)
-    if above.size == 0:
-        return HORIZON
-    k = int(above[0])
-    if k == 0:
-        return 0.0
-    x0, x1, y0, y1 = grid[k - 1], grid[k], mean[k - 1], mean[k]
-    return float(x0 + (x1 - x0) * (TARGET_SPEARMAN - y0) / (y1 - y0))
+    return mean_crossing(
+        (_curve(n, seed, profile, bundle, shared, listwise) for seed in range(seeds)), HORIZON
+    )
 
 
 def _at_stop(
