@@ -46,7 +46,7 @@ from app.llm.catalogue import load_catalogue
 from app.llm.dispatcher import Dispatcher, DispatchSettings, DispatchSummary, Mode
 from app.llm.estimate import estimate_run
 from app.llm.limits import Backoff
-from app.llm.providers.base import ProviderConfig
+from app.llm.providers.base import BaseProvider, ProviderConfig
 from app.llm.providers.factory import make_provider
 from app.llm.types import PairTask, ProviderKind, QuotaExhaustedError, Usage
 from app.simserver import running_server
@@ -99,6 +99,20 @@ def _pairs(texts: list[str], n: int, seed: int) -> list[PairTask]:
     ]
 
 
+def _sim_provider(url: str, model: str, concurrency: int, timeout_s: float = 30.0) -> BaseProvider:
+    """A client of the simulated server over the OpenAI wire format."""
+    return make_provider(
+        ProviderConfig(
+            kind="openai_compatible",
+            model=model,
+            base_url=url + "/v1",
+            api_key=SecretStr("sim"),
+            timeout_s=timeout_s,
+            max_connections=concurrency,
+        )
+    )
+
+
 async def _dispatch(
     url: str,
     model: str,
@@ -108,16 +122,7 @@ async def _dispatch(
     timeout_s: float = 30.0,
 ) -> DispatchSummary:
     catalogue = load_catalogue()
-    provider = make_provider(
-        ProviderConfig(
-            kind="openai_compatible",
-            model=model,
-            base_url=url + "/v1",
-            api_key=SecretStr("sim"),
-            timeout_s=timeout_s,
-            max_connections=settings.concurrency,
-        )
-    )
+    provider = _sim_provider(url, model, settings.concurrency, timeout_s)
     dispatcher = Dispatcher(provider, settings, cost=lambda usage: catalogue.cost_usd(model, usage))
     try:
         return await dispatcher.run(context, tasks, nonce_entropy=b"bench-llm")
@@ -142,15 +147,7 @@ async def _separate_bundles(
             ]
         )
     catalogue = load_catalogue()
-    provider = make_provider(
-        ProviderConfig(
-            kind="openai_compatible",
-            model=model,
-            base_url=url + "/v1",
-            api_key=SecretStr("sim"),
-            max_connections=CONCURRENCY,
-        )
-    )
+    provider = _sim_provider(url, model, CONCURRENCY)
     gate = asyncio.Semaphore(CONCURRENCY)
     results: list[tuple[int, int, float]] = []
 
