@@ -115,10 +115,7 @@ def plan_group_wave(
     iu, ju = np.triu_indices(n, 1)
     free = used[iu, ju] == 0
     if bundle_pairs <= 1 or n < m or not free.any():
-        pairs = plan_wave(
-            state, size, seed=seed, wave=wave, strategy=strategy, temperature=temperature
-        )
-        return [[p] for p in pairs]
+        return _singles(state, size, seed, wave, strategy, temperature)
     rng = np.random.default_rng(stable_seed("group-wave", seed, wave, n, len(state.shown)))
     shape = bundle_shape(bundle_pairs)
     links = _shape_links(shape, m)
@@ -165,11 +162,21 @@ def plan_group_wave(
         groups.append(group)
     if not groups:
         # Unused pairs remain but no whole group can be formed from them: ask them one by one.
-        pairs = plan_wave(
-            state, size, seed=seed, wave=wave, strategy=strategy, temperature=temperature
-        )
-        return [[p] for p in pairs]
+        return _singles(state, size, seed, wave, strategy, temperature)
     return groups
+
+
+def _singles(
+    state: SchedulerState,
+    size: int,
+    seed: int | str,
+    wave: int,
+    strategy: Strategy,
+    temperature: float,
+) -> list[list[tuple[int, int]]]:
+    """The wave of :func:`core.scheduler.plan_wave`, one pair per group."""
+    pairs = plan_wave(state, size, seed=seed, wave=wave, strategy=strategy, temperature=temperature)
+    return [[p] for p in pairs]
 
 
 def _best_group(
