@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from app import __version__
+from core.prompt import DEFAULT_BUNDLE_PAIRS
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -46,7 +47,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "command line); not needed for local servers",
     )
     judge.add_argument("--mode", choices=["per_request", "bundle"], default="bundle")
-    judge.add_argument("--bundle-size", type=int, default=4, help="pairs per call (1–10)")
+    judge.add_argument(
+        "--bundle-size",
+        type=int,
+        default=DEFAULT_BUNDLE_PAIRS,
+        help="pairs per call (1–10; 6 = every pair of 4 essays)",
+    )
     judge.add_argument("--concurrency", type=int, default=4, help="calls in flight")
     judge.add_argument(
         "--no-strict-schema",

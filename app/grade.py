@@ -73,7 +73,7 @@ from app.operations.runs import (
 from app.operations.school import find_batch
 from app.runs.orchestrator import ProgressEvent
 from app.runtime import tune_for_responsiveness
-from core.prompt import AssignmentContext
+from core.prompt import DEFAULT_BUNDLE_PAIRS, AssignmentContext
 from core.scales import BUILTIN_SCALES
 from core.stopping import StopReason
 
@@ -180,7 +180,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--resume",
     )
     p.add_argument("--poll-interval", type=float, help="seconds between batch status checks (60)")
-    p.add_argument("--bundle-size", type=int, help="pairs per call, 1-10 (4)")
+    p.add_argument(
+        "--bundle-size",
+        type=int,
+        help=f"pairs per call, 1-10 ({DEFAULT_BUNDLE_PAIRS}: every pair of 4 essays)",
+    )
     p.add_argument("--concurrency", type=int, help="calls in flight (4)")
     p.add_argument(
         "--sim-speed",

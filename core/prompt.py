@@ -73,6 +73,13 @@ CONFIDENCE_MAX = 5
 MAX_BUNDLE_PAIRS = 10
 """Most pairs one bundled prompt may hold."""
 
+DEFAULT_BUNDLE_PAIRS = 6
+"""Pairs per bundled prompt unless the user chooses: every pair of 4 essays, each essay shown
+once (:mod:`core.groups`). Measured against 4 pairs over 4 essays (a ring) and 4 separate pairs
+(``huleedu bench llm``): the fewest dollars to reach Spearman 0.90, a quarter of the input tokens
+per verdict of one pair per call, and an honest reliability at the stop (README, "Bundles share
+essays")."""
+
 MIN_NONCE_LENGTH = 8
 """Shortest nonce accepted for essay fences."""
 

@@ -176,8 +176,9 @@ class JudgeSettingsForm(QWidget):
         self.bundle_size.setToolTip(
             translate(
                 "JudgeSettings",
-                "The pairs of a request share essays, each shown once: 4 pairs compare 4 essays "
-                "in a ring, 6 pairs every pair of 4 essays (fewer tokens per comparison).",
+                "The pairs of a request share essays, each shown once: 6 pairs (the default) "
+                "compare every pair of 4 essays, 4 pairs 4 essays in a ring. More pairs per "
+                "request use fewer tokens per comparison.",
             )
         )
 

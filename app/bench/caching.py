@@ -2,9 +2,10 @@
 
 For ``huleedu bench llm``. Each provider client runs over its own wire format against the
 simulated server (profile ``generic``), with the demo essays in groups as the run loop plans
-them, one pair per call and in bundles of 4, for two assignments: the demo's (tool, system
-prompt and assignment about 1,050 tokens: just over Sonnet 4.5's minimum, under Haiku 4.5's) and
-the same with a long, realistic judge rubric (about 2,150 tokens). The simulated server caches
+them, one pair per call, in bundles of 4 and in bundles of the default size (6 pairs over 4
+essays), for two assignments: the demo's (tool, system prompt and assignment about 1,050
+tokens: just over Sonnet 4.5's minimum, under Haiku 4.5's) and the same with a long, realistic
+judge rubric (about 2,150 tokens). The simulated server caches
 as each provider documents: Anthropic the prefix up to the last ``cache_control`` mark when it
 reaches the model's minimum (1,024 tokens for Sonnet 4.5, 4,096 for Haiku 4.5); OpenAI and
 Gemini the longest prefix seen before, in 128-token steps from 1,024 tokens. For all three a
@@ -33,7 +34,7 @@ from app.llm.providers.base import ProviderConfig
 from app.llm.providers.factory import make_provider
 from app.llm.types import PairTask, ProviderKind
 from app.simserver import running_server
-from core.prompt import AssignmentContext
+from core.prompt import DEFAULT_BUNDLE_PAIRS, AssignmentContext
 
 PAIRS = 96
 CONCURRENCY = 8
@@ -177,8 +178,8 @@ async def _measure(seed: int) -> dict[str, Any]:
     texts = [item.text for item in load_demo().items]
     detail: dict[str, Any] = {}
     for context_name, context in _contexts().items():
-        for k in (1, 4):
-            tasks = _grouped_pairs(texts, PAIRS, 4, seed)
+        for k in sorted({1, 4, DEFAULT_BUNDLE_PAIRS}):
+            tasks = _grouped_pairs(texts, PAIRS, max(k, 4), seed)
             for wire, kind, model, suffix in SETTINGS:
                 # A fresh server per setting: nothing cached from another run.
                 async with running_server("generic", speed=SPEED, seed=seed) as url:

@@ -6,9 +6,10 @@ wire format, with the demo essays (realistic length) in 300 seeded random ordere
 * ``gpt51-low`` profile (latency scaled down by ``speed``): per-request versus bundles of 4 on
   the same pairs, planned as the run loop plans them (groups of 4 essays, no pair asked twice,
   as many as the 22 demo essays allow) — calls and input tokens per verdict, and against bundles
-  of 6 pairs over 4 essays and of 4 separate pairs (8 essays); wall time of the per-request
-  run over the ideal calls × mean call latency / concurrency; the cost estimate made before
-  each run against the cost of the tokens actually used.
+  of 6 pairs over 4 essays and of 4 separate pairs (8 essays); the same ratios for the
+  product's default bundle (``*_default_bundle``, :data:`core.prompt.DEFAULT_BUNDLE_PAIRS`);
+  wall time of the per-request run over the ideal calls × mean call latency / concurrency; the
+  cost estimate made before each run against the cost of the tokens actually used.
 * ``flaky`` profile: every pair must end with exactly one outcome (lost = pairs without one),
   and every verdict must be a winner the server actually stated for that ordered pair (wrong =
   verdicts that are not, read from the server's ledger).
@@ -53,7 +54,7 @@ from app.simserver import running_server
 from app.simserver.judging import pair_fingerprint, true_winner
 from app.simserver.strict import INVALID_KINDS, KIND_HEADER, rejection_kind
 from core.groups import bundle_shape, group_size
-from core.prompt import AssignmentContext
+from core.prompt import DEFAULT_BUNDLE_PAIRS, AssignmentContext
 
 N_PAIRS = 300
 #: Pairs of the layout comparison: a run never asks a pair twice, and 22 essays hold 231.
@@ -241,8 +242,22 @@ async def _measure(speed: float, seed: int) -> dict[str, Any]:
         concurrency=CONCURRENCY,
         mean_latency_s=mean_latency,
     )
+    est_bundle6 = estimate_run(
+        catalogue,
+        model,
+        context,
+        texts,
+        len(grouped6),
+        pairs_per_call=6,
+        concurrency=CONCURRENCY,
+        mean_latency_s=mean_latency,
+    )
     err_single = abs(est_single.cost_usd - single.cost_usd) / single.cost_usd
     err_bundle = abs(est_bundle.cost_usd - bundle.cost_usd) / bundle.cost_usd
+    err_bundle6 = abs(est_bundle6.cost_usd - bundle6.cost_usd) / bundle6.cost_usd
+    # The product's default bundle (core.prompt.DEFAULT_BUNDLE_PAIRS) among those measured.
+    by_size = {4: bundle, 6: bundle6}
+    default = by_size[DEFAULT_BUNDLE_PAIRS]
 
     def per_verdict(s: DispatchSummary) -> float:
         return s.usage.input_tokens / max(1, s.verdicts)
@@ -256,12 +271,16 @@ async def _measure(speed: float, seed: int) -> dict[str, Any]:
             / separate["input_tokens_per_verdict"],
             "input_tokens_ratio_per_request_over_bundle6": per_verdict(single)
             / per_verdict(bundle6),
+            "default_bundle_pairs": DEFAULT_BUNDLE_PAIRS,
+            "input_tokens_ratio_per_request_over_default_bundle": per_verdict(single)
+            / per_verdict(default),
+            "calls_ratio_per_request_over_default_bundle": single.calls / default.calls,
             "cost_per_verdict_ratio_per_request_over_bundle4": (
                 single.cost_usd / max(1, single.verdicts)
             )
             / (bundle.cost_usd / max(1, bundle.verdicts)),
             "wall_time_ratio_vs_ideal": single.wall_s / ideal,
-            "cost_estimate_error": max(err_single, err_bundle),
+            "cost_estimate_error": max(err_single, err_bundle, err_bundle6),
             "per_request": _describe(single),
             "bundle4": _describe(bundle),
             "bundle4_separate": separate,
@@ -269,8 +288,10 @@ async def _measure(speed: float, seed: int) -> dict[str, Any]:
             "estimate": {
                 "per_request_usd": est_single.cost_usd,
                 "bundle4_usd": est_bundle.cost_usd,
+                "bundle6_usd": est_bundle6.cost_usd,
                 "per_request_error": err_single,
                 "bundle4_error": err_bundle,
+                "bundle6_error": err_bundle6,
             },
             "accuracy_per_request": accuracy_against_truth(grouped, single),
             "accuracy_bundle4": accuracy_against_truth(grouped, bundle),

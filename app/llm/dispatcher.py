@@ -53,7 +53,12 @@ from app.llm.types import (
     QuotaExhaustedError,
     Usage,
 )
-from core.prompt import MAX_BUNDLE_PAIRS, AssignmentContext, safe_nonce
+from core.prompt import (
+    DEFAULT_BUNDLE_PAIRS,
+    MAX_BUNDLE_PAIRS,
+    AssignmentContext,
+    safe_nonce,
+)
 from core.verdict import ParsedVerdict
 
 Mode = Literal["per_request", "bundle"]
@@ -67,7 +72,7 @@ class DispatchSettings:
     """How pairs are sent. See the module docstring."""
 
     mode: Mode = "bundle"
-    bundle_size: int = 4
+    bundle_size: int = DEFAULT_BUNDLE_PAIRS
     concurrency: int = 8
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None

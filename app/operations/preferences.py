@@ -22,6 +22,7 @@ from typing import Any
 
 from app.operations.base import FailureKind, OperationError
 from app.runs.settings import SIM_MODEL, RunSettings, SettingsError
+from core.prompt import DEFAULT_BUNDLE_PAIRS
 
 PREFERENCES_FILE = "preferences.json"
 #: Comparisons per essay when the budget is automatic (as :func:`settings_for`).
@@ -36,7 +37,7 @@ class Preferences:
     provider: str = "sim"
     model: str = SIM_MODEL
     mode: str = "bundle"
-    bundle_size: int = 4
+    bundle_size: int = DEFAULT_BUNDLE_PAIRS
     base_url: str | None = None
     """Only for ``openai_compatible``: the server's address."""
     budget: int | None = None

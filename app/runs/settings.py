@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from core.prompt import MAX_BUNDLE_PAIRS, PROMPT_VERSION
+from core.prompt import DEFAULT_BUNDLE_PAIRS, MAX_BUNDLE_PAIRS, PROMPT_VERSION
 from core.stopping import StoppingRule
 
 PROVIDERS = ("sim", "openai", "anthropic", "gemini", "openai_compatible")
@@ -47,7 +47,7 @@ class RunSettings:
     """The environment variable with the key (None: the system keyring). Never the key."""
     strict_schema: bool = True
     mode: str = "bundle"
-    bundle_size: int = 4
+    bundle_size: int = DEFAULT_BUNDLE_PAIRS
     concurrency: int = 4
     poll_interval_s: float = 60.0
     sim_speed: float = 25.0

@@ -25,6 +25,7 @@ from app.runs.finaliser import finalise
 from app.runs.monitor import interrupted_runs, recover_stalled
 from app.runs.orchestrator import Orchestrator, RunSettings
 from app.simserver import running_server
+from core.prompt import DEFAULT_BUNDLE_PAIRS
 from core.stopping import StopReason
 
 DEMO = load_demo()
@@ -49,7 +50,7 @@ async def drive(db: Database, run_id: str, url: str, stop: asyncio.Event | None 
         )
     )
     try:
-        orchestrator = Orchestrator(db, Dispatcher(provider, DispatchSettings(bundle_size=4)))
+        orchestrator = Orchestrator(db, Dispatcher(provider, DispatchSettings()))
         return await orchestrator.run(run_id, stop=stop)
     finally:
         await provider.aclose()
@@ -301,8 +302,8 @@ async def test_the_judge_never_sees_who_wrote_an_essay(tmp_path: Path) -> None:
 
 
 async def test_bundles_of_a_run_share_essays(tmp_path: Path) -> None:
-    """In bundle mode the run loop plans groups: a call of 4 pairs asks about 4 essays (a
-    cycle), so each essay is rendered once per call instead of 8 essays for 4 pairs."""
+    """In bundle mode the run loop plans groups: by default a call of 6 pairs asks about every
+    pair of 4 essays, so each essay is rendered once per call instead of 12 essays for 6 pairs."""
     db, batch = make_db(tmp_path)
     settings = RunSettings(budget=120, target_reliability=None, min_comparisons_per_essay=0)
     run_id = Orchestrator(db, None).create_run(batch, settings)  # type: ignore[arg-type]
@@ -315,7 +316,7 @@ async def test_bundles_of_a_run_share_essays(tmp_path: Path) -> None:
             calls.setdefault(c.provider_request_id, []).append(
                 (c.first_essay_id, c.second_essay_id)
             )
-    full = [pairs for pairs in calls.values() if len(pairs) == 4]
+    full = [pairs for pairs in calls.values() if len(pairs) == DEFAULT_BUNDLE_PAIRS]
     assert len(full) >= 0.8 * len(calls)
     shared = [pairs for pairs in full if len({e for p in pairs for e in p}) == 4]
     assert len(shared) >= 0.8 * len(full), (len(shared), len(full))
