@@ -264,6 +264,7 @@ def test_split_half_check_reports_non_convergence() -> None:
 # ---------------------------------------------------------------------- calibration slope
 
 from core.reliability import (  # noqa: E402
+    MODERATION_WEIGHT,
     CalibrationSlope,
     calibrated_reliability,
     calibration_slope,
@@ -331,17 +332,25 @@ def test_calibrated_reliability_bounds(
 ) -> None:
     theta = np.asarray(abilities)
     ses = np.full(theta.shape[0], se)
-    slope = CalibrationSlope(beta, beta_se, 100, 5, True, max(moderated, beta), beta_se)
+    top = max(moderated, beta)
+    slope = CalibrationSlope(beta, beta_se, 100, 5, True, top, beta_se)
     est = calibrated_reliability(theta, ses, slope)
     model = model_reliability(theta, ses)
     assert 0.0 <= est.low <= est.value <= est.high <= model + 1e-12
-    # The figure is the model reliability with the spread shrunk by b = min(β, 1).
-    b = min(max(beta, 0.0), 1.0)
+    # The figure is the model reliability with the spread shrunk by b = min(β + w(β̃ − β), 1).
+    b = min(max(beta + MODERATION_WEIGHT * (top - beta), 0.0), 1.0)
     var = float(np.var(theta, ddof=1))
     expected = b * b * var / (b * b * var + se * se) if b * b * var + se * se > 0 else 0.0
     assert est.value == pytest.approx(expected)
     if beta >= 1.0:
         assert est.value == pytest.approx(model)
+    # Without a moderated slope the raw one alone decides.
+    raw = calibrated_reliability(theta, ses, CalibrationSlope(beta, beta_se, 100, 5))
+    b = min(max(beta, 0.0), 1.0)
+    assert raw.value == pytest.approx(
+        b * b * var / (b * b * var + se * se) if b * b * var + se * se > 0 else 0.0
+    )
+    assert raw.value <= est.value + 1e-12
 
 
 def test_calibrated_reliability_needs_a_slope() -> None:
