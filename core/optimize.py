@@ -80,8 +80,12 @@ def minimize_box(
             return Minimum(x, f, iteration - 1, True)
         free = pg != 0.0
         d = np.zeros(n)
-        d[free] = -(h_inv[np.ix_(free, free)] @ g[free])
-        if float(np.dot(g, d)) >= 0.0:
+        with np.errstate(over="ignore", invalid="ignore"):
+            d[free] = -(h_inv[np.ix_(free, free)] @ g[free])
+            slope = float(np.dot(g, d))
+        # Not a descent direction, or the inverse Hessian estimate has blown up: restart from
+        # steepest descent.
+        if not (np.isfinite(slope) and slope < 0.0) or not np.all(np.isfinite(d)):
             h_inv = np.eye(n)
             d = -pg
         t = 1.0

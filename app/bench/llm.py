@@ -274,7 +274,10 @@ async def _measure(speed: float, seed: int) -> dict[str, Any]:
             "default_bundle_pairs": DEFAULT_BUNDLE_PAIRS,
             "input_tokens_ratio_per_request_over_default_bundle": per_verdict(single)
             / per_verdict(default),
-            "calls_ratio_per_request_over_default_bundle": single.calls / default.calls,
+            "calls_per_verdict_ratio_per_request_over_default_bundle": (
+                single.calls / max(1, single.verdicts)
+            )
+            / (default.calls / max(1, default.verdicts)),
             "cost_per_verdict_ratio_per_request_over_bundle4": (
                 single.cost_usd / max(1, single.verdicts)
             )
