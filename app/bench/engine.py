@@ -31,6 +31,8 @@ argmax judge reporting σ(1.7·|perceived gap|) as its confidence.
   0.80 with a budget of 20 comparisons per essay: ``false_stable_share``, the share of
   ``stable`` stops whose true squared correlation is below 0.70, with the stop reasons and the
   reported, interval and true figures per family (``judge_families``).
+* ``ratio_random_over_ours_n100_by_family``: the same ratio for the other judge families
+  (20 seeds), so no single judge decides how far pairing is ahead of random.
 * Spearman with the truth against ``choix.ilsr_pairwise`` (α = 0.01) on identical random data,
   4 comparisons per essay, with the engine's default prior and at choix's regularisation.
 * Fit speed and agreement with ``choix.ilsr_pairwise`` on 1,000 essays × ~20 comparisons each.
@@ -255,6 +257,20 @@ def comparisons_to_target(
     )
 
 
+def pairing_by_family(n: int, seeds: range) -> dict[str, float]:
+    """Random over ours in comparisons per essay to Spearman 0.90, for every judge family of
+    ``FAMILIES`` not already measured by its own key (the weak and the default judge)."""
+    out: dict[str, float] = {}
+    for name, profile in FAMILIES.items():
+        if profile in (WEAK, REALISTIC):
+            continue
+        horizon = WEAK_HORIZON if judge_accuracy(profile, 2_000) < 0.78 else 2 * HORIZON
+        ours = comparisons_to_target(n, seeds, Setting("adaptive", profile, False), horizon)
+        rnd = comparisons_to_target(n, seeds, Setting("random", profile, False), horizon)
+        out[name] = rnd / ours
+    return out
+
+
 def reliability_at_stop(
     n: int,
     seed: int,
@@ -460,6 +476,9 @@ def run_benchmark(seeds: int = 40, quick: bool = False) -> dict[str, Any]:
     # What pairing by known distances reaches on the weak judge (best kernel width).
     out[f"ratio_random_over_oracle_n{n_big}_weak_judge"] = rnd_w / min(oracle_w.values())
     per_essay[f"n{n_big}_weak_judge"] = {"random": rnd_w, "ours_hard": ours_w, **oracle_w}
+    out[f"ratio_random_over_ours_n{n_big}_by_family"] = pairing_by_family(
+        n_big, range(min(seeds, 20))
+    )
     for label, informative, noisy in (
         ("", SAMPLING, SAMPLING_NOISY_CONFIDENCE),
         ("_argmax_judge", REALISTIC, NOISY_CONFIDENCE),
