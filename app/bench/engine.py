@@ -32,7 +32,9 @@ argmax judge reporting σ(1.7·|perceived gap|) as its confidence.
   ``stable`` stops whose true squared correlation is below 0.70, with the stop reasons and the
   reported, interval and true figures per family (``judge_families``).
 * ``ratio_random_over_ours_n100_by_family``: the same ratio for the other judge families
-  (20 seeds), so no single judge decides how far pairing is ahead of random.
+  (20 seeds), so no single judge decides how far pairing is ahead of random;
+  ``ratio_ceiling_n100_weak_judge`` and ``pairing_ceiling_by_family``: how far any pairing
+  could be ahead, from the information one verdict carries (:func:`pairing_ceiling`).
 * Spearman with the truth against ``choix.ilsr_pairwise`` (α = 0.01) on identical random data,
   4 comparisons per essay, with the engine's default prior and at choix's regularisation.
 * Fit speed and agreement with ``choix.ilsr_pairwise`` on 1,000 essays × ~20 comparisons each.
@@ -54,9 +56,10 @@ import numpy as np
 from core.bt import SoftmaxPrior, fit_bt
 from core.comparisons import ComparisonSet, FloatArray
 from core.engine import Judge, Refit, Verdict, default_wave_size, refit, simulate_run
+from core.normal import ndtr
 from core.ranks import spearman
 from core.reliability import scale_separation_reliability
-from core.scheduler import Strategy
+from core.scheduler import AUDIT_SHARE, Strategy, audit_share_at
 from core.simulate import JudgeProfile, SimulatedJudge, stable_seed, true_abilities
 from core.stopping import StoppingRule
 
@@ -255,6 +258,46 @@ def comparisons_to_target(
         ),
         horizon,
     )
+
+
+def verdict_information(profile: JudgeProfile, gap: FloatArray) -> FloatArray:
+    """Fisher information of one hard verdict about the true gap g of the pair shown:
+    I(g) = p'(g)²/(p(g)(1 − p(g))), with p(g) = λ/2 + (1 − λ)·F((g + b)/s) the chance that the
+    first-shown essay wins (λ lapses, b position bias, s the noise SD, F the normal or logistic
+    CDF of that SD), for the argmax judges of :class:`core.simulate.JudgeProfile`."""
+    lapse, sd = profile.lapse_rate, profile.noise_sd
+    x = np.asarray(gap, np.float64) + profile.position_bias
+    if profile.noise == "normal":
+        cdf = ndtr(x / sd)
+        dens = np.exp(-0.5 * (x / sd) ** 2) / (sd * np.sqrt(2.0 * np.pi))
+    else:
+        scale = sd * np.sqrt(3.0) / np.pi
+        cdf = 1.0 / (1.0 + np.exp(-x / scale))
+        dens = cdf * (1.0 - cdf) / scale
+    p = lapse / 2.0 + (1.0 - lapse) * cdf
+    info: FloatArray = ((1.0 - lapse) * dens) ** 2 / np.maximum(p * (1.0 - p), 1e-300)
+    return info
+
+
+def pairing_ceiling(profile: JudgeProfile, audit_share: float = 0.0) -> float:
+    """The most any pairing can gain over balanced random pairing, in comparisons to a given
+    accuracy, for a judge of ``profile`` (abilities N(0, ABILITY_SD²), positions balanced).
+
+    Linearised around the truth, the fit's error covariance is the pseudo-inverse of the
+    information-weighted graph Laplacian Σ I_e (e_i − e_j)(e_i − e_j)ᵀ, so the variance of any
+    difference θ̂_i − θ̂_j is at least about 1/S_i + 1/S_j, S_i the information of essay i's
+    verdicts; balanced random pairing (an expander) comes close to that bound. At equal
+    comparisons a design can therefore gain at most max_g Ī(g) / E Ī(G), G the gap of a random
+    pair and Ī the information averaged over both display orders; with a share a of uniformly
+    random audit pairs at most 1/((1 − a)·E Ī/max Ī + a). Reaching it would need every
+    adaptive pair at the most informative gap.
+    """
+    grid = np.linspace(-6.0 * ABILITY_SD, 6.0 * ABILITY_SD, 4801)
+    both = 0.5 * (verdict_information(profile, grid) + verdict_information(profile, -grid))
+    sd_gap = ABILITY_SD * np.sqrt(2.0)
+    density = np.exp(-0.5 * (grid / sd_gap) ** 2)
+    mean = float(np.sum(both * density) / np.sum(density))
+    return 1.0 / ((1.0 - audit_share) * mean / float(np.max(both)) + audit_share)
 
 
 def pairing_by_family(n: int, seeds: range) -> dict[str, float]:
@@ -479,6 +522,16 @@ def run_benchmark(seeds: int = 40, quick: bool = False) -> dict[str, Any]:
     out[f"ratio_random_over_ours_n{n_big}_by_family"] = pairing_by_family(
         n_big, range(min(seeds, 20))
     )
+    # What no pairing can beat (information bound), with the audit share and without it.
+    share = audit_share_at(AUDIT_SHARE, n_big)
+    out[f"ratio_ceiling_n{n_big}_weak_judge"] = pairing_ceiling(WEAK, share)
+    out["pairing_ceiling_by_family"] = {
+        name: {
+            "with_audit_pairs": pairing_ceiling(profile, share),
+            "without_audit_pairs": pairing_ceiling(profile),
+        }
+        for name, profile in FAMILIES.items()
+    }
     for label, informative, noisy in (
         ("", SAMPLING, SAMPLING_NOISY_CONFIDENCE),
         ("_argmax_judge", REALISTIC, NOISY_CONFIDENCE),
