@@ -228,9 +228,10 @@ CALIBRATION_FOLDS = 5
 #: How far the reported slope moves from the raw slope β towards the moderated slope β̃:
 #: b = β + w·(β̃ − β). The raw slope reads low by the fold fits' dilution where the model suits
 #: the judge; the moderated one reads high where adaptive pairing shrank the standard errors.
-#: Measured over 40 seeds (``huleedu bench engine``, README): w = 0 erred 0.053 on average at
-#: the stop (argmax judge) and +0.03 on the 70 % judge; 0.25 gave 0.046 and +0.04; 0.5 gave
-#: 0.041 and +0.06 (20 seeds); 1 gave 0.045 and +0.09 (20 seeds). 5 and 10 folds read alike.
+#: Measured at the stop (``huleedu bench engine``, README; mean absolute error on the argmax
+#: judge, bias on the 70 % judge at 100 essays): w = 0 gave 0.053 and +0.02, w = 0.25 gave 0.046
+#: and +0.04 (40 seeds); 0.5 gave 0.041 and +0.06, 1 gave 0.045 and +0.09 (20 seeds). Ten folds
+#: instead of five read alike.
 MODERATION_WEIGHT = 0.25
 #: Normal quantile of the two-sided 90 % interval of the calibrated reliability.
 INTERVAL_Z = 1.6448536269514722

@@ -5,12 +5,12 @@ simulated server (profile ``generic``), with the demo essays in groups as the ru
 them, one pair per call, in bundles of 4 and in bundles of the default size (6 pairs over 4
 essays), for two assignments: the demo's (tool, system prompt and assignment about 1,050
 tokens: just over Sonnet 4.5's minimum, under Haiku 4.5's) and the same with a long, realistic
-judge rubric (about 2,150 tokens). The simulated server caches
-as each provider documents: Anthropic the prefix up to the last ``cache_control`` mark when it
-reaches the model's minimum (1,024 tokens for Sonnet 4.5, 4,096 for Haiku 4.5); OpenAI and
-Gemini the longest prefix seen before, in 128-token steps from 1,024 tokens. For all three a
-prefix is readable only once the call that wrote it has begun to answer, so the first round of
-``CONCURRENCY`` calls all miss (and, at Anthropic, all pay to write).
+judge rubric (about 2,150 tokens). The simulated server caches as each provider documents:
+Anthropic the prefix up to the last ``cache_control`` mark when it reaches the model's minimum
+(1,024 tokens for Sonnet 4.5, 4,096 for Haiku 4.5); OpenAI and Gemini the longest prefix seen
+before, in 128-token steps from 1,024 tokens. For all three a prefix is readable only once the
+call that wrote it has begun to answer, so the first round of ``CONCURRENCY`` calls all miss
+(and, at Anthropic, all pay to write).
 
 Keys: ``estimate_error_anthropic`` (and ``_openai``, ``_gemini``) = the largest relative
 difference between :func:`app.llm.estimate.estimate_run` made before a run and the cost of the
